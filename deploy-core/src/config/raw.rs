@@ -1,0 +1,151 @@
+//! The `deploy.toml` file as serde reads it: every field spanned where an
+//! error may need to point at it, unknown fields refused.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::plan::FailurePolicy;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) default_environment: Option<Spanned<String>>,
+    pub(super) ssh: Option<SshSettings>,
+    #[serde(default)]
+    pub(super) secrets: BTreeMap<String, Spanned<RawSecret>>,
+    #[serde(default)]
+    pub(super) vars: BTreeMap<String, Spanned<Scalar>>,
+    #[serde(default)]
+    pub(super) environments: BTreeMap<String, Spanned<RawEnvironment>>,
+    #[serde(default)]
+    pub(super) tasks: BTreeMap<String, Spanned<RawTask>>,
+}
+
+/// `[ssh]`: how the SSH transport connects (read by `deploy-ssh`).
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SshSettings {
+    /// Remote user (else from ssh_config, else the local user).
+    pub user: Option<String>,
+    /// Port (else from ssh_config, else 22).
+    pub port: Option<u16>,
+    /// Host-key policy: `strict` (default), `accept-new`, or `off`.
+    pub host_keys: Option<String>,
+    /// Identity files to offer.
+    #[serde(default)]
+    pub identity_files: Vec<String>,
+    /// Connect timeout, like `10s`.
+    pub connect_timeout: Option<String>,
+    /// Jump host(s), as in ssh_config's `ProxyJump`.
+    pub proxy_jump: Option<String>,
+}
+
+/// `[secrets.NAME]`: where a secret's value comes from at run time.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSecret {
+    pub(super) env: String,
+}
+
+/// A variable's value: TOML strings, numbers and booleans all become text.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub(super) enum Scalar {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Scalar {
+    pub(super) fn text(&self) -> String {
+        match self {
+            Scalar::Text(s) => s.clone(),
+            Scalar::Integer(n) => n.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+/// How an environment's hosts are reached.
+#[derive(Clone, Copy, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// Over SSH (deploy-ssh).
+    #[default]
+    Ssh,
+    /// This machine, for every host name (a demo, a CI smoke test).
+    Local,
+}
+
+/// Whether a person must approve runs in an environment.
+#[derive(Clone, Copy, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Approval {
+    /// No gate.
+    #[default]
+    None,
+    /// A gate before the first step; unattended runs need `--yes`.
+    Required,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEnvironment {
+    #[serde(default)]
+    pub(super) hosts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) roles: BTreeMap<String, Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub(super) vars: BTreeMap<String, Spanned<Scalar>>,
+    #[serde(default)]
+    pub(super) transport: Transport,
+    #[serde(default)]
+    pub(super) approval: Approval,
+    pub(super) rollout: Option<Spanned<RawRollout>>,
+    #[serde(default)]
+    pub(super) on_failure: FailurePolicy,
+    pub(super) concurrency: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawRollout {
+    Named(String),
+    Batch {
+        #[serde(rename = "batch")]
+        size: usize,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTask {
+    pub(super) description: Option<String>,
+    #[serde(default)]
+    pub(super) default: bool,
+    #[serde(default)]
+    pub(super) params: BTreeMap<String, Spanned<Scalar>>,
+    #[serde(default)]
+    pub(super) steps: Vec<Spanned<RawEntry>>,
+}
+
+/// One entry of a task's `steps`: a kind key and the common keys.
+pub(super) type RawEntry = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+
+impl<'de> Deserialize<'de> for FailurePolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        match raw.as_str() {
+            "stop" => Ok(FailurePolicy::Stop),
+            "continue" => Ok(FailurePolicy::Continue),
+            "rollback" | "roll-back" => Ok(FailurePolicy::Rollback),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown failure policy `{other}` (expected stop, continue or rollback)"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! # deploy-core
+//!
+//! Deployments as data. A [`Step`] is a typed unit of intent that can
+//! describe itself, tell whether it is already done, apply itself through a
+//! [`Target`] and, where that makes sense, undo itself. A [`Plan`] binds steps
+//! to hosts with order, dependencies, rollout and failure policies, and is
+//! built without touching any network. [`render`] prints a plan as stable
+//! text and JSON (what `deploy plan` shows and what insta snapshots pin); the
+//! [`Executor`] runs it, streaming [`Event`](event::Event)s.
+//!
+//! This crate knows no transport and no command line: `deploy-ssh` and
+//! `deploy-docker` add targets and step kinds, `deploy-cli` is the binary.
+//!
+//! ```
+//! use deploy_core::{Plan, PlannedStep, render, steps::{Exec, Symlink}};
+//!
+//! let plan = Plan::builder("production", "release")
+//!     .host("web1", ["web"])
+//!     .host("web2", ["web"])
+//!     .step(PlannedStep::new(Symlink::new("/srv/app/current", "/srv/app/releases/${release}")))
+//!     .step(PlannedStep::new(Exec::argv(["./manage.py", "migrate"])).roles(["web"]).once().barrier())
+//!     .build()?;
+//! println!("{}", render::text(&plan));
+//! # Ok::<(), deploy_core::PlanError>(())
+//! ```
+
+pub mod command;
+pub mod config;
+pub mod dotenv;
+pub mod duration;
+pub mod event;
+pub mod executor;
+pub mod local;
+pub mod location;
+pub mod plan;
+pub mod registry;
+pub mod render;
+pub mod report;
+pub mod secret;
+pub mod step;
+pub mod steps;
+pub mod suggest;
+pub mod target;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod text;
+pub mod tree;
+
+pub use command::Command;
+pub use config::{Config, ConfigError};
+pub use executor::{Executor, Targets};
+pub use local::LocalTarget;
+pub use location::Location;
+pub use plan::{FailurePolicy, Host, Plan, PlanError, PlannedStep, Rollout, Selector};
+pub use registry::StepRegistry;
+pub use report::RunReport;
+pub use secret::Secret;
+pub use step::{Applied, Description, Step, StepContext, StepError};
+pub use target::Target;
+pub use text::{RunValues, Text};

@@ -1,0 +1,626 @@
+//! [`Plan`]: steps bound to hosts, with order, dependencies and policies.
+//!
+//! A plan is pure data, built without touching any network: which steps run
+//! on which hosts, in what order, what waits for what, how hosts are rolled
+//! out, and what happens when something fails. The executor walks it; the
+//! renderer prints it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::location::Location;
+use crate::step::Step;
+
+/// A host the plan deploys to.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Host {
+    /// Its name (what the transport connects to).
+    pub name: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+}
+
+/// Which hosts a step runs on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selector {
+    /// Every host of the plan.
+    #[default]
+    All,
+    /// Hosts having any of these roles.
+    Roles(Vec<String>),
+    /// These hosts, by name.
+    Hosts(Vec<String>),
+    /// The deploying machine itself, once per run (a build, a `git archive`).
+    Local,
+}
+
+impl Selector {
+    /// True when `host` is selected (the deploying machine is never a host).
+    pub fn matches(&self, host: &Host) -> bool {
+        match self {
+            Selector::All => true,
+            Selector::Roles(roles) => host.roles.iter().any(|r| roles.contains(r)),
+            Selector::Hosts(names) => names.contains(&host.name),
+            Selector::Local => false,
+        }
+    }
+}
+
+/// How hosts are rolled out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rollout {
+    /// Every host at once (bounded by the executor's concurrency).
+    #[default]
+    AllAtOnce,
+    /// Batches of this many hosts; a batch finishes before the next starts.
+    /// `Batches(1)` is one host at a time.
+    Batches(usize),
+}
+
+/// What happens when a step fails on a host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailurePolicy {
+    /// No new step starts anywhere; running ones finish.
+    #[default]
+    Stop,
+    /// That host stops; the others go on.
+    Continue,
+    /// Stop, then undo what completed, on every host, in reverse order.
+    Rollback,
+}
+
+/// When a step is tried again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Retry {
+    /// Extra tries after the first failure.
+    pub retries: u32,
+    /// Wait before the first retry; doubled for each one after.
+    #[serde(with = "duration_ms")]
+    pub backoff: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            retries: 0,
+            backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+mod duration_ms {
+    pub(super) fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+}
+
+/// A step bound into a plan: which hosts, what it waits for, its limits.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use deploy_core::{PlannedStep, steps::Exec};
+///
+/// let migrate = PlannedStep::new(Exec::argv(["./manage.py", "migrate"]))
+///     .id("migrate")
+///     .roles(["web"])
+///     .once()
+///     .barrier()
+///     .timeout(Duration::from_secs(300));
+/// assert!(migrate.once && migrate.barrier);
+/// ```
+#[derive(Clone, Debug)]
+pub struct PlannedStep {
+    /// Unique within the plan (given, or `task.N`).
+    pub id: String,
+    /// The task it came from.
+    pub task: String,
+    /// The step.
+    pub step: Arc<dyn Step>,
+    /// Which hosts it runs on.
+    pub on: Selector,
+    /// Runs on the first selected host only (migrations).
+    pub once: bool,
+    /// Waits until every earlier step finished on every host of the batch.
+    pub barrier: bool,
+    /// Waits until these steps finished on every host of the batch.
+    pub needs: Vec<String>,
+    /// Gives up after this long.
+    pub timeout: Option<Duration>,
+    /// When to try again.
+    pub retry: Retry,
+    /// Where it was written, when it came from a file.
+    pub origin: Option<Location>,
+}
+
+impl PlannedStep {
+    /// Binds a step to all hosts, with no limits.
+    pub fn new(step: impl Step + 'static) -> Self {
+        PlannedStep::from_arc(Arc::new(step))
+    }
+
+    /// Binds an already shared step.
+    pub fn from_arc(step: Arc<dyn Step>) -> Self {
+        PlannedStep {
+            id: String::new(),
+            task: String::new(),
+            step,
+            on: Selector::All,
+            once: false,
+            barrier: false,
+            needs: Vec::new(),
+            timeout: None,
+            retry: Retry::default(),
+            origin: None,
+        }
+    }
+
+    /// Names the step (for `needs` and reports).
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    /// Runs only on hosts with any of these roles.
+    pub fn roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.on = Selector::Roles(roles.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Runs only on these hosts.
+    pub fn hosts<I, S>(mut self, hosts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.on = Selector::Hosts(hosts.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Runs on the deploying machine, once.
+    pub fn local(mut self) -> Self {
+        self.on = Selector::Local;
+        self
+    }
+
+    /// Runs on the first selected host only.
+    pub fn once(mut self) -> Self {
+        self.once = true;
+        self
+    }
+
+    /// Waits for every earlier step on every host of the batch.
+    pub fn barrier(mut self) -> Self {
+        self.barrier = true;
+        self
+    }
+
+    /// Waits for this step on every host of the batch.
+    pub fn needs(mut self, id: impl Into<String>) -> Self {
+        self.needs.push(id.into());
+        self
+    }
+
+    /// Gives up after `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Tries again up to `retries` times, waiting `backoff`, doubling.
+    pub fn retries(mut self, retries: u32, backoff: Duration) -> Self {
+        self.retry = Retry { retries, backoff };
+        self
+    }
+
+    /// Records which task the step came from.
+    pub fn task(mut self, task: impl Into<String>) -> Self {
+        self.task = task.into();
+        self
+    }
+
+    /// Records where the step was written.
+    pub fn origin(mut self, origin: Location) -> Self {
+        self.origin = Some(origin);
+        self
+    }
+
+    /// True when this step runs once per run rather than once per host.
+    pub fn runs_once(&self) -> bool {
+        self.once || self.on == Selector::Local
+    }
+}
+
+/// What is wrong with a plan.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanErrorKind {
+    /// The plan has no hosts.
+    #[error("the plan has no hosts")]
+    NoHosts,
+    /// Two hosts share a name.
+    #[error("host `{0}` is listed twice")]
+    DuplicateHost(String),
+    /// A step names a role no host has.
+    #[error("unknown role `{role}`{suggestion} (roles here: {known})")]
+    UnknownRole {
+        /// The role.
+        role: String,
+        /// A suggestion, or empty.
+        suggestion: String,
+        /// The roles the hosts have.
+        known: String,
+    },
+    /// A step names a host the plan does not have.
+    #[error("unknown host `{host}`{suggestion}")]
+    UnknownHost {
+        /// The host.
+        host: String,
+        /// A suggestion, or empty.
+        suggestion: String,
+    },
+    /// Two steps share an id.
+    #[error("step id `{0}` is used twice")]
+    DuplicateId(String),
+    /// A step needs a step the plan does not have.
+    #[error("step `{step}` needs `{need}`, which is not a step of this plan{suggestion}")]
+    UnknownNeed {
+        /// The step.
+        step: String,
+        /// What it needs.
+        need: String,
+        /// A suggestion, or empty.
+        suggestion: String,
+    },
+    /// Steps need each other in a circle.
+    #[error("dependency cycle: {}", .0.join(" -> "))]
+    Cycle(Vec<String>),
+    /// A step that runs once per host cannot need a step it must wait for.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A plan error, with where it was written when known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanError {
+    /// Where.
+    pub location: Option<Location>,
+    /// What.
+    pub kind: PlanErrorKind,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some(at) => write!(f, "{at}: {}", self.kind),
+            None => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// A deployment, as data: hosts, ordered steps, policies.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Plan, PlannedStep, FailurePolicy, Rollout, steps::{Exec, Symlink}};
+///
+/// let plan = Plan::builder("staging", "deploy")
+///     .host("web1", ["web"])
+///     .host("web2", ["web"])
+///     .step(PlannedStep::new(Symlink::new("/srv/app/current", "/srv/app/releases/${release}")))
+///     .step(PlannedStep::new(Exec::argv(["./manage.py", "migrate"])).once().barrier())
+///     .rollout(Rollout::Batches(1))
+///     .on_failure(FailurePolicy::Rollback)
+///     .build()
+///     .unwrap();
+/// assert_eq!(plan.steps().len(), 2);
+/// assert_eq!(plan.steps()[1].id, "deploy.2");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Plan {
+    environment: String,
+    task: String,
+    hosts: Vec<Host>,
+    steps: Vec<PlannedStep>,
+    rollout: Rollout,
+    on_failure: FailurePolicy,
+    params: BTreeMap<String, String>,
+}
+
+/// Builds a [`Plan`]; [`PlanBuilder::build`] checks it.
+#[derive(Debug)]
+pub struct PlanBuilder {
+    plan: Plan,
+}
+
+impl Plan {
+    /// Starts a plan for `task` in `environment`.
+    pub fn builder(environment: impl Into<String>, task: impl Into<String>) -> PlanBuilder {
+        PlanBuilder {
+            plan: Plan {
+                environment: environment.into(),
+                task: task.into(),
+                hosts: Vec::new(),
+                steps: Vec::new(),
+                rollout: Rollout::default(),
+                on_failure: FailurePolicy::default(),
+                params: BTreeMap::new(),
+            },
+        }
+    }
+
+    /// The environment's name.
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
+    /// The task's name.
+    pub fn task(&self) -> &str {
+        &self.task
+    }
+
+    /// The hosts, in rollout order.
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
+    /// The steps, in execution order.
+    pub fn steps(&self) -> &[PlannedStep] {
+        &self.steps
+    }
+
+    /// How hosts are rolled out.
+    pub fn rollout(&self) -> Rollout {
+        self.rollout
+    }
+
+    /// What happens on failure.
+    pub fn on_failure(&self) -> FailurePolicy {
+        self.on_failure
+    }
+
+    /// The task parameters the plan was built with.
+    pub fn params(&self) -> &BTreeMap<String, String> {
+        &self.params
+    }
+
+    /// The hosts a step runs on (the first of them only for a `once` step;
+    /// none for a step on the deploying machine).
+    pub fn hosts_for(&self, step: &PlannedStep) -> Vec<&Host> {
+        let mut hosts: Vec<&Host> = self.hosts.iter().filter(|h| step.on.matches(h)).collect();
+        if step.once {
+            hosts.truncate(1);
+        }
+        hosts
+    }
+
+    /// The host whose run carries a step on the deploying machine: the first
+    /// host of the plan.
+    pub fn local_carrier(&self) -> Option<&Host> {
+        self.hosts.first()
+    }
+
+    /// The hosts in rollout batches.
+    pub fn batches(&self) -> Vec<&[Host]> {
+        match self.rollout {
+            Rollout::AllAtOnce => vec![&self.hosts[..]],
+            Rollout::Batches(n) => self.hosts.chunks(n.max(1)).collect(),
+        }
+    }
+}
+
+impl PlanBuilder {
+    /// Adds a host.
+    pub fn host<I, S>(mut self, name: impl Into<String>, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.plan.hosts.push(Host {
+            name: name.into(),
+            roles: roles.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+
+    /// Adds a step.
+    pub fn step(mut self, step: PlannedStep) -> Self {
+        self.plan.steps.push(step);
+        self
+    }
+
+    /// Sets the rollout policy.
+    pub fn rollout(mut self, rollout: Rollout) -> Self {
+        self.plan.rollout = rollout;
+        self
+    }
+
+    /// Sets the failure policy.
+    pub fn on_failure(mut self, policy: FailurePolicy) -> Self {
+        self.plan.on_failure = policy;
+        self
+    }
+
+    /// Records a task parameter (shown in the rendered plan).
+    pub fn param(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.plan.params.insert(key.into(), value.into());
+        self
+    }
+
+    /// Checks the plan (hosts, roles, ids, needs, cycles) and orders its steps.
+    pub fn build(self) -> Result<Plan, PlanError> {
+        let mut plan = self.plan;
+        let err = |kind, location: Option<&Location>| PlanError {
+            location: location.cloned(),
+            kind,
+        };
+        if plan.hosts.is_empty() {
+            return Err(err(PlanErrorKind::NoHosts, None));
+        }
+        let mut names = BTreeSet::new();
+        for host in &plan.hosts {
+            if !names.insert(host.name.as_str()) {
+                return Err(err(PlanErrorKind::DuplicateHost(host.name.clone()), None));
+            }
+        }
+        let roles: BTreeSet<&str> = plan
+            .hosts
+            .iter()
+            .flat_map(|h| h.roles.iter().map(String::as_str))
+            .collect();
+        let mut per_task: BTreeMap<String, usize> = BTreeMap::new();
+        for step in &mut plan.steps {
+            if step.task.is_empty() {
+                step.task = plan.task.clone();
+            }
+            let n = per_task.entry(step.task.clone()).or_default();
+            *n += 1;
+            if step.id.is_empty() {
+                step.id = format!("{}.{n}", step.task);
+            }
+        }
+        let mut ids = BTreeSet::new();
+        for step in &plan.steps {
+            if !ids.insert(step.id.as_str()) {
+                return Err(err(
+                    PlanErrorKind::DuplicateId(step.id.clone()),
+                    step.origin.as_ref(),
+                ));
+            }
+            match &step.on {
+                Selector::Roles(wanted) => {
+                    for role in wanted {
+                        if !roles.contains(role.as_str()) {
+                            return Err(err(
+                                PlanErrorKind::UnknownRole {
+                                    role: role.clone(),
+                                    suggestion: crate::suggest::did_you_mean(
+                                        role,
+                                        roles.iter().copied(),
+                                    ),
+                                    known: if roles.is_empty() {
+                                        "none".to_owned()
+                                    } else {
+                                        roles.iter().copied().collect::<Vec<_>>().join(", ")
+                                    },
+                                },
+                                step.origin.as_ref(),
+                            ));
+                        }
+                    }
+                }
+                Selector::Hosts(wanted) => {
+                    for host in wanted {
+                        if !names.contains(host.as_str()) {
+                            return Err(err(
+                                PlanErrorKind::UnknownHost {
+                                    host: host.clone(),
+                                    suggestion: crate::suggest::did_you_mean(
+                                        host,
+                                        names.iter().copied(),
+                                    ),
+                                },
+                                step.origin.as_ref(),
+                            ));
+                        }
+                    }
+                }
+                Selector::All | Selector::Local => {}
+            }
+        }
+        for step in &plan.steps {
+            for need in &step.needs {
+                if !ids.contains(need.as_str()) {
+                    return Err(err(
+                        PlanErrorKind::UnknownNeed {
+                            step: step.id.clone(),
+                            need: need.clone(),
+                            suggestion: crate::suggest::did_you_mean(need, ids.iter().copied()),
+                        },
+                        step.origin.as_ref(),
+                    ));
+                }
+            }
+        }
+        plan.steps = order_by_needs(std::mem::take(&mut plan.steps))?;
+        Ok(plan)
+    }
+}
+
+/// Orders steps so each comes after what it needs, keeping the written order
+/// otherwise (Kahn's algorithm, always taking the earliest ready step).
+fn order_by_needs(steps: Vec<PlannedStep>) -> Result<Vec<PlannedStep>, PlanError> {
+    let index: BTreeMap<String, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.clone(), i))
+        .collect();
+    let mut placed = vec![false; steps.len()];
+    let mut order = Vec::with_capacity(steps.len());
+    while order.len() < steps.len() {
+        let next = (0..steps.len()).find(|&i| {
+            !placed[i] && steps[i].needs.iter().all(|n| placed[index[n.as_str()]])
+        });
+        match next {
+            Some(i) => {
+                placed[i] = true;
+                order.push(i);
+            }
+            None => {
+                let start = (0..steps.len()).find(|&i| !placed[i]).unwrap_or(0);
+                let cycle = find_cycle(&steps, &index, &placed, start);
+                let at = steps[index[cycle[0].as_str()]].origin.clone();
+                return Err(PlanError {
+                    location: at,
+                    kind: PlanErrorKind::Cycle(cycle),
+                });
+            }
+        }
+    }
+    let mut slots: Vec<Option<PlannedStep>> = steps.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+}
+
+/// Follows unplaced needs from `start` until a step repeats; returns the loop.
+fn find_cycle(
+    steps: &[PlannedStep],
+    index: &BTreeMap<String, usize>,
+    placed: &[bool],
+    start: usize,
+) -> Vec<String> {
+    let mut path: Vec<usize> = Vec::new();
+    let mut at = start;
+    loop {
+        if let Some(pos) = path.iter().position(|&p| p == at) {
+            let mut cycle: Vec<String> = path[pos..].iter().map(|&i| steps[i].id.clone()).collect();
+            cycle.push(steps[at].id.clone());
+            return cycle;
+        }
+        path.push(at);
+        match steps[at]
+            .needs
+            .iter()
+            .map(|n| index[n.as_str()])
+            .find(|&i| !placed[i])
+        {
+            Some(next) => at = next,
+            None => return path.iter().map(|&i| steps[i].id.clone()).collect(),
+        }
+    }
+}

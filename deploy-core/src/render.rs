@@ -1,0 +1,244 @@
+//! Plans as stable text (for people, pull requests and insta snapshots) and
+//! as JSON (for tools), with a schema version.
+//!
+//! Same plan, same bytes: nothing here reads the clock, the environment or a
+//! hash map's order. Run-time values print as `{release}`, secrets as
+//! `[REDACTED]`.
+
+use std::fmt::Write as _;
+
+use crate::plan::{FailurePolicy, Plan, PlannedStep, Rollout, Selector};
+use crate::text::RUNTIME_VALUES;
+
+/// The version of the JSON plan format; bumped on any breaking change.
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+
+fn selector_text(plan: &Plan, step: &PlannedStep) -> String {
+    let hosts: Vec<&str> = plan.hosts_for(step).iter().map(|h| h.name.as_str()).collect();
+    let base = match &step.on {
+        Selector::All => "all hosts".to_owned(),
+        Selector::Roles(roles) => format!("role {}", roles.join(", ")),
+        Selector::Hosts(_) => "hosts".to_owned(),
+        Selector::Local => return "the deploying machine".to_owned(),
+    };
+    if step.once {
+        format!("{base}, once: {}", hosts.join(", "))
+    } else {
+        format!("{base}: {}", hosts.join(", "))
+    }
+}
+
+fn rollout_text(rollout: Rollout) -> String {
+    match rollout {
+        Rollout::AllAtOnce => "all hosts at once".to_owned(),
+        Rollout::Batches(1) => "one host at a time".to_owned(),
+        Rollout::Batches(n) => format!("batches of {n} hosts"),
+    }
+}
+
+fn failure_text(policy: FailurePolicy) -> &'static str {
+    match policy {
+        FailurePolicy::Stop => "stop (no new steps start; running ones finish)",
+        FailurePolicy::Continue => "continue on other hosts",
+        FailurePolicy::Rollback => "roll back completed steps on every host, newest first",
+    }
+}
+
+/// Writes `name  value` with continuation lines of a multi-line value
+/// indented under the value.
+fn field(out: &mut String, indent: &str, name: &str, value: &str) {
+    let pad = indent.len() + name.len() + 2;
+    let mut lines = value.split('\n');
+    let _ = writeln!(out, "{indent}{name}: {}", lines.next().unwrap_or_default());
+    for line in lines {
+        let _ = writeln!(out, "{:pad$}{line}", "");
+    }
+}
+
+/// The plan as text.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Plan, PlannedStep, render, steps::Symlink};
+///
+/// let plan = Plan::builder("staging", "switch")
+///     .host("web1", ["web"])
+///     .step(PlannedStep::new(Symlink::new("current", "releases/${release}")))
+///     .build()
+///     .unwrap();
+/// let text = render::text(&plan);
+/// assert!(text.contains("point current at releases/{release}"));
+/// assert_eq!(text, render::text(&plan));
+/// ```
+pub fn text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "plan: {} / {}", plan.environment(), plan.task());
+    let hosts: Vec<String> = plan
+        .hosts()
+        .iter()
+        .map(|h| {
+            if h.roles.is_empty() {
+                h.name.clone()
+            } else {
+                format!("{} [{}]", h.name, h.roles.join(", "))
+            }
+        })
+        .collect();
+    let _ = writeln!(out, "hosts ({}): {}", plan.hosts().len(), hosts.join(", "));
+    let _ = writeln!(out, "rollout: {}", rollout_text(plan.rollout()));
+    let _ = writeln!(out, "on failure: {}", failure_text(plan.on_failure()));
+    if !plan.params().is_empty() {
+        let params: Vec<String> = plan
+            .params()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(out, "params: {}", params.join(" "));
+    }
+    let runtime: Vec<String> = RUNTIME_VALUES.iter().map(|v| format!("{{{v}}}")).collect();
+    let _ = writeln!(out, "filled in at run time: {}", runtime.join(" "));
+    let _ = writeln!(out, "steps ({}):", plan.steps().len());
+    for (i, step) in plan.steps().iter().enumerate() {
+        let description = step.step.describe();
+        let _ = writeln!(
+            out,
+            "\n{:>3}. {} [{}] {}",
+            i + 1,
+            step.id,
+            step.step.kind(),
+            description.summary
+        );
+        let indent = "       ";
+        field(&mut out, indent, "on", &selector_text(plan, step));
+        let mut waits = Vec::new();
+        if step.barrier {
+            waits.push("every earlier step on every host of the batch".to_owned());
+        }
+        if !step.needs.is_empty() {
+            waits.push(format!("{} on every host of the batch", step.needs.join(", ")));
+        }
+        if !waits.is_empty() {
+            field(&mut out, indent, "waits for", &waits.join("; "));
+        }
+        for (name, value) in &description.fields {
+            field(&mut out, indent, name, value);
+        }
+        if let Some(timeout) = step.timeout {
+            field(&mut out, indent, "timeout", &crate::duration::format(timeout));
+        }
+        if step.retry.retries > 0 {
+            field(
+                &mut out,
+                indent,
+                "retries",
+                &format!(
+                    "{} (backoff {}, doubling)",
+                    step.retry.retries,
+                    crate::duration::format(step.retry.backoff)
+                ),
+            );
+        }
+        if plan.on_failure() == FailurePolicy::Rollback {
+            field(
+                &mut out,
+                indent,
+                "undo",
+                &step
+                    .step
+                    .undo_description()
+                    .unwrap_or_else(|| "cannot be undone".to_owned()),
+            );
+        } else if let Some(undo) = step.step.undo_description() {
+            field(&mut out, indent, "undo", &undo);
+        }
+    }
+    out
+}
+
+#[derive(serde::Serialize)]
+struct JsonPlan<'a> {
+    schema: u32,
+    environment: &'a str,
+    task: &'a str,
+    hosts: &'a [crate::plan::Host],
+    rollout: Rollout,
+    on_failure: FailurePolicy,
+    params: &'a std::collections::BTreeMap<String, String>,
+    runtime_values: &'static [&'static str],
+    steps: Vec<JsonStep<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonStep<'a> {
+    id: &'a str,
+    task: &'a str,
+    kind: &'a str,
+    summary: String,
+    fields: Vec<(String, String)>,
+    on: &'a Selector,
+    hosts: Vec<&'a str>,
+    once: bool,
+    barrier: bool,
+    needs: &'a [String],
+    timeout_ms: Option<u64>,
+    retry: crate::plan::Retry,
+    undo: Option<String>,
+}
+
+/// The plan as pretty JSON (schema [`PLAN_SCHEMA_VERSION`]).
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Plan, PlannedStep, render, steps::Exec};
+///
+/// let plan = Plan::builder("staging", "uptime")
+///     .host("web1", Vec::<String>::new())
+///     .step(PlannedStep::new(Exec::argv(["uptime"])))
+///     .build()
+///     .unwrap();
+/// let json: serde_json::Value = serde_json::from_str(&render::json(&plan)).unwrap();
+/// assert_eq!(json["schema"], 1);
+/// assert_eq!(json["steps"][0]["summary"], "$ uptime");
+/// ```
+pub fn json(plan: &Plan) -> String {
+    let steps = plan
+        .steps()
+        .iter()
+        .map(|step| {
+            let description = step.step.describe();
+            JsonStep {
+                id: &step.id,
+                task: &step.task,
+                kind: step.step.kind(),
+                summary: description.summary,
+                fields: description.fields,
+                on: &step.on,
+                hosts: plan
+                    .hosts_for(step)
+                    .iter()
+                    .map(|h| h.name.as_str())
+                    .collect(),
+                once: step.once,
+                barrier: step.barrier,
+                needs: &step.needs,
+                timeout_ms: step.timeout.map(|t| t.as_millis() as u64),
+                retry: step.retry,
+                undo: step.step.undo_description(),
+            }
+        })
+        .collect();
+    let doc = JsonPlan {
+        schema: PLAN_SCHEMA_VERSION,
+        environment: plan.environment(),
+        task: plan.task(),
+        hosts: plan.hosts(),
+        rollout: plan.rollout(),
+        on_failure: plan.on_failure(),
+        params: plan.params(),
+        runtime_values: RUNTIME_VALUES,
+        steps,
+    };
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}

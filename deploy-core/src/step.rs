@@ -1,0 +1,391 @@
+//! The [`Step`] trait: one typed unit of intent.
+//!
+//! A step knows what it will do before anything runs ([`Step::describe`]),
+//! whether it is already done ([`Step::is_satisfied`]), how to do it through a
+//! [`Target`] ([`Step::apply`]) and, where that makes sense, how to take it
+//! back ([`Step::undo`]). Steps never do I/O except through the
+//! [`StepContext`] they are handed.
+
+use std::any::Any;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::command::{Command, quote_argv};
+use crate::secret::Masker;
+use crate::target::{ExitStatus, OutputSink, OutputStream, Target, TargetError};
+use crate::text::{RunValues, Text, TextError};
+
+/// How a step describes itself in a rendered plan: a summary line and named
+/// fields, in a fixed order. Same step, same bytes.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::Description;
+///
+/// let d = Description::new("set VERSION in .env").field("file", ".env");
+/// assert_eq!(d.summary, "set VERSION in .env");
+/// assert_eq!(d.fields, vec![("file".to_string(), ".env".to_string())]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Description {
+    /// One line saying what the step does.
+    pub summary: String,
+    /// Named details, in the order the step gives them.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Description {
+    /// A description with a summary and no fields.
+    pub fn new(summary: impl Into<String>) -> Self {
+        Description {
+            summary: summary.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// Adds a field.
+    pub fn field(mut self, name: impl Into<String>, value: impl fmt::Display) -> Self {
+        self.fields.push((name.into(), value.to_string()));
+        self
+    }
+
+    /// Adds a field when there is a value.
+    pub fn field_opt<T: fmt::Display>(self, name: impl Into<String>, value: Option<T>) -> Self {
+        match value {
+            Some(value) => self.field(name, value),
+            None => self,
+        }
+    }
+}
+
+/// What [`Step::apply`] leaves behind for [`Step::undo`]: the step's own memo
+/// of the state it replaced (the previous link target, the old file).
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::Applied;
+///
+/// let applied = Applied::with_memo(String::from("releases/1"));
+/// assert_eq!(applied.memo::<String>().map(String::as_str), Some("releases/1"));
+/// assert!(Applied::done().memo::<String>().is_none());
+/// ```
+#[derive(Default)]
+pub struct Applied {
+    memo: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl Applied {
+    /// Applied, nothing to remember.
+    pub fn done() -> Self {
+        Applied::default()
+    }
+
+    /// Applied, remembering `memo` for undo.
+    pub fn with_memo<T: Any + Send + Sync>(memo: T) -> Self {
+        Applied {
+            memo: Some(Box::new(memo)),
+        }
+    }
+
+    /// The memo, if it is a `T`.
+    pub fn memo<T: Any>(&self) -> Option<&T> {
+        self.memo.as_ref().and_then(|m| m.downcast_ref::<T>())
+    }
+}
+
+impl fmt::Debug for Applied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.memo.is_some() {
+            "Applied(memo)"
+        } else {
+            "Applied"
+        })
+    }
+}
+
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepError {
+    /// The target could not do what was asked.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// A command ran and failed.
+    #[error("`{command}` failed with {status}{}", stderr_suffix(.stderr_tail))]
+    CommandFailed {
+        /// The command as a shell line (secrets redacted).
+        command: String,
+        /// How it ended.
+        status: ExitStatus,
+        /// The last lines it wrote to stderr.
+        stderr_tail: Vec<String>,
+    },
+    /// A placeholder could not be filled.
+    #[error(transparent)]
+    Text(#[from] TextError),
+    /// The step ran out of time.
+    #[error("timed out after {}", crate::duration::format(*.0))]
+    TimedOut(Duration),
+    /// An approval gate was refused.
+    #[error("not approved: {0}")]
+    NotApproved(String),
+    /// The step cannot be undone.
+    #[error("this step cannot be undone")]
+    NotUndoable,
+    /// Anything else the step found wrong.
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn stderr_suffix(tail: &[String]) -> String {
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", tail.join(" / "))
+    }
+}
+
+impl StepError {
+    /// True when retrying cannot repeat work already done.
+    pub fn is_safe_to_retry(&self) -> bool {
+        matches!(self, StepError::Target(e) if e.is_safe_to_retry())
+    }
+}
+
+/// Asks a person whether a gated step may go ahead.
+#[async_trait]
+pub trait Approver: Send + Sync {
+    /// Returns `Ok(())` to go ahead, or the reason it may not.
+    async fn approve(&self, prompt: &str) -> Result<(), String>;
+}
+
+/// An [`Approver`] for unattended runs: refuses, unless the run was approved
+/// in advance (`deploy run --yes`).
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::step::{Approver, Unattended};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// assert!(Unattended { pre_approved: true }.approve("ship?").await.is_ok());
+/// assert!(Unattended { pre_approved: false }.approve("ship?").await.is_err());
+/// # });
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unattended {
+    /// Approved in advance.
+    pub pre_approved: bool,
+}
+
+#[async_trait]
+impl Approver for Unattended {
+    async fn approve(&self, prompt: &str) -> Result<(), String> {
+        if self.pre_approved {
+            Ok(())
+        } else {
+            Err(format!(
+                "{prompt} needs approval and this run is unattended (pass --yes to approve in advance)"
+            ))
+        }
+    }
+}
+
+/// Everything a step may use while it applies itself.
+pub struct StepContext<'a> {
+    /// The host the step runs on.
+    pub target: &'a dyn Target,
+    /// The deploying machine (for work done from here, like an HTTP check).
+    pub local: &'a dyn Target,
+    /// Run-time values (release id, secrets).
+    pub values: &'a RunValues,
+    /// Where command output goes.
+    pub output: &'a dyn OutputSink,
+    /// Who approves gated steps.
+    pub approver: &'a dyn Approver,
+    /// Hides secret values in what the step reports.
+    pub masker: &'a Masker,
+}
+
+/// What a finished command printed.
+#[derive(Clone, Debug, Default)]
+pub struct CommandOutput {
+    /// Its standard output lines.
+    pub stdout: Vec<String>,
+    /// How it ended.
+    pub status: Option<ExitStatus>,
+}
+
+const STDERR_TAIL_LINES: usize = 5;
+
+struct Capture<'a> {
+    inner: &'a dyn OutputSink,
+    masker: &'a Masker,
+    capture_stdout: bool,
+    stdout: std::sync::Mutex<Vec<String>>,
+    stderr_tail: std::sync::Mutex<std::collections::VecDeque<String>>,
+}
+
+impl OutputSink for Capture<'_> {
+    fn line(&self, stream: OutputStream, line: &str) {
+        let masked = self.masker.mask(line);
+        match stream {
+            OutputStream::Stdout if self.capture_stdout => {
+                if let Ok(mut lines) = self.stdout.lock() {
+                    lines.push(line.to_owned());
+                }
+            }
+            OutputStream::Stderr => {
+                if let Ok(mut tail) = self.stderr_tail.lock() {
+                    if tail.len() == STDERR_TAIL_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(masked.clone());
+                }
+            }
+            OutputStream::Stdout => {}
+        }
+        self.inner.line(stream, &masked);
+    }
+}
+
+impl StepContext<'_> {
+    /// Fills a [`Text`]'s placeholders for this host.
+    pub fn resolve(&self, text: &Text) -> Result<String, StepError> {
+        Ok(text.resolve(self.values, self.target.name())?)
+    }
+
+    /// Runs a command on the target, streaming its output; a non-zero exit is
+    /// a [`StepError::CommandFailed`] carrying the stderr tail.
+    pub async fn run(&self, cmd: &Command) -> Result<CommandOutput, StepError> {
+        self.run_on(self.target, cmd, false).await
+    }
+
+    /// Runs a command and also returns its stdout lines (for checks that read
+    /// state, like `readlink`). Output still streams to the sink.
+    pub async fn capture(&self, cmd: &Command) -> Result<CommandOutput, StepError> {
+        self.run_on(self.target, cmd, true).await
+    }
+
+    /// Runs a command and returns its output and status whatever the exit
+    /// code (for checks where failure is an answer, like `test -e`).
+    pub async fn probe(&self, cmd: &Command) -> Result<CommandOutput, StepError> {
+        match self.run_on(self.target, cmd, true).await {
+            Err(StepError::CommandFailed { status, .. }) => Ok(CommandOutput {
+                stdout: Vec::new(),
+                status: Some(status),
+            }),
+            other => other,
+        }
+    }
+
+    async fn run_on(
+        &self,
+        target: &dyn Target,
+        cmd: &Command,
+        capture_stdout: bool,
+    ) -> Result<CommandOutput, StepError> {
+        let capture = Capture {
+            inner: self.output,
+            masker: self.masker,
+            capture_stdout,
+            stdout: Default::default(),
+            stderr_tail: Default::default(),
+        };
+        let status = target.run(cmd, &capture).await?;
+        let stdout = capture.stdout.into_inner().unwrap_or_default();
+        if status.success() {
+            return Ok(CommandOutput {
+                stdout,
+                status: Some(status),
+            });
+        }
+        let mut shown = cmd.clone();
+        shown.env = shown
+            .env
+            .into_iter()
+            .map(|(k, v)| (k, self.masker.mask(&v)))
+            .collect();
+        Err(StepError::CommandFailed {
+            command: self.masker.mask(&render_command_line(&shown)),
+            status,
+            stderr_tail: capture
+                .stderr_tail
+                .into_inner()
+                .map(Vec::from)
+                .unwrap_or_default(),
+        })
+    }
+}
+
+fn render_command_line(cmd: &Command) -> String {
+    if cmd.argv.len() == 3 && cmd.argv[0] == "sh" && cmd.argv[1] == "-c" {
+        cmd.argv[2].clone()
+    } else {
+        quote_argv(&cmd.argv)
+    }
+}
+
+/// One typed unit of intent.
+///
+/// # Examples
+///
+/// A step that appends a line to a log file on the target:
+///
+/// ```
+/// use async_trait::async_trait;
+/// use deploy_core::{Applied, Description, Step, StepContext, StepError, Text};
+///
+/// #[derive(Debug)]
+/// struct Note { file: Text, line: Text }
+///
+/// #[async_trait]
+/// impl Step for Note {
+///     fn kind(&self) -> &str { "note" }
+///     fn describe(&self) -> Description {
+///         Description::new(format!("append a line to {}", self.file)).field("line", &self.line)
+///     }
+///     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
+///         let file = ctx.resolve(&self.file)?;
+///         let mut text = ctx.target.read_file(&file).await?.unwrap_or_default();
+///         text.extend_from_slice(ctx.resolve(&self.line)?.as_bytes());
+///         text.push(b'\n');
+///         ctx.target.write_file(&file, &text, None).await?;
+///         Ok(Applied::done())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Step: Send + Sync + fmt::Debug {
+    /// The registered kind (`exec`, `set-env`, `docker.pull`, ...).
+    fn kind(&self) -> &str;
+
+    /// What the step will do, deterministically, without I/O. Run-time values
+    /// appear as `{name}` placeholders and secrets as `[REDACTED]`.
+    fn describe(&self) -> Description;
+
+    /// Whether the target is already in the state this step would produce;
+    /// the executor then skips it. The default: never.
+    async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
+        let _ = ctx;
+        Ok(false)
+    }
+
+    /// Does the work.
+    async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError>;
+
+    /// How this step would be undone, for the rendered plan; `None` when it
+    /// cannot be.
+    fn undo_description(&self) -> Option<String> {
+        None
+    }
+
+    /// Takes back what [`Step::apply`] did, given what it returned.
+    async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
+        let _ = (ctx, applied);
+        Err(StepError::NotUndoable)
+    }
+}

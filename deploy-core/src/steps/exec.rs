@@ -1,0 +1,258 @@
+//! `exec`: run a command on the target (argv, or an explicit `shell` script).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use crate::command::{Command, quote};
+use crate::step::{Applied, Description, Step, StepContext, StepError};
+use crate::text::Text;
+
+/// Runs a command on the target.
+///
+/// From `deploy.toml`:
+/// `{ exec = { cmd = ["python", "manage.py", "migrate"], cwd = "app" } }` or
+/// `{ exec = { shell = "ls -1t | tail -n +6" } }`.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::steps::Exec;
+/// use deploy_core::Step;
+///
+/// let step = Exec::argv(["python", "manage.py", "migrate"])
+///     .cwd("/srv/pixel")
+///     .unless(["test", "-e", "/srv/pixel/.migrated"])
+///     .undo(["python", "manage.py", "migrate", "app", "0041"]);
+/// assert_eq!(step.describe().summary, "$ python manage.py migrate");
+/// assert!(step.undo_description().is_some());
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawExec")]
+pub struct Exec {
+    program: Program,
+    cwd: Option<Text>,
+    env: BTreeMap<String, Text>,
+    sudo: bool,
+    stdin: Option<Text>,
+    unless: Option<Vec<Text>>,
+    undo: Option<Vec<Text>>,
+}
+
+#[derive(Clone, Debug)]
+enum Program {
+    Argv(Vec<Text>),
+    Shell(Text),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExec {
+    cmd: Option<Vec<Text>>,
+    shell: Option<Text>,
+    cwd: Option<Text>,
+    #[serde(default)]
+    env: BTreeMap<String, Text>,
+    #[serde(default)]
+    sudo: bool,
+    stdin: Option<Text>,
+    unless: Option<Vec<Text>>,
+    undo: Option<Vec<Text>>,
+}
+
+impl TryFrom<RawExec> for Exec {
+    type Error = String;
+
+    fn try_from(raw: RawExec) -> Result<Self, String> {
+        let program = match (raw.cmd, raw.shell) {
+            (Some(argv), None) if !argv.is_empty() => Program::Argv(argv),
+            (Some(_), None) => return Err("`cmd` is empty".into()),
+            (None, Some(script)) => Program::Shell(script),
+            (Some(_), Some(_)) => {
+                return Err("give either `cmd` (argv) or `shell` (a script), not both".into());
+            }
+            (None, None) => return Err("missing `cmd` (argv) or `shell` (a script)".into()),
+        };
+        if raw.undo.as_ref().is_some_and(Vec::is_empty) {
+            return Err("`undo` is empty".into());
+        }
+        Ok(Exec {
+            program,
+            cwd: raw.cwd,
+            env: raw.env,
+            sudo: raw.sudo,
+            stdin: raw.stdin,
+            unless: raw.unless.filter(|u| !u.is_empty()),
+            undo: raw.undo,
+        })
+    }
+}
+
+fn texts<I, S>(argv: I) -> Vec<Text>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<Text>,
+{
+    argv.into_iter().map(Into::into).collect()
+}
+
+fn render_argv(argv: &[Text]) -> String {
+    argv.iter()
+        .map(|t| quote(&t.to_string()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Exec {
+    /// Runs `argv` (no shell involved).
+    pub fn argv<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Text>,
+    {
+        Exec {
+            program: Program::Argv(texts(argv)),
+            cwd: None,
+            env: BTreeMap::new(),
+            sudo: false,
+            stdin: None,
+            unless: None,
+            undo: None,
+        }
+    }
+
+    /// Runs a script with `sh -c`, for pipes and redirections.
+    pub fn shell(script: impl Into<Text>) -> Self {
+        Exec {
+            program: Program::Shell(script.into()),
+            ..Exec::argv(Vec::<Text>::new())
+        }
+    }
+
+    /// Sets the working directory.
+    pub fn cwd(mut self, dir: impl Into<Text>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Adds an environment variable.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<Text>) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Runs through `sudo -n`.
+    pub fn sudo(mut self) -> Self {
+        self.sudo = true;
+        self
+    }
+
+    /// Feeds this text to standard input.
+    pub fn stdin(mut self, input: impl Into<Text>) -> Self {
+        self.stdin = Some(input.into());
+        self
+    }
+
+    /// Skips the step when this command succeeds (the idempotency check).
+    pub fn unless<I, S>(mut self, argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Text>,
+    {
+        self.unless = Some(texts(argv));
+        self
+    }
+
+    /// The command that undoes this one, for roll back.
+    pub fn undo<I, S>(mut self, argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Text>,
+    {
+        self.undo = Some(texts(argv));
+        self
+    }
+
+    fn command(&self, ctx: &StepContext<'_>, argv: &[Text]) -> Result<Command, StepError> {
+        let argv = argv
+            .iter()
+            .map(|t| ctx.resolve(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.dress(ctx, Command::new(argv))
+    }
+
+    fn dress(&self, ctx: &StepContext<'_>, mut cmd: Command) -> Result<Command, StepError> {
+        if let Some(dir) = &self.cwd {
+            cmd = cmd.cwd(ctx.resolve(dir)?);
+        }
+        for (key, value) in &self.env {
+            cmd = cmd.env(key.clone(), ctx.resolve(value)?);
+        }
+        Ok(cmd.sudo(self.sudo))
+    }
+}
+
+#[async_trait]
+impl Step for Exec {
+    fn kind(&self) -> &str {
+        "exec"
+    }
+
+    fn describe(&self) -> Description {
+        let summary = match &self.program {
+            Program::Argv(argv) => format!("$ {}", render_argv(argv)),
+            Program::Shell(script) => format!("$ sh -c {}", quote(&script.to_string())),
+        };
+        let env = (!self.env.is_empty()).then(|| {
+            self.env
+                .iter()
+                .map(|(k, v)| format!("{k}={}", quote(&v.to_string())))
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        Description::new(summary)
+            .field_opt("cwd", self.cwd.as_ref())
+            .field_opt("env", env)
+            .field_opt("sudo", self.sudo.then_some("yes (sudo -n)"))
+            .field_opt("stdin", self.stdin.as_ref())
+            .field_opt(
+                "unless",
+                self.unless.as_ref().map(|u| format!("$ {}", render_argv(u))),
+            )
+    }
+
+    async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
+        let Some(unless) = &self.unless else {
+            return Ok(false);
+        };
+        let cmd = self.command(ctx, unless)?;
+        let probe = ctx.probe(&cmd).await?;
+        Ok(probe.status.is_some_and(|s| s.success()))
+    }
+
+    async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
+        let mut cmd = match &self.program {
+            Program::Argv(argv) => self.command(ctx, argv)?,
+            Program::Shell(script) => self.dress(ctx, Command::shell(ctx.resolve(script)?))?,
+        };
+        if let Some(stdin) = &self.stdin {
+            cmd = cmd.stdin(ctx.resolve(stdin)?.into_bytes());
+        }
+        ctx.run(&cmd).await?;
+        Ok(Applied::done())
+    }
+
+    fn undo_description(&self) -> Option<String> {
+        self.undo.as_ref().map(|u| format!("$ {}", render_argv(u)))
+    }
+
+    async fn undo(&self, ctx: &StepContext<'_>, _: &Applied) -> Result<(), StepError> {
+        let Some(undo) = &self.undo else {
+            return Err(StepError::NotUndoable);
+        };
+        let cmd = self.command(ctx, undo)?;
+        ctx.run(&cmd).await?;
+        Ok(())
+    }
+}

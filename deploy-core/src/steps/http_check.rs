@@ -1,0 +1,299 @@
+//! `http-check`: GET a URL until it answers as expected ("view some key
+//! pages" after a deploy), from the deploying machine or from the target's
+//! side through a stream the target opens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::rustls;
+
+use crate::step::{Applied, Description, Step, StepContext, StepError};
+use crate::target::{Endpoint, OutputStream, Target};
+use crate::text::Text;
+
+/// Where an [`HttpCheck`] sends its request from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckFrom {
+    /// From the deploying machine (what a visitor sees).
+    #[default]
+    Deployer,
+    /// From the target's side, through a stream the target opens (a port
+    /// bound to the server's loopback).
+    Target,
+}
+
+/// Requests a URL until it answers with the expected status (and body text),
+/// every `interval`, up to `attempts` tries or `timeout` in all.
+///
+/// From `deploy.toml`:
+/// `{ http-check = { url = "https://pixel.example/", expect = 200, timeout = "60s" } }`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use deploy_core::steps::HttpCheck;
+/// use deploy_core::Step;
+///
+/// let check = HttpCheck::new("http://127.0.0.1:8080/health")
+///     .body_contains("ok")
+///     .timeout(Duration::from_secs(10));
+/// assert_eq!(check.describe().summary, "GET http://127.0.0.1:8080/health until it answers 200");
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    url: Text,
+    #[serde(default = "default_expect")]
+    expect: u16,
+    body_contains: Option<Text>,
+    #[serde(default = "default_interval", with = "crate::duration::serde_req")]
+    interval: Duration,
+    #[serde(default = "default_timeout", with = "crate::duration::serde_req")]
+    timeout: Duration,
+    attempts: Option<u32>,
+    #[serde(default)]
+    from: CheckFrom,
+}
+
+fn default_expect() -> u16 {
+    200
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// The longest one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most of a body that is read (and searched).
+const BODY_LIMIT: usize = 1 << 20;
+
+impl HttpCheck {
+    /// Checks `url` for a 200, every second, for up to 30 seconds.
+    pub fn new(url: impl Into<Text>) -> Self {
+        HttpCheck {
+            url: url.into(),
+            expect: default_expect(),
+            body_contains: None,
+            interval: default_interval(),
+            timeout: default_timeout(),
+            attempts: None,
+            from: CheckFrom::Deployer,
+        }
+    }
+
+    /// Expects this status instead of 200.
+    pub fn expect(mut self, status: u16) -> Self {
+        self.expect = status;
+        self
+    }
+
+    /// Also expects the body to contain this text.
+    pub fn body_contains(mut self, text: impl Into<Text>) -> Self {
+        self.body_contains = Some(text.into());
+        self
+    }
+
+    /// Waits this long between tries.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Gives up after this long in all.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Gives up after this many tries.
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = Some(attempts);
+        self
+    }
+
+    /// Sends the request from the target's side.
+    pub fn from_target(mut self) -> Self {
+        self.from = CheckFrom::Target;
+        self
+    }
+}
+
+#[async_trait]
+impl Step for HttpCheck {
+    fn kind(&self) -> &str {
+        "http-check"
+    }
+
+    fn describe(&self) -> Description {
+        Description::new(format!("GET {} until it answers {}", self.url, self.expect))
+            .field_opt("body contains", self.body_contains.as_ref())
+            .field(
+                "every",
+                format!(
+                    "{}, for up to {}{}",
+                    crate::duration::format(self.interval),
+                    crate::duration::format(self.timeout),
+                    self.attempts
+                        .map(|n| format!(" or {n} tries"))
+                        .unwrap_or_default()
+                ),
+            )
+            .field(
+                "from",
+                match self.from {
+                    CheckFrom::Deployer => "the deploying machine",
+                    CheckFrom::Target => "the target's side",
+                },
+            )
+    }
+
+    async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
+        let url = ctx.resolve(&self.url)?;
+        let shown_url = ctx.masker.mask(&url);
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|e| StepError::Failed(format!("invalid URL {shown_url}: {e}")))?;
+        let needle = self
+            .body_contains
+            .as_ref()
+            .map(|t| ctx.resolve(t))
+            .transpose()?;
+        let via: &dyn Target = match self.from {
+            CheckFrom::Deployer => ctx.local,
+            CheckFrom::Target => ctx.target,
+        };
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.timeout;
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let outcome = match tokio::time::timeout(left.min(REQUEST_TIMEOUT), get(via, &uri)).await
+            {
+                Ok(result) => result,
+                Err(_) => Err("no answer in time".to_owned()),
+            };
+            let problem = match outcome {
+                Ok((status, body)) if status == self.expect => match &needle {
+                    Some(needle) if !body.contains(needle.as_str()) => {
+                        format!("answered {status} without {:?} in the body", ctx.masker.mask(needle))
+                    }
+                    _ => {
+                        ctx.output.line(
+                            OutputStream::Stdout,
+                            &format!("GET {shown_url}: {status} (try {tries})"),
+                        );
+                        return Ok(Applied::done());
+                    }
+                },
+                Ok((status, _)) => format!("answered {status}"),
+                Err(e) => e,
+            };
+            let problem = ctx.masker.mask(&problem);
+            ctx.output.line(
+                OutputStream::Stderr,
+                &format!("GET {shown_url}: {problem} (try {tries})"),
+            );
+            let out_of_tries = self.attempts.is_some_and(|n| tries >= n);
+            let out_of_time = tokio::time::Instant::now() + self.interval >= deadline;
+            if out_of_tries || out_of_time {
+                return Err(StepError::Failed(format!(
+                    "GET {shown_url} did not answer {} after {tries} tries in {}: last it {problem}",
+                    self.expect,
+                    crate::duration::format(Duration::from_millis(
+                        started.elapsed().as_millis() as u64
+                    )),
+                )));
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+}
+
+/// One GET through a stream `via` opens; returns status and body text.
+async fn get(via: &dyn Target, uri: &hyper::Uri) -> Result<(u16, String), String> {
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        other => return Err(format!("unsupported scheme {other:?} (use http or https)")),
+    };
+    let host = uri.host().ok_or("the URL has no host")?.to_owned();
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let stream = via
+        .connect(&Endpoint::Tcp {
+            host: host.trim_matches(['[', ']']).to_owned(),
+            port,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if https {
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|e| format!("invalid TLS name {host}: {e}"))?;
+        let tls = tokio_rustls::TlsConnector::from(tls_config()?)
+            .connect(name, stream)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        send(tls, uri).await
+    } else {
+        send(stream, uri).await
+    }
+}
+
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS setup: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+async fn send<S>(stream: S, uri: &hyper::Uri) -> Result<(u16, String), String>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let request = hyper::Request::get(path)
+        .header(hyper::header::HOST, authority)
+        .header(hyper::header::USER_AGENT, "deploy-http-check")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let result = async {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), BODY_LIMIT)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+    .await;
+    driver.abort();
+    result
+}

@@ -1,0 +1,104 @@
+//! `sync`: copy a local directory to a path on the target (only what changed).
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use crate::step::{Applied, Description, Step, StepContext, StepError};
+use crate::target::SyncOptions;
+use crate::text::Text;
+
+/// Copies a directory from the deploying machine to the target.
+///
+/// Each file lands atomically (temporary file, then rename) and deletions
+/// happen only after every copy succeeded, so a failed sync leaves every file
+/// either old or new. Syncing into a fresh `releases/{release}` directory and
+/// switching a link afterwards (see [`Symlink`](super::Symlink)) makes the
+/// whole release atomic.
+///
+/// From `deploy.toml`: `{ sync = { from = "dist", to = "releases/${release}", delete = true } }`.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::steps::Sync;
+/// use deploy_core::Step;
+///
+/// let step = Sync::new("dist", "/srv/app/releases/${release}").unwrap().exclude("*.log");
+/// assert_eq!(step.describe().summary, "sync dist/ to /srv/app/releases/{release}/");
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sync {
+    from: Text,
+    to: Text,
+    #[serde(default)]
+    delete: bool,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+impl Sync {
+    /// Syncs `from` (on this machine) to `to` (on the target); both may hold
+    /// run-time placeholders.
+    pub fn new(from: &str, to: &str) -> Result<Self, crate::text::TextError> {
+        Ok(Sync {
+            from: Text::parse(from)?,
+            to: Text::parse(to)?,
+            delete: false,
+            exclude: Vec::new(),
+        })
+    }
+
+    /// Removes files on the target that the source no longer has.
+    pub fn delete(mut self) -> Self {
+        self.delete = true;
+        self
+    }
+
+    /// Leaves out paths matching this gitignore-style pattern.
+    pub fn exclude(mut self, pattern: impl Into<String>) -> Self {
+        self.exclude.push(pattern.into());
+        self
+    }
+}
+
+#[async_trait]
+impl Step for Sync {
+    fn kind(&self) -> &str {
+        "sync"
+    }
+
+    fn describe(&self) -> Description {
+        Description::new(format!("sync {}/ to {}/", self.from, self.to))
+            .field_opt("delete", self.delete.then_some("files the source no longer has"))
+            .field_opt(
+                "exclude",
+                (!self.exclude.is_empty()).then(|| self.exclude.join(", ")),
+            )
+    }
+
+    async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
+        let from = ctx.resolve(&self.from)?;
+        let to = ctx.resolve(&self.to)?;
+        let options = SyncOptions {
+            delete: self.delete,
+            exclude: self.exclude.clone(),
+        };
+        if !Path::new(&from).is_dir() {
+            return Err(StepError::Failed(format!(
+                "sync source {from} is not a directory on the deploying machine"
+            )));
+        }
+        let report = ctx.target.sync_dir(Path::new(&from), &to, &options).await?;
+        ctx.output.line(
+            crate::target::OutputStream::Stdout,
+            &format!(
+                "synced {from}/ to {to}/: {} copied ({} bytes), {} unchanged, {} deleted",
+                report.copied, report.bytes, report.unchanged, report.deleted
+            ),
+        );
+        Ok(Applied::done())
+    }
+}

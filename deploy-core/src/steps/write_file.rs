@@ -1,0 +1,126 @@
+//! `write-file`: put a file on the target, atomically, with a mode.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use crate::command::Command;
+use crate::step::{Applied, Description, Step, StepContext, StepError};
+use crate::text::Text;
+
+/// Writes a file on the target: a temporary file beside it, then a rename,
+/// so readers never see half of it and a failure leaves the old file.
+///
+/// From `deploy.toml`: `{ write-file = { path = "app/credentials.ini", content = "...", mode = "0400" } }`.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::steps::WriteFile;
+/// use deploy_core::Step;
+///
+/// let step = WriteFile::new("/srv/app/credentials.ini", "[db]\npassword = x\n").mode(0o400);
+/// assert_eq!(step.describe().summary, "write /srv/app/credentials.ini (mode 0400)");
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteFile {
+    path: Text,
+    content: Text,
+    #[serde(default, deserialize_with = "parse_mode")]
+    mode: Option<u32>,
+}
+
+fn parse_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(raw) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let digits = raw.trim_start_matches("0o");
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!("invalid mode {raw:?} (write octal, e.g. \"0640\")"))
+        })
+}
+
+/// What the file was before, for undo.
+struct Previous(Option<Vec<u8>>);
+
+impl WriteFile {
+    /// Writes `content` to `path`.
+    pub fn new(path: impl Into<Text>, content: impl Into<Text>) -> Self {
+        WriteFile {
+            path: path.into(),
+            content: content.into(),
+            mode: None,
+        }
+    }
+
+    /// Sets the file's mode (e.g. `0o400`).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+}
+
+#[async_trait]
+impl Step for WriteFile {
+    fn kind(&self) -> &str {
+        "write-file"
+    }
+
+    fn describe(&self) -> Description {
+        let summary = match self.mode {
+            Some(mode) => format!("write {} (mode {mode:04o})", self.path),
+            None => format!("write {}", self.path),
+        };
+        Description::new(summary).field("content", &self.content)
+    }
+
+    async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
+        let path = ctx.resolve(&self.path)?;
+        let content = ctx.resolve(&self.content)?;
+        if ctx.target.read_file(&path).await?.as_deref() != Some(content.as_bytes()) {
+            return Ok(false);
+        }
+        let Some(mode) = self.mode else {
+            return Ok(true);
+        };
+        let stat = ctx
+            .capture(&Command::new(["stat", "-c", "%a", path.as_str()]))
+            .await?;
+        Ok(stat
+            .stdout
+            .first()
+            .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
+            == Some(mode))
+    }
+
+    async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
+        let path = ctx.resolve(&self.path)?;
+        let content = ctx.resolve(&self.content)?;
+        let previous = ctx.target.read_file(&path).await?;
+        ctx.target
+            .write_file(&path, content.as_bytes(), self.mode)
+            .await?;
+        Ok(Applied::with_memo(Previous(previous)))
+    }
+
+    fn undo_description(&self) -> Option<String> {
+        Some(format!("restore the previous {} (or remove it)", self.path))
+    }
+
+    async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
+        let path = ctx.resolve(&self.path)?;
+        match applied.memo::<Previous>() {
+            Some(Previous(Some(old))) => Ok(ctx.target.write_file(&path, old, None).await?),
+            Some(Previous(None)) => {
+                ctx.run(&Command::new(["rm", "-f", "--", path.as_str()]))
+                    .await?;
+                Ok(())
+            }
+            None => Err(StepError::NotUndoable),
+        }
+    }
+}
