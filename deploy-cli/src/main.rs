@@ -1,1 +1,30 @@
-fn main() {}
+//! `deploy`: plan and run the tasks of a `deploy.toml`.
+//!
+//! A thin binary: arguments become settings (clap), settings become library
+//! objects (deploy-core), and `main` maps the result to a documented exit
+//! code. See `deploy --help`.
+
+mod approve;
+mod args;
+mod commands;
+mod discover;
+mod exit;
+mod progress;
+mod targets;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = args::Cli::parse();
+    let code = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(commands::run(cli)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            exit::FAILURE
+        }
+    };
+    std::process::ExitCode::from(code)
+}

@@ -242,19 +242,19 @@ impl RunValues {
         }
     }
 
-    /// A release id from the current UTC time, like `20261121T220244Z`
-    /// (sortable, as Capistrano's are).
+    /// A release id from the current UTC time, like `20261121T220244.123Z`
+    /// (sortable, as Capistrano's are; milliseconds keep two runs in the
+    /// same second apart).
     pub fn release_now() -> String {
-        let secs = std::time::SystemTime::now()
+        let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        format_release_id(secs)
+            .unwrap_or_default();
+        format_release_id(now.as_secs(), now.subsec_millis())
     }
 }
 
-/// Formats seconds since the Unix epoch as `YYYYMMDDTHHMMSSZ`.
-pub(crate) fn format_release_id(secs: u64) -> String {
+/// Formats a time since the Unix epoch as `YYYYMMDDTHHMMSS.mmmZ`.
+pub(crate) fn format_release_id(secs: u64, millis: u32) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
@@ -268,7 +268,7 @@ pub(crate) fn format_release_id(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let mo = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}{mo:02}{d:02}T{h:02}{m:02}{s:02}Z")
+    format!("{y:04}{mo:02}{d:02}T{h:02}{m:02}{s:02}.{millis:03}Z")
 }
 
 #[cfg(test)]
@@ -277,8 +277,8 @@ mod tests {
 
     #[test]
     fn release_ids_are_utc_timestamps() {
-        assert_eq!(format_release_id(0), "19700101T000000Z");
-        assert_eq!(format_release_id(1_795_298_564), "20261121T220244Z");
+        assert_eq!(format_release_id(0, 0), "19700101T000000.000Z");
+        assert_eq!(format_release_id(1_795_298_564, 7), "20261121T220244.007Z");
     }
 
     #[test]

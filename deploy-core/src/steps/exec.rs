@@ -200,10 +200,18 @@ impl Step for Exec {
     }
 
     fn describe(&self) -> Description {
-        let summary = match &self.program {
-            Program::Argv(argv) => format!("$ {}", render_argv(argv)),
-            Program::Shell(script) => format!("$ sh -c {}", quote(&script.to_string())),
+        let script = match &self.program {
+            Program::Shell(script) => Some(script.to_string()),
+            Program::Argv(_) => None,
         };
+        let summary = match (&self.program, &script) {
+            (Program::Argv(argv), _) => format!("$ {}", render_argv(argv)),
+            (_, Some(script)) if !script.trim().contains('\n') => {
+                format!("$ sh -c {}", quote(script.trim()))
+            }
+            _ => "$ sh -c SCRIPT".to_owned(),
+        };
+        let script = script.filter(|s| s.trim().contains('\n'));
         let env = (!self.env.is_empty()).then(|| {
             self.env
                 .iter()
@@ -212,6 +220,7 @@ impl Step for Exec {
                 .join(" ")
         });
         Description::new(summary)
+            .field_opt("script", script.map(|s| s.trim().to_owned()))
             .field_opt("cwd", self.cwd.as_ref())
             .field_opt("env", env)
             .field_opt("sudo", self.sudo.then_some("yes (sudo -n)"))

@@ -1,0 +1,80 @@
+//! Command-line arguments, as clap reads them (the raw stage; `commands`
+//! turns them into library calls).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success · 1 a step failed · 2 bad usage or configuration (nothing ran) · 130 interrupted
+
+Config: --config, else $DEPLOY_CONFIG, else the nearest deploy.toml in this directory or above.";
+
+/// Ship web applications to servers from a typed, inspectable plan.
+#[derive(Debug, Parser)]
+#[command(name = "deploy", version, after_help = AFTER_HELP)]
+pub(crate) struct Cli {
+    /// The deploy.toml to use.
+    #[arg(long, short = 'c', global = true, env = "DEPLOY_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Say more (which config file, every output line).
+    #[arg(long, short = 'v', global = true, env = "DEPLOY_VERBOSE")]
+    pub(crate) verbose: bool,
+
+    /// Say less (no progress, only errors and the report).
+    #[arg(long, short = 'q', global = true, env = "DEPLOY_QUIET", conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print what a task would do on each host; touches nothing.
+    Plan(Selection),
+    /// Run a task.
+    Run(RunArgs),
+    /// List tasks with their descriptions and parameters.
+    Tasks {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `[ENV] [TASK] [KEY=VALUE]...`
+#[derive(Debug, Args)]
+pub(crate) struct Selection {
+    /// Environment, then task (either may be left to the config's defaults),
+    /// then task arguments as key=value.
+    #[arg(value_name = "ENV | TASK | KEY=VALUE")]
+    pub(crate) words: Vec<String>,
+
+    /// Print JSON (the plan, or for `run` JSON-lines events) on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) selection: Selection,
+
+    /// Print the plan and stop (the same as `deploy plan`).
+    #[arg(long, short = 'n', env = "DEPLOY_DRY_RUN")]
+    pub(crate) dry_run: bool,
+
+    /// Approve approval gates in advance (needed when no one is at a terminal).
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
+
+    /// Most steps running at once across hosts.
+    #[arg(long, value_name = "N")]
+    pub(crate) concurrency: Option<usize>,
+
+    /// How long running steps get to finish after Ctrl-C.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub(crate) grace: String,
+}

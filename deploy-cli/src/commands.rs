@@ -1,0 +1,188 @@
+//! The subcommands: load the config, build the plan, print or run it.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use deploy_core::config::{Config, parse_args};
+use deploy_core::event::EventSink;
+use deploy_core::{Executor, LocalTarget, Plan, RunValues, StepRegistry, Target, render};
+use tokio_util::sync::CancellationToken;
+
+use crate::approve::TerminalApprover;
+use crate::args::{Cli, Command, RunArgs, Selection};
+use crate::discover::find_config;
+use crate::exit;
+use crate::progress::{Bars, JsonLines, PlainLines};
+
+/// Runs the command line; returns the exit code.
+pub(crate) async fn run(cli: Cli) -> u8 {
+    match dispatch(&cli).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            exit::USAGE
+        }
+    }
+}
+
+/// Every step kind this binary knows (deploy-core's; deploy-docker's join
+/// here when it lands).
+fn registry() -> StepRegistry {
+    StepRegistry::with_builtins()
+}
+
+fn load(cli: &Cli) -> Result<Config, String> {
+    let path: PathBuf = find_config(cli.config.as_deref())?;
+    if cli.verbose {
+        eprintln!("using {}", path.display());
+    }
+    Config::load(&path).map_err(|e| e.with_snippet())
+}
+
+async fn dispatch(cli: &Cli) -> Result<u8, String> {
+    match &cli.command {
+        Command::Tasks { json } => {
+            let config = load(cli)?;
+            print_tasks(&config, *json);
+            Ok(exit::OK)
+        }
+        Command::Plan(selection) => {
+            let config = load(cli)?;
+            let plan = build_plan(&config, selection)?;
+            print_plan(&plan, selection.json);
+            Ok(exit::OK)
+        }
+        Command::Run(args) => {
+            let config = load(cli)?;
+            let plan = build_plan(&config, &args.selection)?;
+            if args.dry_run {
+                print_plan(&plan, args.selection.json);
+                return Ok(exit::OK);
+            }
+            execute(cli, &config, &plan, args).await
+        }
+    }
+}
+
+/// Splits `[ENV] [TASK] [KEY=VALUE]...` and builds the plan.
+fn build_plan(config: &Config, selection: &Selection) -> Result<Plan, String> {
+    let (names, params): (Vec<&String>, Vec<&String>) =
+        selection.words.iter().partition(|w| !w.contains('='));
+    let args = parse_args(params)?;
+    let (env, task) = match names.as_slice() {
+        [] => (None, None),
+        [one] if config.environments().contains(&one.as_str()) => (Some(one.as_str()), None),
+        [one] if config.default_environment().is_some() => (None, Some(one.as_str())),
+        [one] => (Some(one.as_str()), None),
+        [env, task] => (Some(env.as_str()), Some(task.as_str())),
+        [_, _, extra, ..] => {
+            return Err(format!(
+                "unexpected argument `{extra}` (usage: [ENV] [TASK] [KEY=VALUE]...)"
+            ));
+        }
+    };
+    config
+        .plan(env, task, &args, &registry())
+        .map_err(|e| e.with_snippet())
+}
+
+fn print_plan(plan: &Plan, json: bool) {
+    if json {
+        println!("{}", render::json(plan));
+    } else {
+        print!("{}", render::text(plan));
+    }
+}
+
+fn print_tasks(config: &Config, json: bool) {
+    let tasks = config.tasks();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&tasks).unwrap_or_default()
+        );
+        return;
+    }
+    println!("Tasks in {}:", config.file());
+    let width = tasks.iter().map(|t| t.name.len()).max().unwrap_or(0) + 2;
+    for task in &tasks {
+        let name = if task.default {
+            format!("{} *", task.name)
+        } else {
+            task.name.clone()
+        };
+        println!(
+            "  {name:width$}  {}",
+            task.description.as_deref().unwrap_or("")
+        );
+        if !task.params.is_empty() {
+            let params: Vec<String> = task.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!("  {:width$}  params: {}", "", params.join(" "));
+        }
+        if !task.includes.is_empty() {
+            println!("  {:width$}  runs: {}", "", task.includes.join(", "));
+        }
+    }
+    println!("(* the default task)");
+}
+
+async fn execute(cli: &Cli, config: &Config, plan: &Plan, args: &RunArgs) -> Result<u8, String> {
+    let env = config
+        .environment(Some(plan.environment()))
+        .map_err(|e| e.with_snippet())?;
+    let targets = crate::targets::for_environment(&env)?;
+    let grace = deploy_core::duration::parse(&args.grace)?;
+    let mut values = RunValues::new(RunValues::release_now());
+    values.secrets = config.load_secrets().map_err(|e| e.with_snippet())?;
+
+    let terminal = std::io::stderr().is_terminal();
+    let bars = (!args.selection.json && !cli.quiet && terminal).then(|| Bars::new(cli.verbose));
+    let plain = PlainLines {
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+    };
+    let sink: &dyn EventSink = match (&bars, args.selection.json) {
+        (_, true) => &JsonLines,
+        (Some(bars), false) => bars,
+        (None, false) => &plain,
+    };
+
+    let cancel = CancellationToken::new();
+    let on_interrupt = cancel.clone();
+    let grace_text = args.grace.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: no new steps start; running ones get {grace_text} (Ctrl-C again to quit now)");
+            on_interrupt.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(exit::INTERRUPTED));
+            }
+        }
+    });
+
+    let local: Arc<dyn Target> = Arc::new(LocalTarget::new("local"));
+    let approver = TerminalApprover {
+        pre_approved: args.yes,
+        bars: bars.as_ref().map(Bars::multi),
+    };
+    let mut executor = Executor::new(local, values)
+        .approver(Arc::new(approver))
+        .grace(grace)
+        .cancel_token(cancel);
+    if let Some(n) = args.concurrency.or(env.concurrency) {
+        executor = executor.concurrency(n);
+    }
+    let report = executor.run(plan, &targets, sink).await;
+    if let Some(bars) = &bars {
+        bars.finish();
+    }
+    if !args.selection.json {
+        eprint!("{}", report.render());
+    }
+    Ok(match report.outcome {
+        deploy_core::report::Outcome::Succeeded => exit::OK,
+        deploy_core::report::Outcome::Interrupted => exit::INTERRUPTED,
+        _ => exit::FAILURE,
+    })
+}

@@ -1,0 +1,10 @@
+//! The exit codes `deploy` documents (also in `deploy --help`).
+
+/// Everything succeeded (or the plan was printed).
+pub(crate) const OK: u8 = 0;
+/// A step failed (the run report says which, where).
+pub(crate) const FAILURE: u8 = 1;
+/// Bad usage or configuration: nothing ran.
+pub(crate) const USAGE: u8 = 2;
+/// Interrupted (Ctrl-C): no new steps started; the report says what ran.
+pub(crate) const INTERRUPTED: u8 = 130;
