@@ -125,7 +125,7 @@ impl Executor {
             targets,
             sink: &sink,
             masker: &masker,
-            deps: dependencies(plan),
+            deps: plan.dependencies(),
             permits: Semaphore::new(self.concurrency),
             stopped: Mutex::new(false),
             failed: Mutex::new(false),
@@ -211,37 +211,6 @@ impl OutputSink for StepOutput<'_> {
             line: line.to_owned(),
         });
     }
-}
-
-/// For each step, the steps that must be complete before it starts: its
-/// `needs`, every earlier step for a barrier, and every earlier step on the
-/// deploying machine (a local build comes before what ships it).
-fn dependencies(plan: &Plan) -> Vec<Vec<usize>> {
-    let index: BTreeMap<&str, usize> = plan
-        .steps()
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), i))
-        .collect();
-    let mut locals: Vec<usize> = Vec::new();
-    plan.steps()
-        .iter()
-        .enumerate()
-        .map(|(i, step)| {
-            let mut deps: Vec<usize> = step
-                .needs
-                .iter()
-                .filter_map(|n| index.get(n.as_str()).copied())
-                .collect();
-            deps.extend(locals.iter().copied());
-            if step.on == Selector::Local {
-                locals.push(i);
-            }
-            deps.sort_unstable();
-            deps.dedup();
-            deps
-        })
-        .collect()
 }
 
 /// One step's result on one lane, with what undo needs.

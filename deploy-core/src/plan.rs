@@ -416,6 +416,38 @@ impl Plan {
         self.hosts.first()
     }
 
+    /// For each step (by index), the steps that must be complete in its batch
+    /// before it starts: its `needs`, and every earlier step on the deploying
+    /// machine (a local build comes before what ships it). Barriers come on
+    /// top of this.
+    pub fn dependencies(&self) -> Vec<Vec<usize>> {
+        let index: BTreeMap<&str, usize> = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        let mut locals: Vec<usize> = Vec::new();
+        self.steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let mut deps: Vec<usize> = step
+                    .needs
+                    .iter()
+                    .filter_map(|n| index.get(n.as_str()).copied())
+                    .collect();
+                deps.extend(locals.iter().copied());
+                if step.on == Selector::Local {
+                    locals.push(i);
+                }
+                deps.sort_unstable();
+                deps.dedup();
+                deps
+            })
+            .collect()
+    }
+
     /// The hosts in rollout batches.
     pub fn batches(&self) -> Vec<&[Host]> {
         match self.rollout {

@@ -48,10 +48,16 @@ fn failure_text(policy: FailurePolicy) -> &'static str {
 /// indented under the value.
 fn field(out: &mut String, indent: &str, name: &str, value: &str) {
     let pad = indent.len() + name.len() + 2;
-    let mut lines = value.split('\n');
-    let _ = writeln!(out, "{indent}{name}: {}", lines.next().unwrap_or_default());
+    let mut lines = value.trim_end_matches('\n').split('\n');
+    let first = lines.next().unwrap_or_default().trim_end();
+    let _ = writeln!(out, "{indent}{name}: {first}");
     for line in lines {
-        let _ = writeln!(out, "{:pad$}{line}", "");
+        let line = line.trim_end();
+        if line.is_empty() {
+            let _ = writeln!(out);
+        } else {
+            let _ = writeln!(out, "{:pad$}{line}", "");
+        }
     }
 }
 
@@ -99,6 +105,7 @@ pub fn text(plan: &Plan) -> String {
     let runtime: Vec<String> = RUNTIME_VALUES.iter().map(|v| format!("{{{v}}}")).collect();
     let _ = writeln!(out, "filled in at run time: {}", runtime.join(" "));
     let _ = writeln!(out, "steps ({}):", plan.steps().len());
+    let dependencies = plan.dependencies();
     for (i, step) in plan.steps().iter().enumerate() {
         let description = step.step.describe();
         let _ = writeln!(
@@ -113,10 +120,14 @@ pub fn text(plan: &Plan) -> String {
         field(&mut out, indent, "on", &selector_text(plan, step));
         let mut waits = Vec::new();
         if step.barrier {
-            waits.push("every earlier step on every host of the batch".to_owned());
+            waits.push("every earlier step, on every host of the batch".to_owned());
         }
-        if !step.needs.is_empty() {
-            waits.push(format!("{} on every host of the batch", step.needs.join(", ")));
+        let needed: Vec<&str> = dependencies[i]
+            .iter()
+            .map(|&d| plan.steps()[d].id.as_str())
+            .collect();
+        if !needed.is_empty() && !step.barrier {
+            waits.push(format!("{}, wherever it runs", needed.join(", ")));
         }
         if !waits.is_empty() {
             field(&mut out, indent, "waits for", &waits.join("; "));
@@ -175,7 +186,7 @@ struct JsonStep<'a> {
     task: &'a str,
     kind: &'a str,
     summary: String,
-    fields: Vec<(String, String)>,
+    fields: Vec<JsonField>,
     on: &'a Selector,
     hosts: Vec<&'a str>,
     once: bool,
@@ -184,6 +195,12 @@ struct JsonStep<'a> {
     timeout_ms: Option<u64>,
     retry: crate::plan::Retry,
     undo: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonField {
+    name: String,
+    value: String,
 }
 
 /// The plan as pretty JSON (schema [`PLAN_SCHEMA_VERSION`]).
@@ -213,7 +230,11 @@ pub fn json(plan: &Plan) -> String {
                 task: &step.task,
                 kind: step.step.kind(),
                 summary: description.summary,
-                fields: description.fields,
+                fields: description
+                    .fields
+                    .into_iter()
+                    .map(|(name, value)| JsonField { name, value })
+                    .collect(),
                 on: &step.on,
                 hosts: plan
                     .hosts_for(step)

@@ -504,7 +504,7 @@ impl Config {
                     if hosts == 1 { "" } else { "s" }
                 )))
                 .id("approval")
-                .task(task_name.clone())
+                .task("approval")
                 .local(),
             );
         }
@@ -584,8 +584,8 @@ impl Config {
     }
 
     /// The variables of a run: built-ins, then top-level `vars`, then the
-    /// environment's, then task parameter defaults, then arguments; each
-    /// value may use the ones before it.
+    /// environment's, then task parameters (arguments replacing defaults).
+    /// A value may use any variable of an earlier layer or of its own.
     fn variables(
         &self,
         env_name: &str,
@@ -599,50 +599,90 @@ impl Config {
             ("task".to_owned(), task_name.to_owned()),
             ("config_dir".to_owned(), self.dir.display().to_string()),
         ]);
-        let secrets: BTreeSet<String> = self.raw.secrets.keys().cloned().collect();
-        let mut layers: Vec<Vec<(&String, &Spanned<raw::Scalar>)>> =
-            vec![self.raw.vars.iter().collect(), env.vars.iter().collect()];
-        let mut params: BTreeMap<&String, &Spanned<raw::Scalar>> = BTreeMap::new();
+        let mut params: BTreeMap<String, (String, usize)> = BTreeMap::new();
         for task in tasks {
             for (key, value) in &self.raw.tasks[task].get_ref().params {
-                params.entry(key).or_insert(value);
+                params
+                    .entry(key.clone())
+                    .or_insert((value.get_ref().text(), value.span().start));
             }
         }
-        layers.push(params.into_iter().collect());
-        for layer in layers {
-            let mut filled = Vec::new();
-            for (key, value) in layer {
-                let vars = Variables {
-                    values: &values,
-                    secrets: &secrets,
-                };
-                let text = vars
-                    .fill(&value.get_ref().text())
-                    .map_err(|e| self.interpolation_error(e, value.span().start, &values))?;
-                filled.push((key.clone(), text));
-            }
-            values.extend(filled);
-        }
-        let param_names: BTreeSet<String> = tasks
-            .iter()
-            .flat_map(|t| self.raw.tasks[t].get_ref().params.keys().cloned())
-            .collect();
         for (key, value) in args {
-            if !param_names.contains(key) {
-                return Err(ConfigError::new(ConfigErrorKind::UnknownParam {
-                    name: key.clone(),
-                    task: task_name.to_owned(),
-                    suggestion: did_you_mean(key, param_names.iter().map(String::as_str)),
-                    known: if param_names.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        param_names.iter().cloned().collect::<Vec<_>>().join(", ")
-                    },
-                }));
+            match params.get_mut(key) {
+                Some(param) => param.0 = value.replace("${", "$${"),
+                None => {
+                    let known: Vec<&str> = params.keys().map(String::as_str).collect();
+                    return Err(ConfigError::new(ConfigErrorKind::UnknownParam {
+                        name: key.clone(),
+                        task: task_name.to_owned(),
+                        suggestion: did_you_mean(key, known.iter().copied()),
+                        known: if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        },
+                    }));
+                }
             }
-            values.insert(key.clone(), value.clone());
+        }
+        let layer = |vars: &BTreeMap<String, Spanned<raw::Scalar>>| -> BTreeMap<String, (String, usize)> {
+            vars.iter()
+                .map(|(k, v)| (k.clone(), (v.get_ref().text(), v.span().start)))
+                .collect()
+        };
+        for pending in [layer(&self.raw.vars), layer(&env.vars), params] {
+            self.fill_layer(pending, &mut values)?;
         }
         Ok(values)
+    }
+
+    /// Fills one layer of variables into `values`, in as many passes as
+    /// their references to each other need.
+    fn fill_layer(
+        &self,
+        mut pending: BTreeMap<String, (String, usize)>,
+        values: &mut BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        let secrets: BTreeSet<String> = self.raw.secrets.keys().cloned().collect();
+        while !pending.is_empty() {
+            let mut filled = Vec::new();
+            let mut first_error = None;
+            for (key, (raw, at)) in &pending {
+                let vars = Variables {
+                    values,
+                    secrets: &secrets,
+                };
+                match vars.fill(raw) {
+                    Ok(text) => filled.push((key.clone(), text)),
+                    Err(InterpolateError::Undefined { name, .. })
+                        if pending.contains_key(&name) && name != *key => {}
+                    Err(e) => {
+                        first_error.get_or_insert((e, *at));
+                    }
+                }
+            }
+            if filled.is_empty() {
+                return Err(match first_error {
+                    Some((error, at)) => self.interpolation_error(error, at, values),
+                    None => {
+                        let at = pending.values().map(|(_, at)| *at).min().unwrap_or(0);
+                        let names: Vec<&str> = pending.keys().map(String::as_str).collect();
+                        self.error_at(
+                            at,
+                            ConfigErrorKind::Invalid(format!(
+                                "variables {} refer to each other in a circle",
+                                names.join(", ")
+                            )),
+                        )
+                    }
+                });
+            }
+            for (key, text) in filled {
+                pending.remove(&key);
+                values.insert(key, text);
+            }
+        }
+        Ok(())
     }
 
     /// Locates an interpolation error: the `${` inside the value when the

@@ -137,7 +137,10 @@ impl Step for HttpCheck {
 
     fn describe(&self) -> Description {
         Description::new(format!("GET {} until it answers {}", self.url, self.expect))
-            .field_opt("body contains", self.body_contains.as_ref())
+            .field_opt(
+                "body contains",
+                self.body_contains.as_ref().map(|t| format!("{:?}", t.to_string())),
+            )
             .field(
                 "every",
                 format!(

@@ -1,0 +1,3 @@
+//! Probe.
+#[tokio::test(start_paused = true)]
+async fn probe() {}

@@ -1,0 +1,210 @@
+//! Rendered plans, pinned by insta: one snapshot per configuration variant.
+//!
+//! Each fixture in `tests/fixtures/` is a `deploy.toml`; each test builds one
+//! environment × task from it and snapshots `render::text` (and, for the
+//! Pixel guide, `render::json`). `cargo insta review` after an intended
+//! change.
+
+use deploy_core::{Config, StepRegistry, render};
+
+/// Builds the plan of `env`/`task` from a fixture, with `args`. The config
+/// directory is fixed so snapshots do not depend on where the repo lives.
+fn plan(
+    fixture: &str,
+    env: Option<&str>,
+    task: Option<&str>,
+    args: &[(&str, &str)],
+) -> deploy_core::Plan {
+    let path = format!("{}/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(&path).expect("fixture exists");
+    let config = Config::parse(fixture, "/project", &source).expect("fixture parses");
+    let args: Vec<(String, String)> = args
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    config
+        .plan(env, task, &args, &StepRegistry::with_builtins())
+        .expect("fixture plans")
+}
+
+fn text(fixture: &str, env: Option<&str>, task: Option<&str>, args: &[(&str, &str)]) -> String {
+    render::text(&plan(fixture, env, task, args))
+}
+
+/// `exec`: argv, shell, env with a secret, cwd, sudo, stdin, unless, undo.
+#[test]
+fn step_exec() {
+    insta::assert_snapshot!(text("steps.toml", None, Some("exec"), &[]));
+}
+
+/// `sync`: delete and excludes, into a release placeholder.
+#[test]
+fn step_sync() {
+    insta::assert_snapshot!(text("steps.toml", None, Some("sync"), &[]));
+}
+
+/// `write-file`: mode, multi-line content, a secret inside it.
+#[test]
+fn step_write_file() {
+    insta::assert_snapshot!(text("steps.toml", None, Some("write-file"), &[]));
+}
+
+/// `set-env`: a task parameter given on the command line.
+#[test]
+fn step_set_env() {
+    insta::assert_snapshot!(text(
+        "steps.toml",
+        None,
+        Some("set-env"),
+        &[("version", "1.4.2")]
+    ));
+}
+
+/// `symlink`: the Capistrano `current` switch.
+#[test]
+fn step_symlink() {
+    insta::assert_snapshot!(text("steps.toml", None, Some("symlink"), &[]));
+}
+
+/// `http-check`: from the deploying machine and from the target's side.
+#[test]
+fn step_http_check() {
+    insta::assert_snapshot!(text("steps.toml", None, Some("http-check"), &[]));
+}
+
+/// `approve` on the deploying machine before a step on every host.
+#[test]
+fn step_approve() {
+    insta::assert_snapshot!(text("steps.toml", None, Some("approve"), &[]));
+}
+
+/// `keep-releases` and `rollback-release`.
+#[test]
+fn step_releases() {
+    insta::assert_snapshot!(text("steps.toml", None, Some("releases"), &[]));
+}
+
+/// Per-step timeout, retries and backoff.
+#[test]
+fn step_limits() {
+    insta::assert_snapshot!(text("steps.toml", None, Some("limits"), &[]));
+}
+
+/// All hosts at once; stop on failure.
+#[test]
+fn policy_all_at_once_stop() {
+    insta::assert_snapshot!(text("policies.toml", Some("all-stop"), Some("deploy"), &[]));
+}
+
+/// One host at a time; continue on failure.
+#[test]
+fn policy_one_by_one_continue() {
+    insta::assert_snapshot!(text(
+        "policies.toml",
+        Some("one-by-one-continue"),
+        Some("deploy"),
+        &[]
+    ));
+}
+
+/// Batches of two; roll back on failure (every step says how it is undone).
+#[test]
+fn policy_batches_rollback() {
+    insta::assert_snapshot!(text(
+        "policies.toml",
+        Some("batches-rollback"),
+        Some("deploy"),
+        &[]
+    ));
+}
+
+/// `once`, barriers, `needs`, a step on the deploying machine, roles and hosts.
+#[test]
+fn ordering_once_barrier_needs_local() {
+    insta::assert_snapshot!(text(
+        "ordering.toml",
+        Some("production"),
+        Some("deploy"),
+        &[]
+    ));
+}
+
+/// The Pixel guide on staging (default environment and task).
+#[test]
+fn pixel_staging() {
+    insta::assert_snapshot!(text("pixel.toml", None, None, &[]));
+}
+
+/// The Pixel guide on production: an approval gate first, the tag as VERSION.
+#[test]
+fn pixel_production_with_approval() {
+    insta::assert_snapshot!(text(
+        "pixel.toml",
+        Some("production"),
+        None,
+        &[("version", "1.4.2")]
+    ));
+}
+
+/// The Pixel guide's production plan as JSON (schema 1).
+#[test]
+fn pixel_production_json() {
+    insta::assert_snapshot!(render::json(&plan(
+        "pixel.toml",
+        Some("production"),
+        None,
+        &[("version", "1.4.2")]
+    )));
+}
+
+/// RandoPony's `deploy_staging`: four composed Fabric tasks.
+#[test]
+fn randopony_composed_tasks() {
+    insta::assert_snapshot!(text("randopony.toml", None, None, &[]));
+}
+
+/// Allume: hosts by role, one host at a time, logstash left alone when running.
+#[test]
+fn allume_roles() {
+    insta::assert_snapshot!(text(
+        "allume.toml",
+        Some("qa"),
+        Some("deploy"),
+        &[("docker_tag", "feature-rotate-collage")]
+    ));
+}
+
+/// Variable layers, `$${` escapes, run-time placeholders, parameter defaults
+/// that use other parameters.
+#[test]
+fn interpolation_layers() {
+    insta::assert_snapshot!(text(
+        "interpolation.toml",
+        Some("staging"),
+        Some("show"),
+        &[("version", "2.0")]
+    ));
+}
+
+/// The repository's own demo `deploy.toml`.
+#[test]
+fn demo_deploy() {
+    let source = std::fs::read_to_string(format!("{}/deploy.toml", env!("CARGO_MANIFEST_DIR")))
+        .expect("demo config");
+    let config = Config::parse("deploy.toml", "/project", &source).expect("demo parses");
+    let plan = config
+        .plan(None, None, &[], &StepRegistry::with_builtins())
+        .expect("demo plans");
+    insta::assert_snapshot!(render::text(&plan));
+}
+
+/// Rendering is deterministic: the same input gives the same bytes.
+#[test]
+fn same_input_same_bytes() {
+    let a = text("ordering.toml", Some("production"), Some("deploy"), &[]);
+    let b = text("ordering.toml", Some("production"), Some("deploy"), &[]);
+    assert_eq!(a, b);
+    let j1 = render::json(&plan("pixel.toml", None, None, &[]));
+    let j2 = render::json(&plan("pixel.toml", None, None, &[]));
+    assert_eq!(j1, j2);
+}
