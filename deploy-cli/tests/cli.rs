@@ -1,0 +1,544 @@
+//! The real `deploy` binary, run as a user would: dry runs, bad configs,
+//! secrets, exit codes, config discovery, and the demo deploy end to end.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// A temporary project directory holding a `deploy.toml`.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("deploy.toml"), config).expect("write config");
+        Project { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn deploy(&self) -> Command {
+        let mut cmd = Command::cargo_bin("deploy").expect("deploy binary");
+        cmd.current_dir(self.path()).env_remove("DEPLOY_CONFIG");
+        cmd
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A config whose steps would leave marks in the project directory.
+const MARKING: &str = r#"
+default_environment = "here"
+
+[environments.here]
+transport = "local"
+hosts = ["localhost"]
+
+[tasks.mark]
+default = true
+params = { what = "marked" }
+steps = [
+  { write-file = { path = "${config_dir}/mark.txt", content = "${what}\n" } },
+  { exec = { cmd = ["touch", "${config_dir}/touched"] } },
+]
+"#;
+
+/// `deploy plan` prints every step and changes nothing on the target.
+#[test]
+fn plan_prints_and_changes_nothing() {
+    let project = Project::new(MARKING);
+    let out = project
+        .deploy()
+        .args(["plan", "what=x"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("plan: here / mark"), "{text}");
+    assert!(text.contains("/mark.txt"), "{text}");
+    assert!(text.contains("$ touch"), "{text}");
+    assert!(!project.path().join("mark.txt").exists());
+    assert!(!project.path().join("touched").exists());
+}
+
+/// `deploy run --dry-run` is exactly `deploy plan`, text and JSON.
+#[test]
+fn dry_run_is_plan() {
+    let project = Project::new(MARKING);
+    for json in [false, true] {
+        let mut plan = project.deploy();
+        plan.arg("plan");
+        let mut dry = project.deploy();
+        dry.args(["run", "--dry-run"]);
+        if json {
+            plan.arg("--json");
+            dry.arg("--json");
+        }
+        let (a, b) = (plan.output().expect("plan"), dry.output().expect("dry run"));
+        assert_eq!(a.status.code(), Some(0));
+        assert_eq!(stdout(&a), stdout(&b));
+    }
+    assert!(!project.path().join("mark.txt").exists());
+}
+
+/// `deploy run` does the work, and running it again skips what is done.
+#[test]
+fn run_applies_then_skips_what_is_done() {
+    let project = Project::new(MARKING);
+    let out = project
+        .deploy()
+        .args(["run", "here", "mark", "what=hello"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("mark.txt")).expect("written"),
+        "hello\n"
+    );
+    assert!(project.path().join("touched").exists());
+    let again = project
+        .deploy()
+        .args(["run", "--json", "what=hello"])
+        .output()
+        .expect("runs");
+    assert_eq!(again.status.code(), Some(0));
+    let events: Vec<serde_json::Value> = stdout(&again)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON lines"))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "step-skipped" && e["step"] == "mark.1")
+    );
+    assert_eq!(
+        events.last().map(|e| e["outcome"].clone()),
+        Some("succeeded".into())
+    );
+}
+
+/// `deploy tasks` lists tasks with descriptions, parameters and the default.
+#[test]
+fn tasks_are_listed() {
+    let project = Project::new(
+        r#"
+[environments.here]
+transport = "local"
+hosts = ["localhost"]
+
+[tasks.deploy]
+description = "Ship it"
+default = true
+params = { version = "latest" }
+steps = [{ task = "smoke" }]
+
+[tasks.smoke]
+description = "Check key pages"
+steps = [{ exec = { cmd = ["true"] } }]
+"#,
+    );
+    let out = project.deploy().arg("tasks").output().expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.contains("deploy *"), "{text}");
+    assert!(text.contains("Ship it"), "{text}");
+    assert!(text.contains("params: version=latest"), "{text}");
+    assert!(text.contains("runs: smoke"), "{text}");
+    assert!(text.contains("Check key pages"), "{text}");
+}
+
+/// Each bad config exits 2 with a message at the right file:line:column.
+#[test]
+fn bad_configs_point_at_file_line_column() {
+    let env = "[environments.e]\ntransport = \"local\"\nhosts = [\"h\"]\n";
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        (
+            "syntax error",
+            format!("{env}[tasks.t]\nsteps = [\n  {{ exec = {{ cmd = [\"true\" }} }},\n]\n"),
+            "deploy.toml:6:",
+            "",
+        ),
+        (
+            "unknown field",
+            format!("{env}[tasks.t]\nstepz = []\n"),
+            "deploy.toml:5:1",
+            "unknown field `stepz`",
+        ),
+        (
+            "unknown step kind",
+            format!("{env}[tasks.t]\nsteps = [\n  {{ exce = {{ cmd = [\"true\"] }} }},\n]\n"),
+            "deploy.toml:6:5",
+            "unknown step kind `exce` (did you mean `exec`?)",
+        ),
+        (
+            "unknown role",
+            format!(
+                "{env}[tasks.t]\nsteps = [\n  {{ exec = {{ cmd = [\"true\"] }}, roles = [\"db\"] }},\n]\n"
+            ),
+            "deploy.toml:6:3",
+            "unknown role `db`",
+        ),
+        (
+            "undefined variable",
+            format!(
+                "{env}[tasks.t]\nsteps = [\n  {{ exec = {{ cmd = [\"echo\", \"${{nope}}\"] }} }},\n]\n"
+            ),
+            "deploy.toml:6:30",
+            "undefined variable `nope`",
+        ),
+        (
+            "task cycle",
+            format!(
+                "{env}[tasks.t]\nsteps = [{{ task = \"u\" }}]\n[tasks.u]\nsteps = [{{ task = \"t\" }}]\n"
+            ),
+            "deploy.toml:7:19",
+            "task cycle: t -> u -> t",
+        ),
+        (
+            "needs cycle",
+            format!(
+                "{env}[tasks.t]\nsteps = [\n  {{ id = \"a\", exec = {{ cmd = [\"true\"] }}, needs = [\"b\"] }},\n  {{ id = \"b\", exec = {{ cmd = [\"true\"] }}, needs = [\"a\"] }},\n]\n"
+            ),
+            "deploy.toml:6:3",
+            "dependency cycle: a -> b -> a",
+        ),
+    ];
+    for (name, config, location, message) in cases {
+        let project = Project::new(&config);
+        for sub in ["plan", "run"] {
+            let out = project
+                .deploy()
+                .args([sub, "e", "t"])
+                .output()
+                .expect("runs");
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{name} ({sub}): {err}");
+            assert!(err.starts_with("error: "), "{name}: {err}");
+            assert!(
+                err.contains(location),
+                "{name}: expected {location} in {err}"
+            );
+            assert!(
+                err.contains(message),
+                "{name}: expected {message:?} in {err}"
+            );
+            assert!(!err.contains("panicked"), "{name}: {err}");
+        }
+    }
+}
+
+/// Unknown environments and tasks suggest the closest name; bad arguments exit 2.
+#[test]
+fn unknown_names_suggest_and_exit_2() {
+    let project = Project::new(MARKING);
+    let out = project
+        .deploy()
+        .args(["plan", "here", "makr"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown task `makr` (did you mean `mark`?)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = project
+        .deploy()
+        .args(["plan", "heer", "mark"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("did you mean `here`?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = project
+        .deploy()
+        .args(["plan", "wat=1"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown parameter `wat` (did you mean `what`?)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = project
+        .deploy()
+        .args(["frobnicate"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// A failing step exits 1 and the report names host, step and stderr.
+#[test]
+fn failing_step_exits_1_with_host_step_and_stderr() {
+    let project = Project::new(
+        r#"
+[environments.here]
+transport = "local"
+hosts = ["localhost"]
+
+[tasks.fail]
+steps = [
+  { exec = { shell = "echo 'database is locked' >&2; exit 3" } },
+  { exec = { cmd = ["touch", "${config_dir}/after"] } },
+]
+"#,
+    );
+    let out = project
+        .deploy()
+        .args(["run", "here", "fail"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("[localhost] FAILED fail.1"), "{err}");
+    assert!(err.contains("exit code 3"), "{err}");
+    assert!(err.contains("database is locked"), "{err}");
+    assert!(!project.path().join("after").exists());
+}
+
+/// A secret's value appears in no plan, event, report or error.
+#[test]
+fn secrets_never_leak() {
+    let value = "hunter2-very-secret";
+    let project = Project::new(
+        r#"
+[secrets]
+token = { env = "DEPLOY_TEST_TOKEN" }
+
+[environments.here]
+transport = "local"
+hosts = ["localhost"]
+
+[tasks.leak]
+steps = [
+  { write-file = { path = "${config_dir}/token.txt", content = "${secret.token}", mode = "0400" } },
+  { exec = { cmd = ["echo", "the token is ${secret.token}"] } },
+  { exec = { shell = "echo \"$TOKEN\" >&2; exit 1", env = { TOKEN = "${secret.token}" } } },
+]
+"#,
+    );
+    let mut seen = String::new();
+    for args in [
+        vec!["plan", "here", "leak"],
+        vec!["plan", "here", "leak", "--json"],
+        vec!["run", "here", "leak", "--json"],
+        vec!["run", "here", "leak", "-v"],
+    ] {
+        let out = project
+            .deploy()
+            .args(&args)
+            .env("DEPLOY_TEST_TOKEN", value)
+            .output()
+            .expect("runs");
+        seen.push_str(&stdout(&out));
+        seen.push_str(&stderr(&out));
+    }
+    assert!(!seen.contains(value), "secret leaked:\n{seen}");
+    assert!(seen.contains("[REDACTED]"));
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("token.txt")).expect("written"),
+        value,
+        "the target still gets the real value"
+    );
+    let missing = project
+        .deploy()
+        .args(["run", "here", "leak"])
+        .env_remove("DEPLOY_TEST_TOKEN")
+        .output()
+        .expect("runs");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("DEPLOY_TEST_TOKEN"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+/// Approval gates refuse unattended runs unless `--yes` approves in advance.
+#[test]
+fn approval_needs_yes_when_unattended() {
+    let project = Project::new(
+        r#"
+[environments.prod]
+transport = "local"
+hosts = ["localhost"]
+approval = "required"
+
+[tasks.ship]
+steps = [{ exec = { cmd = ["touch", "${config_dir}/shipped"] } }]
+"#,
+    );
+    let out = project
+        .deploy()
+        .args(["run", "prod", "ship"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("needs approval"), "{}", stderr(&out));
+    assert!(!project.path().join("shipped").exists());
+    let out = project
+        .deploy()
+        .args(["run", "prod", "ship", "--yes"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(project.path().join("shipped").exists());
+}
+
+/// Config discovery: the nearest deploy.toml upward, then DEPLOY_CONFIG, then --config.
+#[test]
+fn config_is_discovered() {
+    let project = Project::new(MARKING);
+    let sub = project.path().join("a/b");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    let out = project
+        .deploy()
+        .current_dir(&sub)
+        .args(["-v", "plan"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("deploy.toml"), "-v names the file");
+
+    let other = Project::new(&MARKING.replace("[tasks.mark]", "[tasks.other]"));
+    let via_env = project
+        .deploy()
+        .env("DEPLOY_CONFIG", other.path().join("deploy.toml"))
+        .arg("tasks")
+        .output()
+        .expect("runs");
+    assert!(stdout(&via_env).contains("other"), "{}", stdout(&via_env));
+    let via_flag = project
+        .deploy()
+        .env("DEPLOY_CONFIG", other.path().join("deploy.toml"))
+        .args(["--config", "deploy.toml", "tasks"])
+        .output()
+        .expect("runs");
+    assert!(stdout(&via_flag).contains("mark"), "{}", stdout(&via_flag));
+
+    let empty = tempfile::tempdir().expect("tempdir");
+    let out = project
+        .deploy()
+        .current_dir(empty.path())
+        .arg("plan")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no deploy.toml"), "{}", stderr(&out));
+}
+
+/// Ctrl-C (SIGINT): no new step starts, the report says what ran, exit 130.
+#[test]
+fn interrupt_exits_130_and_starts_nothing_new() {
+    let project = Project::new(
+        r#"
+[environments.here]
+transport = "local"
+hosts = ["localhost"]
+
+[tasks.slow]
+steps = [
+  { exec = { shell = "touch started; sleep 30" } , id = "slow" },
+  { exec = { cmd = ["touch", "${config_dir}/next"] } },
+]
+"#,
+    );
+    let bin = assert_cmd::cargo::cargo_bin("deploy");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(project.path())
+        .args(["run", "here", "slow", "--grace", "200ms"])
+        .env_remove("DEPLOY_CONFIG")
+        .env("PWD", project.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let started = project.path().join("started");
+    // The step's shell runs in the project directory (the local target's working directory).
+    for _ in 0..200 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(started.exists(), "the slow step started");
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let out = child.wait_with_output().expect("waits");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("Interrupted"), "{err}");
+    assert!(!project.path().join("next").exists());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn get(port: u16, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").expect("writes");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reads");
+    response
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The README's demo: deploy, upgrade, roll back, on this machine.
+#[test]
+fn demo_deploys_upgrades_and_rolls_back() {
+    let deploy_to = tempfile::tempdir().expect("tempdir");
+    let port = free_port().to_string();
+    let config = repo_root().join("deploy.toml");
+    let run = |args: &[&str]| {
+        let mut cmd = Command::cargo_bin("deploy").expect("deploy binary");
+        cmd.arg("--config").arg(&config).arg("run").args(args);
+        let out = cmd.output().expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        out
+    };
+    let dir = format!("deploy_to={}", deploy_to.path().display());
+    let port_arg = format!("port={port}");
+    run(&["deploy", "version=1.0.0", &dir, &port_arg]);
+    let port: u16 = port.parse().expect("port");
+    assert!(get(port, "/").contains("version 1.0.0"));
+    run(&["deploy", "version=1.1.0", &dir, &port_arg]);
+    assert!(get(port, "/").contains("version 1.1.0"));
+    let releases = std::fs::read_dir(deploy_to.path().join("releases"))
+        .expect("releases")
+        .count();
+    assert_eq!(releases, 2);
+    run(&["rollback", &dir, &port_arg]);
+    assert!(get(port, "/").contains("version 1.0.0"));
+    let stop_dir = format!("deploy_to={}", deploy_to.path().display());
+    run(&["stop", &stop_dir]);
+}
