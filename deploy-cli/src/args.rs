@@ -15,7 +15,13 @@ Config: --config, else $DEPLOY_CONFIG, else the nearest deploy.toml in this dire
 #[command(name = "deploy", version, after_help = AFTER_HELP)]
 pub(crate) struct Cli {
     /// The deploy.toml to use.
-    #[arg(long, short = 'c', global = true, env = "DEPLOY_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "DEPLOY_CONFIG",
+        value_name = "FILE"
+    )]
     pub(crate) config: Option<PathBuf>,
 
     /// Say more (which config file, every output line).
@@ -23,7 +29,13 @@ pub(crate) struct Cli {
     pub(crate) verbose: bool,
 
     /// Say less (no progress, only errors and the report).
-    #[arg(long, short = 'q', global = true, env = "DEPLOY_QUIET", conflicts_with = "verbose")]
+    #[arg(
+        long,
+        short = 'q',
+        global = true,
+        env = "DEPLOY_QUIET",
+        conflicts_with = "verbose"
+    )]
     pub(crate) quiet: bool,
 
     #[command(subcommand)]

@@ -117,7 +117,11 @@ fn print_tasks(config: &Config, json: bool) {
             task.description.as_deref().unwrap_or("")
         );
         if !task.params.is_empty() {
-            let params: Vec<String> = task.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let params: Vec<String> = task
+                .params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             println!("  {:width$}  params: {}", "", params.join(" "));
         }
         if !task.includes.is_empty() {
@@ -153,7 +157,9 @@ async fn execute(cli: &Cli, config: &Config, plan: &Plan, args: &RunArgs) -> Res
     let grace_text = args.grace.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: no new steps start; running ones get {grace_text} (Ctrl-C again to quit now)");
+            eprintln!(
+                "\ninterrupted: no new steps start; running ones get {grace_text} (Ctrl-C again to quit now)"
+            );
             on_interrupt.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(i32::from(exit::INTERRUPTED));

@@ -14,7 +14,8 @@ pub(crate) fn find_config(explicit: Option<&Path>) -> Result<PathBuf, String> {
             Err(format!("config file {} does not exist", path.display()))
         };
     }
-    let start = std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
+    let start =
+        std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
     let mut dir: Option<&Path> = Some(&start);
     while let Some(here) = dir {
         let candidate = here.join(CONFIG_NAME);

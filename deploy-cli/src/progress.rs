@@ -38,7 +38,9 @@ fn line_for(event: &Event, verbose: bool) -> Option<String> {
             release,
             hosts,
             steps,
-        } => format!("running `{task}` on {environment}: {hosts} host(s), {steps} step(s), release {release}"),
+        } => format!(
+            "running `{task}` on {environment}: {hosts} host(s), {steps} step(s), release {release}"
+        ),
         Event::BatchStarted { batch, hosts } => format!("batch {batch}: {}", hosts.join(", ")),
         Event::StepStarted {
             host,
@@ -46,7 +48,11 @@ fn line_for(event: &Event, verbose: bool) -> Option<String> {
             summary,
             attempt,
         } => {
-            let again = if *attempt > 1 { format!(" (try {attempt})") } else { String::new() };
+            let again = if *attempt > 1 {
+                format!(" (try {attempt})")
+            } else {
+                String::new()
+            };
             format!("[{host}] > {step} {summary}{again}")
         }
         Event::Output {
@@ -150,7 +156,12 @@ impl Bars {
 impl EventSink for Bars {
     fn event(&self, event: &Event) {
         match event {
-            Event::StepStarted { host, step, summary, .. } => {
+            Event::StepStarted {
+                host,
+                step,
+                summary,
+                ..
+            } => {
                 if let Some(bar) = self.lane(host) {
                     bar.set_message(format!("{step} {summary}"));
                 }

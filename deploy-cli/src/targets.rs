@@ -12,7 +12,10 @@ pub(crate) fn for_environment(env: &EnvironmentInfo) -> Result<Targets, String> 
             .iter()
             .map(|host| {
                 let target = LocalTarget::new(&host.name).with_roles(host.roles.clone());
-                (host.name.clone(), Arc::new(target) as Arc<dyn deploy_core::Target>)
+                (
+                    host.name.clone(),
+                    Arc::new(target) as Arc<dyn deploy_core::Target>,
+                )
             })
             .collect()),
         Transport::Ssh => Err(format!(

@@ -93,9 +93,9 @@ fn unquote(raw: &str) -> String {
 
 fn is_plain(value: &str) -> bool {
     !value.is_empty()
-        && value.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"-_./:,+@%^=~".contains(&b)
-        })
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:,+@%^=~".contains(&b))
 }
 
 /// Writes `value` in the quoting style the old value used where that is safe,
@@ -232,10 +232,22 @@ EMPTY=\n"
 
     #[test]
     fn values_that_need_quoting_read_back_exactly() {
-        for value in ["has space", "a'b", "quote\"d", "back\\slash", "x#y", "$HOME", ""] {
+        for value in [
+            "has space",
+            "a'b",
+            "quote\"d",
+            "back\\slash",
+            "x#y",
+            "$HOME",
+            "",
+        ] {
             for before in ["K=old\n", "K='old'\n", "K=\"old\"\n"] {
                 let after = set(before, "K", value);
-                assert_eq!(get(&after, "K"), vec![value.to_owned()], "{before:?} -> {after:?}");
+                assert_eq!(
+                    get(&after, "K"),
+                    vec![value.to_owned()],
+                    "{before:?} -> {after:?}"
+                );
             }
         }
     }
@@ -248,6 +260,9 @@ EMPTY=\n"
 
     #[test]
     fn export_needs_whitespace_and_prefix_keys_do_not_match() {
-        assert_eq!(set("exportK=1\nKEY=2\n", "K", "3"), "exportK=1\nKEY=2\nK=3\n");
+        assert_eq!(
+            set("exportK=1\nKEY=2\n", "K", "3"),
+            "exportK=1\nKEY=2\nK=3\n"
+        );
     }
 }

@@ -227,6 +227,8 @@ struct Progress {
     expected: Vec<usize>,
     /// Per step: how many have finished it (done or already done).
     finished: Vec<usize>,
+    /// Per step: how many lanes failed it.
+    failed: Vec<usize>,
     /// Every step before this index is complete.
     complete_prefix: usize,
 }
@@ -234,6 +236,11 @@ struct Progress {
 impl Progress {
     fn complete(&self, i: usize) -> bool {
         self.finished[i] >= self.expected[i]
+    }
+
+    /// It was to run, failed wherever it ran, and will run nowhere else.
+    fn dead(&self, i: usize) -> bool {
+        self.failed[i] > 0 && self.finished[i] == 0 && self.expected[i] == 0
     }
 
     fn prefix_complete(&mut self, upto: usize) -> bool {
@@ -258,7 +265,11 @@ struct Run<'a> {
 
 enum Ready {
     Go,
+    /// The run is stopping.
     Abort,
+    /// A step this one needs failed everywhere it ran (a failed `once`
+    /// migration, say): under `continue` the host cannot go on either.
+    Blocked(usize),
 }
 
 enum Attempted {
@@ -293,7 +304,11 @@ impl Run<'_> {
             .enumerate()
             .filter(|(_, step)| match step.on {
                 Selector::Local => carrier == Some(host.name.as_str()),
-                _ => self.plan.hosts_for(step).iter().any(|h| h.name == host.name),
+                _ => self
+                    .plan
+                    .hosts_for(step)
+                    .iter()
+                    .any(|h| h.name == host.name),
             })
             .map(|(i, _)| i)
             .collect()
@@ -348,13 +363,14 @@ impl Run<'_> {
         }
         let progress = Mutex::new(Progress {
             finished: vec![0; expected.len()],
+            failed: vec![0; expected.len()],
             expected,
             complete_prefix: 0,
         });
         let (changed, watcher) = watch::channel(0u64);
-        let lane_runs = lanes.iter().map(|(host, steps)| {
-            self.lane(host, steps, &progress, &changed, watcher.clone())
-        });
+        let lane_runs = lanes
+            .iter()
+            .map(|(host, steps)| self.lane(host, steps, &progress, &changed, watcher.clone()));
         futures_util::future::join_all(lane_runs)
             .await
             .into_iter()
@@ -376,6 +392,9 @@ impl Run<'_> {
             }
             let ready = match progress.lock() {
                 Ok(mut p) => {
+                    if let Some(&dead) = self.deps[index].iter().find(|&&d| p.dead(d)) {
+                        return Ready::Blocked(dead);
+                    }
                     (!step.barrier || p.prefix_complete(index))
                         && self.deps[index].iter().all(|&d| p.complete(d))
                 }
@@ -403,9 +422,29 @@ impl Run<'_> {
         let target = self.targets.get(&host.name);
         for (position, &index) in steps.iter().enumerate() {
             let step = &self.plan.steps()[index];
-            if let Ready::Abort = self.wait_ready(index, progress, &mut watcher).await {
-                records.extend(steps[position..].iter().map(|&i| self.record_not_run(host, i)));
-                break;
+            match self.wait_ready(index, progress, &mut watcher).await {
+                Ready::Go => {}
+                Ready::Abort => {
+                    records.extend(
+                        steps[position..]
+                            .iter()
+                            .map(|&i| self.record_not_run(host, i)),
+                    );
+                    break;
+                }
+                Ready::Blocked(dead) => {
+                    let reason = format!(
+                        "not run: it needs {}, which failed",
+                        self.plan.steps()[dead].id
+                    );
+                    self.leave_batch(&steps[position..], progress, changed);
+                    records.extend(steps[position..].iter().map(|&i| {
+                        let mut record = self.record_not_run(host, i);
+                        record.report.error = Some(reason.clone());
+                        record
+                    }));
+                    break;
+                }
             }
             let lane = self.lane_of(host, step);
             let target: &dyn Target = match (&step.on, target) {
@@ -424,7 +463,7 @@ impl Run<'_> {
                     record.report.status = StepStatus::Failed;
                     record.report.error = Some(error);
                     records.push(record);
-                    self.after_failure(host, step, &steps[position + 1..], progress, changed);
+                    self.after_failure(index, step, &steps[position + 1..], progress, changed);
                     records.extend(
                         steps[position + 1..]
                             .iter()
@@ -476,8 +515,11 @@ impl Run<'_> {
                 }
                 changed.send_modify(|n| *n += 1);
             } else {
-                if records.last().is_some_and(|r| r.report.status == StepStatus::Failed) {
-                    self.after_failure(host, step, &steps[position + 1..], progress, changed);
+                if records
+                    .last()
+                    .is_some_and(|r| r.report.status == StepStatus::Failed)
+                {
+                    self.after_failure(index, step, &steps[position + 1..], progress, changed);
                 }
                 records.extend(
                     steps[position + 1..]
@@ -490,10 +532,10 @@ impl Run<'_> {
         records
     }
 
-    /// Applies the failure policy after `step` failed on `host`.
+    /// Applies the failure policy after `step` (at `index`) failed on a host.
     fn after_failure(
         &self,
-        host: &Host,
+        index: usize,
         step: &PlannedStep,
         remaining: &[usize],
         progress: &Mutex<Progress>,
@@ -502,13 +544,36 @@ impl Run<'_> {
         if let Ok(mut f) = self.failed.lock() {
             *f = true;
         }
-        let _ = host;
-        let stop_all =
-            self.plan.on_failure() != FailurePolicy::Continue || step.on == Selector::Local;
+        // The host leaving the run carries the deploying machine's later
+        // steps: without them nobody may go on.
+        let carries_local = remaining
+            .iter()
+            .any(|&i| self.plan.steps()[i].on == Selector::Local);
+        let stop_all = self.plan.on_failure() != FailurePolicy::Continue
+            || step.on == Selector::Local
+            || carries_local;
         if stop_all {
             self.stop();
-        } else if let Ok(mut p) = progress.lock() {
-            for &i in remaining {
+            changed.send_modify(|n| *n += 1);
+        } else {
+            if let Ok(mut p) = progress.lock() {
+                p.failed[index] += 1;
+            }
+            // The host leaves the batch: barriers and `needs` stop counting
+            // it for the failed step and for the steps it will not run.
+            self.leave_batch(&[&[index], remaining].concat(), progress, changed);
+        }
+    }
+
+    /// A lane will not run `steps`: others stop waiting for it there.
+    fn leave_batch(
+        &self,
+        steps: &[usize],
+        progress: &Mutex<Progress>,
+        changed: &watch::Sender<u64>,
+    ) {
+        if let Ok(mut p) = progress.lock() {
+            for &i in steps {
                 p.expected[i] = p.expected[i].saturating_sub(1);
             }
         }
@@ -517,7 +582,12 @@ impl Run<'_> {
 
     /// Runs one step with its timeout and retries; returns the outcome and
     /// the number of tries.
-    async fn attempt(&self, step: &PlannedStep, target: &dyn Target, lane: &str) -> (Attempted, u32) {
+    async fn attempt(
+        &self,
+        step: &PlannedStep,
+        target: &dyn Target,
+        lane: &str,
+    ) -> (Attempted, u32) {
         let output = StepOutput {
             sink: self.sink,
             host: lane,
@@ -596,10 +666,10 @@ impl Run<'_> {
                     let message = self.masker.mask(&error.to_string());
                     let connection_retry = error.is_safe_to_retry()
                         && connection_retries < self.executor.connection_retries;
-                    let step_retry = tries <= step.retry.retries
+                    let step_retry = tries - connection_retries <= step.retry.retries
                         && !matches!(error, StepError::NotApproved(_));
-                    let will_retry = (connection_retry || step_retry)
-                        && !self.executor.cancel.is_cancelled();
+                    let will_retry =
+                        (connection_retry || step_retry) && !self.executor.cancel.is_cancelled();
                     self.sink.event(&Event::StepFailed {
                         host: lane.to_owned(),
                         step: step.id.clone(),
@@ -613,10 +683,7 @@ impl Run<'_> {
                     if connection_retry {
                         connection_retries += 1;
                     }
-                    let backoff = step
-                        .retry
-                        .backoff
-                        .saturating_mul(1 << (tries - 1).min(16));
+                    let backoff = step.retry.backoff.saturating_mul(1 << (tries - 1).min(16));
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = self.executor.cancel.cancelled() => return (Attempted::Failed(message), tries),

@@ -20,7 +20,7 @@ use crate::target::{
     BoxedStream, Endpoint, ExitStatus, OutputSink, OutputStream, SyncOptions, SyncReport, Target,
     TargetError,
 };
-use crate::tree::{EntryKind, scan};
+use crate::tree::{EntryKind, IgnoreRules, scan};
 
 /// This machine as a deploy target.
 ///
@@ -136,11 +136,7 @@ impl Target for LocalTarget {
         &self.roles
     }
 
-    async fn run(
-        &self,
-        cmd: &Command,
-        output: &dyn OutputSink,
-    ) -> Result<ExitStatus, TargetError> {
+    async fn run(&self, cmd: &Command, output: &dyn OutputSink) -> Result<ExitStatus, TargetError> {
         let argv = cmd.wrapped_argv(false);
         let Some(program) = argv.first() else {
             return Err(TargetError::Other("empty command".into()));
@@ -159,14 +155,21 @@ impl Target for LocalTarget {
         if !cmd.sudo {
             process.envs(cmd.env.iter().map(|(k, v)| (k, v)));
         }
-        if let Some(dir) = &cmd.cwd {
-            process.current_dir(self.path(dir));
-        } else if let Some(base) = &self.base_dir {
-            process.current_dir(base);
+        let dir = cmd
+            .cwd
+            .as_ref()
+            .map(|d| self.path(d))
+            .or_else(|| self.base_dir.clone());
+        if let Some(dir) = &dir {
+            process.current_dir(dir);
         }
-        let mut child = process.spawn().map_err(|source| TargetError::Spawn {
-            program: program.clone(),
-            source,
+        let mut child = process.spawn().map_err(|source| match &dir {
+            // spawn reports a missing working directory like a missing program.
+            Some(dir) if !dir.is_dir() => TargetError::io("change into", dir, source),
+            _ => TargetError::Spawn {
+                program: program.clone(),
+                source,
+            },
         })?;
         let mut killer = GroupKiller {
             pgid: child.id().and_then(|id| i32::try_from(id).ok()),
@@ -273,7 +276,8 @@ pub(crate) fn write_atomically(
     mode: Option<u32>,
 ) -> Result<(), TargetError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| TargetError::io("create directory", parent, e))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| TargetError::io("create directory", parent, e))?;
     }
     let mode = match mode {
         Some(mode) => mode,
@@ -308,9 +312,8 @@ pub(crate) fn write_atomically(
 /// `delete`, files the source no longer has are removed after every copy
 /// succeeded.
 fn sync_tree(from: &Path, dest: &Path, options: &SyncOptions) -> Result<SyncReport, TargetError> {
-    let entries = scan(from, &options.exclude).map_err(|e| {
-        TargetError::io("scan", from, std::io::Error::other(e.to_string()))
-    })?;
+    let entries = scan(from, &options.exclude)
+        .map_err(|e| TargetError::io("scan", from, std::io::Error::other(e.to_string())))?;
     std::fs::create_dir_all(dest).map_err(|e| TargetError::io("create directory", dest, e))?;
     let mut report = SyncReport::default();
     let mut wanted = BTreeSet::new();
@@ -365,17 +368,22 @@ fn sync_tree(from: &Path, dest: &Path, options: &SyncOptions) -> Result<SyncRepo
         }
     }
     if options.delete {
-        report.deleted = delete_unwanted(dest, dest, &wanted)?;
+        let rules = IgnoreRules::new(from, &options.exclude)
+            .map_err(|e| TargetError::io("scan", from, std::io::Error::other(e.to_string())))?;
+        report.deleted = delete_unwanted(dest, dest, &wanted, &rules)?;
     }
     Ok(report)
 }
 
 /// Removes everything under `dir` whose path relative to `root` is not in
-/// `wanted`; returns how many files were removed.
+/// `wanted`, except what the source's ignore rules leave out (as `rsync
+/// --delete --exclude` keeps excluded files); returns how many files were
+/// removed.
 fn delete_unwanted(
     root: &Path,
     dir: &Path,
     wanted: &BTreeSet<String>,
+    rules: &IgnoreRules,
 ) -> Result<usize, TargetError> {
     let mut deleted = 0;
     let listing = std::fs::read_dir(dir).map_err(|e| TargetError::io("list", dir, e))?;
@@ -387,34 +395,22 @@ fn delete_unwanted(
             .map(|p| p.to_string_lossy().replace('\\', "/"))
             .unwrap_or_default();
         let is_dir = item.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if wanted.contains(&rel) {
-            if is_dir {
-                deleted += delete_unwanted(root, &path, wanted)?;
+        if rules.ignores(&rel, is_dir) {
+            continue;
+        }
+        if is_dir {
+            deleted += delete_unwanted(root, &path, wanted, rules)?;
+            if !wanted.contains(&rel) {
+                match std::fs::remove_dir(&path) {
+                    // It still holds files the ignore rules protect.
+                    Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {}
+                    other => other.map_err(|e| TargetError::io("remove", &path, e))?,
+                }
             }
-        } else if is_dir {
-            deleted += count_files(&path);
-            std::fs::remove_dir_all(&path).map_err(|e| TargetError::io("remove", &path, e))?;
-        } else {
+        } else if !wanted.contains(&rel) {
             std::fs::remove_file(&path).map_err(|e| TargetError::io("remove", &path, e))?;
             deleted += 1;
         }
     }
     Ok(deleted)
-}
-
-fn count_files(dir: &Path) -> usize {
-    walk_count(dir).unwrap_or(0)
-}
-
-fn walk_count(dir: &Path) -> std::io::Result<usize> {
-    let mut n = 0;
-    for item in std::fs::read_dir(dir)? {
-        let item = item?;
-        if item.file_type()?.is_dir() {
-            n += walk_count(&item.path())?;
-        } else {
-            n += 1;
-        }
-    }
-    Ok(n)
 }

@@ -606,9 +606,8 @@ fn order_by_needs(steps: Vec<PlannedStep>) -> Result<Vec<PlannedStep>, PlanError
     let mut placed = vec![false; steps.len()];
     let mut order = Vec::with_capacity(steps.len());
     while order.len() < steps.len() {
-        let next = (0..steps.len()).find(|&i| {
-            !placed[i] && steps[i].needs.iter().all(|n| placed[index[n.as_str()]])
-        });
+        let next = (0..steps.len())
+            .find(|&i| !placed[i] && steps[i].needs.iter().all(|n| placed[index[n.as_str()]]));
         match next {
             Some(i) => {
                 placed[i] = true;

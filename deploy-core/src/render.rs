@@ -14,7 +14,11 @@ use crate::text::RUNTIME_VALUES;
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
 
 fn selector_text(plan: &Plan, step: &PlannedStep) -> String {
-    let hosts: Vec<&str> = plan.hosts_for(step).iter().map(|h| h.name.as_str()).collect();
+    let hosts: Vec<&str> = plan
+        .hosts_for(step)
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
     let base = match &step.on {
         Selector::All => "all hosts".to_owned(),
         Selector::Roles(roles) => format!("role {}", roles.join(", ")),
@@ -136,7 +140,12 @@ pub fn text(plan: &Plan) -> String {
             field(&mut out, indent, name, value);
         }
         if let Some(timeout) = step.timeout {
-            field(&mut out, indent, "timeout", &crate::duration::format(timeout));
+            field(
+                &mut out,
+                indent,
+                "timeout",
+                &crate::duration::format(timeout),
+            );
         }
         if step.retry.retries > 0 {
             field(

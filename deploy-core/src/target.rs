@@ -244,8 +244,7 @@ pub trait Target: Send + Sync {
     /// A non-zero exit is an `Ok` status, not an error; an error means the
     /// command could not be run or its end could not be seen. Dropping the
     /// future must stop the command (its whole process group).
-    async fn run(&self, cmd: &Command, output: &dyn OutputSink)
-    -> Result<ExitStatus, TargetError>;
+    async fn run(&self, cmd: &Command, output: &dyn OutputSink) -> Result<ExitStatus, TargetError>;
 
     /// A file's contents, or `None` when it does not exist.
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, TargetError>;

@@ -274,11 +274,7 @@ impl Target for FakeTarget {
         &self.roles
     }
 
-    async fn run(
-        &self,
-        cmd: &Command,
-        output: &dyn OutputSink,
-    ) -> Result<ExitStatus, TargetError> {
+    async fn run(&self, cmd: &Command, output: &dyn OutputSink) -> Result<ExitStatus, TargetError> {
         let argv = cmd.argv.clone();
         let rule = self.take_rule(&argv).unwrap_or_default();
         if let Some(Failure::ConnectionLost { started: false }) = &rule.failure {
@@ -288,7 +284,8 @@ impl Target for FakeTarget {
                 detail: "injected before the command started".into(),
             });
         }
-        self.journal.push(&self.name, Call::RunStarted(argv.clone()));
+        self.journal
+            .push(&self.name, Call::RunStarted(argv.clone()));
         let mut watch = KillWatch {
             target: self,
             argv: argv.clone(),

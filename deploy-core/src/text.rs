@@ -294,6 +294,9 @@ mod tests {
             Text::parse("${nope}"),
             Err(TextError::UnknownPlaceholder { .. })
         ));
-        assert!(matches!(Text::parse("${release"), Err(TextError::Unclosed { .. })));
+        assert!(matches!(
+            Text::parse("${release"),
+            Err(TextError::Unclosed { .. })
+        ));
     }
 }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use ignore::WalkBuilder;
-use ignore::overrides::OverrideBuilder;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use ignore::overrides::{Override, OverrideBuilder};
 
 /// The name of the per-directory ignore file deploy reads besides `.gitignore`.
 pub const DEPLOY_IGNORE: &str = ".deployignore";
@@ -41,17 +42,77 @@ pub enum EntryKind {
     Symlink(PathBuf),
 }
 
+/// `.git/` and the `exclude` patterns, as ignore rules.
+fn overrides(root: &Path, exclude: &[String]) -> Result<Override, ignore::Error> {
+    let mut overrides = OverrideBuilder::new(root);
+    overrides.add("!.git/")?;
+    for pattern in exclude {
+        overrides.add(&format!("!{pattern}"))?;
+    }
+    overrides.build()
+}
+
+/// The rules [`scan`] leaves paths out by, to ask about paths the tree does
+/// not have (files only a sync's destination has).
+pub struct IgnoreRules {
+    root: PathBuf,
+    overrides: Override,
+    /// Each directory's `.gitignore` and `.deployignore`, by absolute path.
+    files: Vec<(PathBuf, Gitignore)>,
+}
+
+impl IgnoreRules {
+    /// Reads the rules of the tree at `root`.
+    pub fn new(root: &Path, exclude: &[String]) -> Result<Self, ignore::Error> {
+        let mut dirs = vec![root.to_path_buf()];
+        dirs.extend(
+            scan(root, exclude)?
+                .into_iter()
+                .filter(|e| e.kind == EntryKind::Dir)
+                .map(|e| root.join(e.path)),
+        );
+        let mut files = Vec::new();
+        for dir in dirs {
+            let mut builder = GitignoreBuilder::new(&dir);
+            let mut any = false;
+            for name in [".gitignore", DEPLOY_IGNORE] {
+                let file = dir.join(name);
+                if file.is_file() {
+                    any = true;
+                    if let Some(e) = builder.add(&file) {
+                        return Err(e);
+                    }
+                }
+            }
+            if any {
+                files.push((dir, builder.build()?));
+            }
+        }
+        Ok(IgnoreRules {
+            root: root.to_path_buf(),
+            overrides: overrides(root, exclude)?,
+            files,
+        })
+    }
+
+    /// True when `rel` (relative to the root, `/`-separated) is left out.
+    pub fn ignores(&self, rel: &str, is_dir: bool) -> bool {
+        let path = self.root.join(rel);
+        self.overrides.matched(&path, is_dir).is_ignore()
+            || self.files.iter().any(|(dir, rules)| {
+                path.starts_with(dir)
+                    && path != *dir
+                    && rules.matched_path_or_any_parents(&path, is_dir).is_ignore()
+            })
+    }
+}
+
 /// Lists `root` recursively in a stable order (sorted by path), skipping what
 /// `.gitignore`, `.deployignore` and `exclude` (gitignore syntax) leave out,
 /// and the `.git` directory.
 pub fn scan(root: &Path, exclude: &[String]) -> Result<Vec<TreeEntry>, ignore::Error> {
     use std::os::unix::fs::PermissionsExt;
 
-    let mut overrides = OverrideBuilder::new(root);
-    overrides.add("!.git/")?;
-    for pattern in exclude {
-        overrides.add(&format!("!{pattern}"))?;
-    }
     let walker = WalkBuilder::new(root)
         .hidden(false)
         .git_ignore(true)
@@ -61,7 +122,7 @@ pub fn scan(root: &Path, exclude: &[String]) -> Result<Vec<TreeEntry>, ignore::E
         .parents(false)
         .follow_links(false)
         .add_custom_ignore_filename(DEPLOY_IGNORE)
-        .overrides(overrides.build()?)
+        .overrides(overrides(root, exclude)?)
         .sort_by_file_name(|a, b| a.cmp(b))
         .build();
     let mut entries = Vec::new();

@@ -24,7 +24,10 @@ fn version_from_env_file() -> Option<String> {
     let text = std::fs::read_to_string(".env").ok()?;
     text.lines().rev().find_map(|line| {
         let line = line.trim().trim_start_matches("export ").trim();
-        let value = line.strip_prefix("VERSION")?.trim_start().strip_prefix('=')?;
+        let value = line
+            .strip_prefix("VERSION")?
+            .trim_start()
+            .strip_prefix('=')?;
         Some(value.trim().trim_matches(['"', '\'']).to_owned())
     })
 }
@@ -120,7 +123,10 @@ fn route(app: &App, path: &str) -> (&'static str, String) {
     match path {
         "/" => (
             "200 OK",
-            format!("demo-app version {} (release {})\n", app.version, app.release),
+            format!(
+                "demo-app version {} (release {})\n",
+                app.version, app.release
+            ),
         ),
         "/version" => ("200 OK", format!("{}\n", app.version)),
         "/health" if app.unhealthy.load(Ordering::Relaxed) => {

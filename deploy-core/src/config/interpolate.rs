@@ -106,7 +106,8 @@ mod tests {
             secrets: &secrets,
         };
         assert_eq!(
-            vars.fill("${project}/releases/${release} $${HOME} ${secret.db} $5").as_deref(),
+            vars.fill("${project}/releases/${release} $${HOME} ${secret.db} $5")
+                .as_deref(),
             Ok("pixel/releases/${release} $${HOME} ${secret.db} $5")
         );
         assert_eq!(

@@ -57,7 +57,9 @@ pub enum ConfigErrorKind {
         known: String,
     },
     /// No environment given and no default.
-    #[error("no environment given and deploy.toml names no `default_environment` (environments: {known})")]
+    #[error(
+        "no environment given and deploy.toml names no `default_environment` (environments: {known})"
+    )]
     NoEnvironment {
         /// The environments.
         known: String,
@@ -339,7 +341,10 @@ impl Config {
 
     /// The default environment, if named.
     pub fn default_environment(&self) -> Option<&str> {
-        self.raw.default_environment.as_ref().map(|d| d.get_ref().as_str())
+        self.raw
+            .default_environment
+            .as_ref()
+            .map(|d| d.get_ref().as_str())
     }
 
     /// The default task, if one has `default = true`.
@@ -625,11 +630,12 @@ impl Config {
                 }
             }
         }
-        let layer = |vars: &BTreeMap<String, Spanned<raw::Scalar>>| -> BTreeMap<String, (String, usize)> {
-            vars.iter()
-                .map(|(k, v)| (k.clone(), (v.get_ref().text(), v.span().start)))
-                .collect()
-        };
+        let layer =
+            |vars: &BTreeMap<String, Spanned<raw::Scalar>>| -> BTreeMap<String, (String, usize)> {
+                vars.iter()
+                    .map(|(k, v)| (k.clone(), (v.get_ref().text(), v.span().start)))
+                    .collect()
+            };
         for pending in [layer(&self.raw.vars), layer(&env.vars), params] {
             self.fill_layer(pending, &mut values)?;
         }
@@ -778,9 +784,8 @@ impl Config {
             }
         };
         let mut value = body.get_ref().clone();
-        vars.fill_value(&mut value).map_err(|e| {
-            self.interpolation_error(e, body.span().start, vars.values)
-        })?;
+        vars.fill_value(&mut value)
+            .map_err(|e| self.interpolation_error(e, body.span().start, vars.values))?;
         let step = registry.parse(kind.get_ref(), value).map_err(|e| {
             let offset = match e {
                 crate::registry::RegistryError::UnknownKind { .. } => kind.span().start,
@@ -812,21 +817,29 @@ impl Config {
                     )
                 }
                 "local" => {
-                    if value.get_ref().as_bool().ok_or_else(|| invalid("true or false"))? {
+                    if value
+                        .get_ref()
+                        .as_bool()
+                        .ok_or_else(|| invalid("true or false"))?
+                    {
                         planned.on = Selector::Local;
                     }
                 }
                 "once" => {
-                    planned.once =
-                        value.get_ref().as_bool().ok_or_else(|| invalid("true or false"))?
+                    planned.once = value
+                        .get_ref()
+                        .as_bool()
+                        .ok_or_else(|| invalid("true or false"))?
                 }
                 "barrier" => {
-                    planned.barrier =
-                        value.get_ref().as_bool().ok_or_else(|| invalid("true or false"))?
+                    planned.barrier = value
+                        .get_ref()
+                        .as_bool()
+                        .ok_or_else(|| invalid("true or false"))?
                 }
                 "needs" => {
-                    planned.needs = as_strings(value.get_ref())
-                        .ok_or_else(|| invalid("a list of step ids"))?
+                    planned.needs =
+                        as_strings(value.get_ref()).ok_or_else(|| invalid("a list of step ids"))?
                 }
                 "timeout" => {
                     planned.timeout = Some(

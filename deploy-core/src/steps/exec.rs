@@ -227,7 +227,9 @@ impl Step for Exec {
             .field_opt("stdin", self.stdin.as_ref())
             .field_opt(
                 "unless",
-                self.unless.as_ref().map(|u| format!("$ {}", render_argv(u))),
+                self.unless
+                    .as_ref()
+                    .map(|u| format!("$ {}", render_argv(u))),
             )
     }
 

@@ -139,7 +139,9 @@ impl Step for HttpCheck {
         Description::new(format!("GET {} until it answers {}", self.url, self.expect))
             .field_opt(
                 "body contains",
-                self.body_contains.as_ref().map(|t| format!("{:?}", t.to_string())),
+                self.body_contains
+                    .as_ref()
+                    .map(|t| format!("{:?}", t.to_string())),
             )
             .field(
                 "every",
@@ -182,15 +184,18 @@ impl Step for HttpCheck {
         loop {
             tries += 1;
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let outcome = match tokio::time::timeout(left.min(REQUEST_TIMEOUT), get(via, &uri)).await
-            {
-                Ok(result) => result,
-                Err(_) => Err("no answer in time".to_owned()),
-            };
+            let outcome =
+                match tokio::time::timeout(left.min(REQUEST_TIMEOUT), get(via, &uri)).await {
+                    Ok(result) => result,
+                    Err(_) => Err("no answer in time".to_owned()),
+                };
             let problem = match outcome {
                 Ok((status, body)) if status == self.expect => match &needle {
                     Some(needle) if !body.contains(needle.as_str()) => {
-                        format!("answered {status} without {:?} in the body", ctx.masker.mask(needle))
+                        format!(
+                            "answered {status} without {:?} in the body",
+                            ctx.masker.mask(needle)
+                        )
                     }
                     _ => {
                         ctx.output.line(

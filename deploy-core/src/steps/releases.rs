@@ -11,9 +11,7 @@ use crate::text::Text;
 
 /// Release directory names, sorted oldest first (release ids sort by time).
 async fn list_releases(ctx: &StepContext<'_>, dir: &str) -> Result<Vec<String>, StepError> {
-    let out = ctx
-        .capture(&Command::new(["ls", "-1", "--", dir]))
-        .await?;
+    let out = ctx.capture(&Command::new(["ls", "-1", "--", dir])).await?;
     let mut names: Vec<String> = out
         .stdout
         .into_iter()
@@ -24,7 +22,10 @@ async fn list_releases(ctx: &StepContext<'_>, dir: &str) -> Result<Vec<String>, 
 }
 
 fn base_name(path: &str) -> &str {
-    path.trim_end_matches('/').rsplit('/').next().unwrap_or(path)
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
 }
 
 /// Removes all but the newest `keep` releases, never the one `current`
@@ -77,7 +78,10 @@ impl Step for KeepReleases {
             "keep the newest {} releases in {}",
             self.keep, self.dir
         ))
-        .field_opt("never remove", self.current.as_ref().map(|c| format!("what {c} points at")))
+        .field_opt(
+            "never remove",
+            self.current.as_ref().map(|c| format!("what {c} points at")),
+        )
     }
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
@@ -185,7 +189,10 @@ impl Step for RollbackRelease {
     }
 
     fn undo_description(&self) -> Option<String> {
-        Some(format!("point {} back at the release it left", self.current))
+        Some(format!(
+            "point {} back at the release it left",
+            self.current
+        ))
     }
 
     async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {

@@ -75,7 +75,9 @@ impl Step for SetEnvVar {
             None => String::new(),
         };
         let updated = dotenv::set(&text, &self.key, &value);
-        ctx.target.write_file(&file, updated.as_bytes(), None).await?;
+        ctx.target
+            .write_file(&file, updated.as_bytes(), None)
+            .await?;
         Ok(Applied::with_memo(Previous(previous)))
     }
 

@@ -72,7 +72,10 @@ impl Step for Sync {
 
     fn describe(&self) -> Description {
         Description::new(format!("sync {}/ to {}/", self.from, self.to))
-            .field_opt("delete", self.delete.then_some("files the source no longer has"))
+            .field_opt(
+                "delete",
+                self.delete.then_some("files the source no longer has"),
+            )
             .field_opt(
                 "exclude",
                 (!self.exclude.is_empty()).then(|| self.exclude.join(", ")),

@@ -44,8 +44,20 @@ fn parse_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::
         })
 }
 
-/// What the file was before, for undo.
-struct Previous(Option<Vec<u8>>);
+/// What the file was before, for undo: its bytes and, when this step sets a
+/// mode, its mode (`None`: the file did not exist).
+struct Previous(Option<(Vec<u8>, Option<u32>)>);
+
+/// A file's permission bits on the target, by `stat`.
+async fn mode_of(ctx: &StepContext<'_>, path: &str) -> Result<Option<u32>, StepError> {
+    let stat = ctx
+        .capture(&Command::new(["stat", "-c", "%a", "--", path]))
+        .await?;
+    Ok(stat
+        .stdout
+        .first()
+        .and_then(|m| u32::from_str_radix(m.trim(), 8).ok()))
+}
 
 impl WriteFile {
     /// Writes `content` to `path`.
@@ -87,20 +99,22 @@ impl Step for WriteFile {
         let Some(mode) = self.mode else {
             return Ok(true);
         };
-        let stat = ctx
-            .capture(&Command::new(["stat", "-c", "%a", path.as_str()]))
-            .await?;
-        Ok(stat
-            .stdout
-            .first()
-            .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
-            == Some(mode))
+        Ok(mode_of(ctx, &path).await? == Some(mode))
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         let path = ctx.resolve(&self.path)?;
         let content = ctx.resolve(&self.content)?;
-        let previous = ctx.target.read_file(&path).await?;
+        let previous = match ctx.target.read_file(&path).await? {
+            Some(bytes) => {
+                let mode = match self.mode {
+                    Some(_) => mode_of(ctx, &path).await?,
+                    None => None,
+                };
+                Some((bytes, mode))
+            }
+            None => None,
+        };
         ctx.target
             .write_file(&path, content.as_bytes(), self.mode)
             .await?;
@@ -114,7 +128,9 @@ impl Step for WriteFile {
     async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
         let path = ctx.resolve(&self.path)?;
         match applied.memo::<Previous>() {
-            Some(Previous(Some(old))) => Ok(ctx.target.write_file(&path, old, None).await?),
+            Some(Previous(Some((old, mode)))) => {
+                Ok(ctx.target.write_file(&path, old, *mode).await?)
+            }
             Some(Previous(None)) => {
                 ctx.run(&Command::new(["rm", "-f", "--", path.as_str()]))
                     .await?;
