@@ -126,6 +126,7 @@ impl Executor {
             sink: &sink,
             masker: &masker,
             deps: plan.dependencies(),
+            lanes: lanes(plan),
             permits: Semaphore::new(self.concurrency),
             stopped: Mutex::new(false),
             failed: Mutex::new(false),
@@ -258,6 +259,7 @@ struct Run<'a> {
     sink: &'a dyn EventSink,
     masker: &'a Masker,
     deps: Vec<Vec<usize>>,
+    lanes: BTreeMap<String, Vec<usize>>,
     permits: Semaphore,
     stopped: Mutex<bool>,
     failed: Mutex<bool>,
@@ -297,21 +299,7 @@ impl Run<'_> {
     /// The steps `host` carries, in order: its own and (for the plan's first
     /// host) those on the deploying machine.
     fn lane_steps(&self, host: &Host) -> Vec<usize> {
-        let carrier = self.plan.local_carrier().map(|h| h.name.as_str());
-        self.plan
-            .steps()
-            .iter()
-            .enumerate()
-            .filter(|(_, step)| match step.on {
-                Selector::Local => carrier == Some(host.name.as_str()),
-                _ => self
-                    .plan
-                    .hosts_for(step)
-                    .iter()
-                    .any(|h| h.name == host.name),
-            })
-            .map(|(i, _)| i)
-            .collect()
+        self.lanes.get(&host.name).cloned().unwrap_or_default()
     }
 
     fn lane_of(&self, host: &Host, step: &PlannedStep) -> String {
@@ -772,6 +760,30 @@ impl Run<'_> {
         });
         futures_util::future::join_all(undo_lanes).await;
     }
+}
+
+/// Each host's steps in order; the first host also carries the steps on the
+/// deploying machine.
+fn lanes(plan: &Plan) -> BTreeMap<String, Vec<usize>> {
+    let locals: Vec<usize> = plan
+        .steps()
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.on == Selector::Local)
+        .map(|(i, _)| i)
+        .collect();
+    plan.steps_by_host()
+        .into_iter()
+        .zip(plan.hosts())
+        .enumerate()
+        .map(|(h, (mut steps, host))| {
+            if h == 0 && !locals.is_empty() {
+                steps.extend(&locals);
+                steps.sort_unstable();
+            }
+            (host.name.clone(), steps)
+        })
+        .collect()
 }
 
 /// Groups records into per-lane reports: the local lane first, then hosts in

@@ -341,6 +341,8 @@ pub struct Plan {
     rollout: Rollout,
     on_failure: FailurePolicy,
     params: BTreeMap<String, String>,
+    /// Per step, the indices of the hosts it runs on (computed by `build`).
+    placements: Vec<Vec<usize>>,
 }
 
 /// Builds a [`Plan`]; [`PlanBuilder::build`] checks it.
@@ -361,6 +363,7 @@ impl Plan {
                 rollout: Rollout::default(),
                 on_failure: FailurePolicy::default(),
                 params: BTreeMap::new(),
+                placements: Vec::new(),
             },
         }
     }
@@ -400,20 +403,25 @@ impl Plan {
         &self.params
     }
 
-    /// The hosts a step runs on (the first of them only for a `once` step;
-    /// none for a step on the deploying machine).
-    pub fn hosts_for(&self, step: &PlannedStep) -> Vec<&Host> {
-        let mut hosts: Vec<&Host> = self.hosts.iter().filter(|h| step.on.matches(h)).collect();
-        if step.once {
-            hosts.truncate(1);
-        }
-        hosts
+    /// The hosts the step at `index` runs on (the first of them only for a
+    /// `once` step; none for a step on the deploying machine).
+    pub fn hosts_for(&self, index: usize) -> Vec<&Host> {
+        self.placements
+            .get(index)
+            .map(|hosts| hosts.iter().map(|&h| &self.hosts[h]).collect())
+            .unwrap_or_default()
     }
 
-    /// The host whose run carries a step on the deploying machine: the first
-    /// host of the plan.
-    pub fn local_carrier(&self) -> Option<&Host> {
-        self.hosts.first()
+    /// For each host (by index), the indices of the steps it runs, in order
+    /// (steps on the deploying machine not included).
+    pub fn steps_by_host(&self) -> Vec<Vec<usize>> {
+        let mut by_host = vec![Vec::new(); self.hosts.len()];
+        for (step, hosts) in self.placements.iter().enumerate() {
+            for &h in hosts {
+                by_host[h].push(step);
+            }
+        }
+        by_host
     }
 
     /// For each step (by index), the steps that must be complete in its batch
@@ -591,38 +599,89 @@ impl PlanBuilder {
             }
         }
         plan.steps = order_by_needs(std::mem::take(&mut plan.steps))?;
+        plan.placements = place(&plan.hosts, &plan.steps);
         Ok(plan)
     }
+}
+
+/// Which hosts (by index) each step runs on, through a role index so a plan
+/// of many steps and hosts is placed in time proportional to its size.
+fn place(hosts: &[Host], steps: &[PlannedStep]) -> Vec<Vec<usize>> {
+    let mut by_role: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, host) in hosts.iter().enumerate() {
+        by_name.insert(&host.name, i);
+        for role in &host.roles {
+            by_role.entry(role).or_default().push(i);
+        }
+    }
+    steps
+        .iter()
+        .map(|step| {
+            let mut chosen: Vec<usize> = match &step.on {
+                Selector::All => (0..hosts.len()).collect(),
+                Selector::Local => Vec::new(),
+                Selector::Roles(roles) => roles
+                    .iter()
+                    .flat_map(|r| by_role.get(r.as_str()).into_iter().flatten().copied())
+                    .collect(),
+                Selector::Hosts(names) => names
+                    .iter()
+                    .filter_map(|n| by_name.get(n.as_str()).copied())
+                    .collect(),
+            };
+            chosen.sort_unstable();
+            chosen.dedup();
+            if step.once {
+                chosen.truncate(1);
+            }
+            chosen
+        })
+        .collect()
 }
 
 /// Orders steps so each comes after what it needs, keeping the written order
 /// otherwise (Kahn's algorithm, always taking the earliest ready step).
 fn order_by_needs(steps: Vec<PlannedStep>) -> Result<Vec<PlannedStep>, PlanError> {
+    if steps.iter().all(|s| s.needs.is_empty()) {
+        return Ok(steps);
+    }
     let index: BTreeMap<String, usize> = steps
         .iter()
         .enumerate()
         .map(|(i, s)| (s.id.clone(), i))
         .collect();
+    let mut waiting: Vec<usize> = steps.iter().map(|s| s.needs.len()).collect();
+    let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (i, step) in steps.iter().enumerate() {
+        for need in &step.needs {
+            needed_by[index[need.as_str()]].push(i);
+        }
+    }
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..steps.len())
+        .filter(|&i| waiting[i] == 0)
+        .map(std::cmp::Reverse)
+        .collect();
     let mut placed = vec![false; steps.len()];
     let mut order = Vec::with_capacity(steps.len());
-    while order.len() < steps.len() {
-        let next = (0..steps.len())
-            .find(|&i| !placed[i] && steps[i].needs.iter().all(|n| placed[index[n.as_str()]]));
-        match next {
-            Some(i) => {
-                placed[i] = true;
-                order.push(i);
-            }
-            None => {
-                let start = (0..steps.len()).find(|&i| !placed[i]).unwrap_or(0);
-                let cycle = find_cycle(&steps, &index, &placed, start);
-                let at = steps[index[cycle[0].as_str()]].origin.clone();
-                return Err(PlanError {
-                    location: at,
-                    kind: PlanErrorKind::Cycle(cycle),
-                });
+    while let Some(std::cmp::Reverse(i)) = ready.pop() {
+        placed[i] = true;
+        order.push(i);
+        for &next in &needed_by[i] {
+            waiting[next] -= 1;
+            if waiting[next] == 0 {
+                ready.push(std::cmp::Reverse(next));
             }
         }
+    }
+    if order.len() < steps.len() {
+        let start = (0..steps.len()).find(|&i| !placed[i]).unwrap_or(0);
+        let cycle = find_cycle(&steps, &index, &placed, start);
+        let at = steps[index[cycle[0].as_str()]].origin.clone();
+        return Err(PlanError {
+            location: at,
+            kind: PlanErrorKind::Cycle(cycle),
+        });
     }
     let mut slots: Vec<Option<PlannedStep>> = steps.into_iter().map(Some).collect();
     Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())

@@ -13,9 +13,9 @@ use crate::text::RUNTIME_VALUES;
 /// The version of the JSON plan format; bumped on any breaking change.
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
 
-fn selector_text(plan: &Plan, step: &PlannedStep) -> String {
+fn selector_text(plan: &Plan, index: usize, step: &PlannedStep) -> String {
     let hosts: Vec<&str> = plan
-        .hosts_for(step)
+        .hosts_for(index)
         .iter()
         .map(|h| h.name.as_str())
         .collect();
@@ -121,7 +121,7 @@ pub fn text(plan: &Plan) -> String {
             description.summary
         );
         let indent = "       ";
-        field(&mut out, indent, "on", &selector_text(plan, step));
+        field(&mut out, indent, "on", &selector_text(plan, i, step));
         let mut waits = Vec::new();
         if step.barrier {
             waits.push("every earlier step, on every host of the batch".to_owned());
@@ -232,7 +232,8 @@ pub fn json(plan: &Plan) -> String {
     let steps = plan
         .steps()
         .iter()
-        .map(|step| {
+        .enumerate()
+        .map(|(i, step)| {
             let description = step.step.describe();
             JsonStep {
                 id: &step.id,
@@ -245,11 +246,7 @@ pub fn json(plan: &Plan) -> String {
                     .map(|(name, value)| JsonField { name, value })
                     .collect(),
                 on: &step.on,
-                hosts: plan
-                    .hosts_for(step)
-                    .iter()
-                    .map(|h| h.name.as_str())
-                    .collect(),
+                hosts: plan.hosts_for(i).iter().map(|h| h.name.as_str()).collect(),
                 once: step.once,
                 barrier: step.barrier,
                 needs: &step.needs,
