@@ -461,7 +461,7 @@ steps = [
 "#,
     );
     let bin = assert_cmd::cargo::cargo_bin("deploy");
-    let mut child = std::process::Command::new(bin)
+    let child = std::process::Command::new(bin)
         .current_dir(project.path())
         .args(["run", "here", "slow", "--grace", "200ms"])
         .env_remove("DEPLOY_CONFIG")

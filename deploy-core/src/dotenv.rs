@@ -176,10 +176,7 @@ pub fn set(text: &str, key: &str, value: &str) -> String {
     if !found {
         let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
         let assignment = format!("{key}={}", quote_like("", value));
-        if text.is_empty() {
-            out.push_str(&assignment);
-            out.push_str(newline);
-        } else if text.ends_with('\n') {
+        if text.is_empty() || text.ends_with('\n') {
             out.push_str(&assignment);
             out.push_str(newline);
         } else {

@@ -32,9 +32,9 @@ impl Variables<'_> {
             out.push_str(&rest[..pos]);
             let after = &rest[pos..];
             let at = consumed + pos;
-            if after.starts_with("$${") {
+            if let Some(tail) = after.strip_prefix("$${") {
                 out.push_str("$${");
-                rest = &after[3..];
+                rest = tail;
                 consumed = at + 3;
                 continue;
             }

@@ -5,172 +5,27 @@
 //! `deploy` binary does. It knows no transport: step kinds come from a
 //! [`StepRegistry`]. Every error points at `file:line:column`.
 
+mod entry;
+mod error;
 mod interpolate;
 mod raw;
+mod variables;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use toml::Spanned;
-
+use entry::included_task;
+use error::locate;
+pub use error::{ConfigError, ConfigErrorKind};
+use interpolate::Variables;
 pub use raw::{Approval, SshSettings, Transport};
-use raw::{RawConfig, RawEntry, RawEnvironment, RawRollout, RawTask};
+use raw::{RawConfig, RawEnvironment, RawRollout};
 
-use crate::location::Location;
-use crate::plan::{Plan, PlanError, PlannedStep, Rollout, Selector};
+use crate::plan::{Plan, PlanError, PlannedStep, Rollout};
 use crate::registry::StepRegistry;
 use crate::secret::Secret;
 use crate::steps::Approve;
 use crate::suggest::did_you_mean;
-use interpolate::{InterpolateError, Variables};
-
-/// The keys a step entry may have besides its kind.
-const COMMON_KEYS: &[&str] = &[
-    "id", "roles", "hosts", "local", "once", "barrier", "needs", "timeout", "retries", "backoff",
-];
-
-/// What is wrong with a configuration.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigErrorKind {
-    /// The file could not be read.
-    #[error("cannot read {path}: {reason}")]
-    Read {
-        /// The path.
-        path: String,
-        /// Why.
-        reason: String,
-    },
-    /// TOML syntax, a wrong type, or an unknown field.
-    #[error("{0}")]
-    Invalid(String),
-    /// No such environment.
-    #[error("unknown environment `{name}`{suggestion} (environments: {known})")]
-    UnknownEnvironment {
-        /// The name asked for.
-        name: String,
-        /// A suggestion, or empty.
-        suggestion: String,
-        /// The environments.
-        known: String,
-    },
-    /// No environment given and no default.
-    #[error(
-        "no environment given and deploy.toml names no `default_environment` (environments: {known})"
-    )]
-    NoEnvironment {
-        /// The environments.
-        known: String,
-    },
-    /// No such task.
-    #[error("unknown task `{name}`{suggestion} (tasks: {known})")]
-    UnknownTask {
-        /// The name asked for.
-        name: String,
-        /// A suggestion, or empty.
-        suggestion: String,
-        /// The tasks.
-        known: String,
-    },
-    /// No task given and no default.
-    #[error("no task given and no task has `default = true` (tasks: {known})")]
-    NoTask {
-        /// The tasks.
-        known: String,
-    },
-    /// A task argument that no task takes.
-    #[error("unknown parameter `{name}`{suggestion} for task `{task}` (parameters: {known})")]
-    UnknownParam {
-        /// The parameter.
-        name: String,
-        /// The task.
-        task: String,
-        /// A suggestion, or empty.
-        suggestion: String,
-        /// Its parameters.
-        known: String,
-    },
-    /// A `${name}` with no value.
-    #[error("undefined variable `{name}`{suggestion}")]
-    UndefinedVariable {
-        /// The name.
-        name: String,
-        /// A suggestion, or empty.
-        suggestion: String,
-    },
-    /// A `${secret.NAME}` with no `[secrets.NAME]`.
-    #[error("secret `{0}` is not declared (add [secrets.{0}] with env = \"VARIABLE\")")]
-    UndeclaredSecret(String),
-    /// Tasks include each other in a circle.
-    #[error("task cycle: {}", .0.join(" -> "))]
-    TaskCycle(Vec<String>),
-    /// A step entry is malformed, or its kind refused it.
-    #[error("{0}")]
-    Step(String),
-    /// The plan the config describes is invalid.
-    #[error(transparent)]
-    Plan(crate::plan::PlanErrorKind),
-    /// A secret's environment variable is not set at run time.
-    #[error("secret `{name}` needs the environment variable {env}, which is not set")]
-    MissingSecret {
-        /// The secret.
-        name: String,
-        /// Its variable.
-        env: String,
-    },
-}
-
-/// A configuration error, with where it was written when known.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    /// Where.
-    pub location: Option<Location>,
-    /// What.
-    pub kind: ConfigErrorKind,
-    /// The source line at the location, for showing under the message.
-    pub source_line: Option<String>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.location {
-            Some(at) => write!(f, "{at}: {}", self.kind),
-            None => write!(f, "{}", self.kind),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-impl ConfigError {
-    fn new(kind: ConfigErrorKind) -> Self {
-        ConfigError {
-            location: None,
-            kind,
-            source_line: None,
-        }
-    }
-
-    /// The error with its source line and a caret under the column, for
-    /// terminals.
-    pub fn with_snippet(&self) -> String {
-        let mut out = self.to_string();
-        if let (Some(at), Some(line)) = (&self.location, &self.source_line) {
-            let gutter = at.line.to_string().len();
-            out.push_str(&format!(
-                "\n{:gutter$} |\n{} | {line}\n{:gutter$} | {:>col$}",
-                "",
-                at.line,
-                "",
-                "^",
-                col = at.column
-            ));
-        }
-        out
-    }
-}
 
 /// A task as `deploy tasks` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -286,13 +141,13 @@ impl Config {
 
     /// Checks what can be checked without choosing an environment or task.
     fn check(&self) -> Result<(), ConfigError> {
-        if let Some(default) = &self.raw.default_environment {
-            if !self.raw.environments.contains_key(default.get_ref()) {
-                return Err(self.error_at(
-                    default.span().start,
-                    self.unknown_environment(default.get_ref()),
-                ));
-            }
+        if let Some(default) = &self.raw.default_environment
+            && !self.raw.environments.contains_key(default.get_ref())
+        {
+            return Err(self.error_at(
+                default.span().start,
+                self.unknown_environment(default.get_ref()),
+            ));
         }
         let defaults: Vec<&String> = self
             .raw
@@ -549,7 +404,7 @@ impl Config {
         };
         ConfigError {
             location: error.location,
-            kind,
+            kind: Box::new(kind),
             source_line,
         }
     }
@@ -587,318 +442,6 @@ impl Config {
         stack.pop();
         Ok(())
     }
-
-    /// The variables of a run: built-ins, then top-level `vars`, then the
-    /// environment's, then task parameters (arguments replacing defaults).
-    /// A value may use any variable of an earlier layer or of its own.
-    fn variables(
-        &self,
-        env_name: &str,
-        task_name: &str,
-        env: &RawEnvironment,
-        tasks: &[String],
-        args: &[(String, String)],
-    ) -> Result<BTreeMap<String, String>, ConfigError> {
-        let mut values = BTreeMap::from([
-            ("environment".to_owned(), env_name.to_owned()),
-            ("task".to_owned(), task_name.to_owned()),
-            ("config_dir".to_owned(), self.dir.display().to_string()),
-        ]);
-        let mut params: BTreeMap<String, (String, usize)> = BTreeMap::new();
-        for task in tasks {
-            for (key, value) in &self.raw.tasks[task].get_ref().params {
-                params
-                    .entry(key.clone())
-                    .or_insert((value.get_ref().text(), value.span().start));
-            }
-        }
-        for (key, value) in args {
-            match params.get_mut(key) {
-                Some(param) => param.0 = value.replace("${", "$${"),
-                None => {
-                    let known: Vec<&str> = params.keys().map(String::as_str).collect();
-                    return Err(ConfigError::new(ConfigErrorKind::UnknownParam {
-                        name: key.clone(),
-                        task: task_name.to_owned(),
-                        suggestion: did_you_mean(key, known.iter().copied()),
-                        known: if known.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            known.join(", ")
-                        },
-                    }));
-                }
-            }
-        }
-        let layer =
-            |vars: &BTreeMap<String, Spanned<raw::Scalar>>| -> BTreeMap<String, (String, usize)> {
-                vars.iter()
-                    .map(|(k, v)| (k.clone(), (v.get_ref().text(), v.span().start)))
-                    .collect()
-            };
-        for pending in [layer(&self.raw.vars), layer(&env.vars), params] {
-            self.fill_layer(pending, &mut values)?;
-        }
-        Ok(values)
-    }
-
-    /// Fills one layer of variables into `values`, in as many passes as
-    /// their references to each other need.
-    fn fill_layer(
-        &self,
-        mut pending: BTreeMap<String, (String, usize)>,
-        values: &mut BTreeMap<String, String>,
-    ) -> Result<(), ConfigError> {
-        let secrets: BTreeSet<String> = self.raw.secrets.keys().cloned().collect();
-        while !pending.is_empty() {
-            let mut filled = Vec::new();
-            let mut first_error = None;
-            for (key, (raw, at)) in &pending {
-                let vars = Variables {
-                    values,
-                    secrets: &secrets,
-                };
-                match vars.fill(raw) {
-                    Ok(text) => filled.push((key.clone(), text)),
-                    Err(InterpolateError::Undefined { name, .. })
-                        if pending.contains_key(&name) && name != *key => {}
-                    Err(e) => {
-                        first_error.get_or_insert((e, *at));
-                    }
-                }
-            }
-            if filled.is_empty() {
-                return Err(match first_error {
-                    Some((error, at)) => self.interpolation_error(error, at, values),
-                    None => {
-                        let at = pending.values().map(|(_, at)| *at).min().unwrap_or(0);
-                        let names: Vec<&str> = pending.keys().map(String::as_str).collect();
-                        self.error_at(
-                            at,
-                            ConfigErrorKind::Invalid(format!(
-                                "variables {} refer to each other in a circle",
-                                names.join(", ")
-                            )),
-                        )
-                    }
-                });
-            }
-            for (key, text) in filled {
-                pending.remove(&key);
-                values.insert(key, text);
-            }
-        }
-        Ok(())
-    }
-
-    /// Locates an interpolation error: the `${` inside the value when the
-    /// value is written plainly at `value_start`, else the value itself.
-    fn interpolation_error(
-        &self,
-        error: InterpolateError,
-        value_start: usize,
-        values: &BTreeMap<String, String>,
-    ) -> ConfigError {
-        let (kind, needle) = match &error {
-            InterpolateError::Undefined { name, .. } => (
-                ConfigErrorKind::UndefinedVariable {
-                    name: name.clone(),
-                    suggestion: did_you_mean(name, values.keys().map(String::as_str)),
-                },
-                format!("${{{name}}}"),
-            ),
-            InterpolateError::UndeclaredSecret { name, .. } => (
-                ConfigErrorKind::UndeclaredSecret(name.clone()),
-                format!("${{secret.{name}}}"),
-            ),
-            InterpolateError::Unclosed { .. } => (
-                ConfigErrorKind::Invalid("unclosed `${` (write `$${` for a literal `${`)".into()),
-                "${".to_owned(),
-            ),
-        };
-        self.error_at(self.find_from(value_start, &needle), kind)
-    }
-
-    /// The offset of `needle` at or after `from` within the same entry, or
-    /// `from` when it cannot be found.
-    fn find_from(&self, from: usize, needle: &str) -> usize {
-        self.source
-            .get(from..)
-            .and_then(|rest| rest.find(needle))
-            .map(|i| from + i)
-            .unwrap_or(from)
-    }
-
-    /// Appends the steps of `task_name` (and the tasks it includes).
-    fn expand(
-        &self,
-        task_name: &str,
-        vars: &Variables<'_>,
-        registry: &StepRegistry,
-        out: &mut Vec<PlannedStep>,
-    ) -> Result<(), ConfigError> {
-        let task: &RawTask = self.raw.tasks[task_name].get_ref();
-        for entry in &task.steps {
-            if let Some((included, _)) = included_task(entry.get_ref()) {
-                self.expand(&included, vars, registry, out)?;
-                continue;
-            }
-            out.push(self.step(task_name, entry, vars, registry)?);
-        }
-        Ok(())
-    }
-
-    /// One step entry to a planned step.
-    fn step(
-        &self,
-        task_name: &str,
-        entry: &Spanned<RawEntry>,
-        vars: &Variables<'_>,
-        registry: &StepRegistry,
-    ) -> Result<PlannedStep, ConfigError> {
-        let start = entry.span().start;
-        let entry_error = |message: String| self.error_at(start, ConfigErrorKind::Step(message));
-        let kinds: Vec<(&Spanned<String>, &Spanned<toml::Value>)> = entry
-            .get_ref()
-            .iter()
-            .filter(|(k, _)| !COMMON_KEYS.contains(&k.get_ref().as_str()))
-            .collect();
-        let (kind, body) = match kinds.as_slice() {
-            [one] => *one,
-            [] => {
-                return Err(entry_error(format!(
-                    "a step needs a kind (one of: {})",
-                    registry.kinds().collect::<Vec<_>>().join(", ")
-                )));
-            }
-            [_, second, ..] => {
-                let names: Vec<&str> = kinds.iter().map(|(k, _)| k.get_ref().as_str()).collect();
-                return Err(self.error_at(
-                    second.0.span().start,
-                    ConfigErrorKind::Step(format!(
-                        "a step has exactly one kind; this one has {} (common keys: {})",
-                        names.join(" and "),
-                        COMMON_KEYS.join(", ")
-                    )),
-                ));
-            }
-        };
-        let mut value = body.get_ref().clone();
-        vars.fill_value(&mut value)
-            .map_err(|e| self.interpolation_error(e, body.span().start, vars.values))?;
-        let step = registry.parse(kind.get_ref(), value).map_err(|e| {
-            let offset = match e {
-                crate::registry::RegistryError::UnknownKind { .. } => kind.span().start,
-                _ => body.span().start,
-            };
-            self.error_at(offset, ConfigErrorKind::Step(e.to_string()))
-        })?;
-        let mut planned = PlannedStep::from_arc(Arc::clone(&step))
-            .task(task_name)
-            .origin(Location::from_offset(&self.file, &self.source, start));
-        for (key, value) in entry.get_ref() {
-            let at = value.span().start;
-            let invalid = |what: &str| {
-                self.error_at(
-                    at,
-                    ConfigErrorKind::Step(format!("`{}` must be {what}", key.get_ref())),
-                )
-            };
-            match key.get_ref().as_str() {
-                "id" => planned.id = as_str(value.get_ref()).ok_or_else(|| invalid("a string"))?,
-                "roles" => {
-                    planned.on = Selector::Roles(
-                        as_strings(value.get_ref()).ok_or_else(|| invalid("a list of roles"))?,
-                    )
-                }
-                "hosts" => {
-                    planned.on = Selector::Hosts(
-                        as_strings(value.get_ref()).ok_or_else(|| invalid("a list of hosts"))?,
-                    )
-                }
-                "local" => {
-                    if value
-                        .get_ref()
-                        .as_bool()
-                        .ok_or_else(|| invalid("true or false"))?
-                    {
-                        planned.on = Selector::Local;
-                    }
-                }
-                "once" => {
-                    planned.once = value
-                        .get_ref()
-                        .as_bool()
-                        .ok_or_else(|| invalid("true or false"))?
-                }
-                "barrier" => {
-                    planned.barrier = value
-                        .get_ref()
-                        .as_bool()
-                        .ok_or_else(|| invalid("true or false"))?
-                }
-                "needs" => {
-                    planned.needs =
-                        as_strings(value.get_ref()).ok_or_else(|| invalid("a list of step ids"))?
-                }
-                "timeout" => {
-                    planned.timeout = Some(
-                        as_str(value.get_ref())
-                            .and_then(|s| crate::duration::parse(&s).ok())
-                            .ok_or_else(|| invalid("a duration like \"30s\""))?,
-                    )
-                }
-                "retries" => {
-                    planned.retry.retries = value
-                        .get_ref()
-                        .as_integer()
-                        .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| invalid("a number"))?
-                }
-                "backoff" => {
-                    planned.retry.backoff = as_str(value.get_ref())
-                        .and_then(|s| crate::duration::parse(&s).ok())
-                        .ok_or_else(|| invalid("a duration like \"2s\""))?
-                }
-                _ => {}
-            }
-        }
-        if planned.on == Selector::Local && planned.once {
-            planned.once = false;
-        }
-        Ok(planned)
-    }
-}
-
-fn locate(file: &str, source: &str, offset: usize, kind: ConfigErrorKind) -> ConfigError {
-    let location = Location::from_offset(file, source, offset);
-    let source_line = source.lines().nth(location.line - 1).map(str::to_owned);
-    ConfigError {
-        location: Some(location),
-        kind,
-        source_line,
-    }
-}
-
-fn as_str(value: &toml::Value) -> Option<String> {
-    value.as_str().map(str::to_owned)
-}
-
-fn as_strings(value: &toml::Value) -> Option<Vec<String>> {
-    match value {
-        toml::Value::String(s) => Some(vec![s.clone()]),
-        toml::Value::Array(items) => items.iter().map(as_str).collect(),
-        _ => None,
-    }
-}
-
-/// `{ task = "name" }` entries: the included task and the offset of its name.
-fn included_task(entry: &RawEntry) -> Option<(String, usize)> {
-    entry.iter().find_map(|(k, v)| {
-        (k.get_ref() == "task")
-            .then(|| v.get_ref().as_str().map(|s| (s.to_owned(), v.span().start)))
-            .flatten()
-    })
 }
 
 /// Hosts in order: `hosts` first, then role members, each once.
@@ -915,10 +458,10 @@ fn hosts_of(env: &RawEnvironment) -> Vec<crate::plan::Host> {
                 hosts.len() - 1
             }
         };
-        if let Some(role) = role {
-            if !hosts[index].roles.iter().any(|r| r == role) {
-                hosts[index].roles.push(role.to_owned());
-            }
+        if let Some(role) = role
+            && !hosts[index].roles.iter().any(|r| r == role)
+        {
+            hosts[index].roles.push(role.to_owned());
         }
     };
     for host in &env.hosts {

@@ -1,0 +1,181 @@
+//! Step entries of a task (`{ exec = {...}, roles = [...] }`) to planned
+//! steps, and task composition.
+
+use std::sync::Arc;
+
+use toml::Spanned;
+
+use super::Config;
+use super::error::{ConfigError, ConfigErrorKind};
+use super::interpolate::Variables;
+use super::raw::{RawEntry, RawTask};
+use crate::location::Location;
+use crate::plan::{PlannedStep, Selector};
+use crate::registry::StepRegistry;
+
+/// The keys a step entry may have besides its kind.
+pub(super) const COMMON_KEYS: &[&str] = &[
+    "id", "roles", "hosts", "local", "once", "barrier", "needs", "timeout", "retries", "backoff",
+];
+
+impl Config {
+    /// Appends the steps of `task_name` (and the tasks it includes).
+    pub(super) fn expand(
+        &self,
+        task_name: &str,
+        vars: &Variables<'_>,
+        registry: &StepRegistry,
+        out: &mut Vec<PlannedStep>,
+    ) -> Result<(), ConfigError> {
+        let task: &RawTask = self.raw.tasks[task_name].get_ref();
+        for entry in &task.steps {
+            if let Some((included, _)) = included_task(entry.get_ref()) {
+                self.expand(&included, vars, registry, out)?;
+                continue;
+            }
+            out.push(self.step(task_name, entry, vars, registry)?);
+        }
+        Ok(())
+    }
+
+    /// One step entry to a planned step.
+    fn step(
+        &self,
+        task_name: &str,
+        entry: &Spanned<RawEntry>,
+        vars: &Variables<'_>,
+        registry: &StepRegistry,
+    ) -> Result<PlannedStep, ConfigError> {
+        let start = entry.span().start;
+        let entry_error = |message: String| self.error_at(start, ConfigErrorKind::Step(message));
+        let kinds: Vec<(&Spanned<String>, &Spanned<toml::Value>)> = entry
+            .get_ref()
+            .iter()
+            .filter(|(k, _)| !COMMON_KEYS.contains(&k.get_ref().as_str()))
+            .collect();
+        let (kind, body) = match kinds.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(entry_error(format!(
+                    "a step needs a kind (one of: {})",
+                    registry.kinds().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            [_, second, ..] => {
+                let names: Vec<&str> = kinds.iter().map(|(k, _)| k.get_ref().as_str()).collect();
+                return Err(self.error_at(
+                    second.0.span().start,
+                    ConfigErrorKind::Step(format!(
+                        "a step has exactly one kind; this one has {} (common keys: {})",
+                        names.join(" and "),
+                        COMMON_KEYS.join(", ")
+                    )),
+                ));
+            }
+        };
+        let mut value = body.get_ref().clone();
+        vars.fill_value(&mut value)
+            .map_err(|e| self.interpolation_error(e, body.span().start, vars.values))?;
+        let step = registry.parse(kind.get_ref(), value).map_err(|e| {
+            let offset = match e {
+                crate::registry::RegistryError::UnknownKind { .. } => kind.span().start,
+                _ => body.span().start,
+            };
+            self.error_at(offset, ConfigErrorKind::Step(e.to_string()))
+        })?;
+        let mut planned = PlannedStep::from_arc(Arc::clone(&step))
+            .task(task_name)
+            .origin(Location::from_offset(&self.file, &self.source, start));
+        for (key, value) in entry.get_ref() {
+            let at = value.span().start;
+            let invalid = |what: &str| {
+                self.error_at(
+                    at,
+                    ConfigErrorKind::Step(format!("`{}` must be {what}", key.get_ref())),
+                )
+            };
+            match key.get_ref().as_str() {
+                "id" => planned.id = as_str(value.get_ref()).ok_or_else(|| invalid("a string"))?,
+                "roles" => {
+                    planned.on = Selector::Roles(
+                        as_strings(value.get_ref()).ok_or_else(|| invalid("a list of roles"))?,
+                    )
+                }
+                "hosts" => {
+                    planned.on = Selector::Hosts(
+                        as_strings(value.get_ref()).ok_or_else(|| invalid("a list of hosts"))?,
+                    )
+                }
+                "local"
+                    if value
+                        .get_ref()
+                        .as_bool()
+                        .ok_or_else(|| invalid("true or false"))? =>
+                {
+                    planned.on = Selector::Local;
+                }
+                "once" => {
+                    planned.once = value
+                        .get_ref()
+                        .as_bool()
+                        .ok_or_else(|| invalid("true or false"))?
+                }
+                "barrier" => {
+                    planned.barrier = value
+                        .get_ref()
+                        .as_bool()
+                        .ok_or_else(|| invalid("true or false"))?
+                }
+                "needs" => {
+                    planned.needs =
+                        as_strings(value.get_ref()).ok_or_else(|| invalid("a list of step ids"))?
+                }
+                "timeout" => {
+                    planned.timeout = Some(
+                        as_str(value.get_ref())
+                            .and_then(|s| crate::duration::parse(&s).ok())
+                            .ok_or_else(|| invalid("a duration like \"30s\""))?,
+                    )
+                }
+                "retries" => {
+                    planned.retry.retries = value
+                        .get_ref()
+                        .as_integer()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| invalid("a number"))?
+                }
+                "backoff" => {
+                    planned.retry.backoff = as_str(value.get_ref())
+                        .and_then(|s| crate::duration::parse(&s).ok())
+                        .ok_or_else(|| invalid("a duration like \"2s\""))?
+                }
+                _ => {}
+            }
+        }
+        if planned.on == Selector::Local && planned.once {
+            planned.once = false;
+        }
+        Ok(planned)
+    }
+}
+
+fn as_str(value: &toml::Value) -> Option<String> {
+    value.as_str().map(str::to_owned)
+}
+
+fn as_strings(value: &toml::Value) -> Option<Vec<String>> {
+    match value {
+        toml::Value::String(s) => Some(vec![s.clone()]),
+        toml::Value::Array(items) => items.iter().map(as_str).collect(),
+        _ => None,
+    }
+}
+
+/// `{ task = "name" }` entries: the included task and the offset of its name.
+pub(super) fn included_task(entry: &RawEntry) -> Option<(String, usize)> {
+    entry.iter().find_map(|(k, v)| {
+        (k.get_ref() == "task")
+            .then(|| v.get_ref().as_str().map(|s| (s.to_owned(), v.span().start)))
+            .flatten()
+    })
+}

@@ -1,0 +1,161 @@
+//! Configuration errors: what is wrong, and where in `deploy.toml`.
+
+use std::fmt;
+
+use crate::location::Location;
+
+/// What is wrong with a configuration.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// The file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Read {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// TOML syntax, a wrong type, or an unknown field.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such environment.
+    #[error("unknown environment `{name}`{suggestion} (environments: {known})")]
+    UnknownEnvironment {
+        /// The name asked for.
+        name: String,
+        /// A suggestion, or empty.
+        suggestion: String,
+        /// The environments.
+        known: String,
+    },
+    /// No environment given and no default.
+    #[error(
+        "no environment given and deploy.toml names no `default_environment` (environments: {known})"
+    )]
+    NoEnvironment {
+        /// The environments.
+        known: String,
+    },
+    /// No such task.
+    #[error("unknown task `{name}`{suggestion} (tasks: {known})")]
+    UnknownTask {
+        /// The name asked for.
+        name: String,
+        /// A suggestion, or empty.
+        suggestion: String,
+        /// The tasks.
+        known: String,
+    },
+    /// No task given and no default.
+    #[error("no task given and no task has `default = true` (tasks: {known})")]
+    NoTask {
+        /// The tasks.
+        known: String,
+    },
+    /// A task argument that no task takes.
+    #[error("unknown parameter `{name}`{suggestion} for task `{task}` (parameters: {known})")]
+    UnknownParam {
+        /// The parameter.
+        name: String,
+        /// The task.
+        task: String,
+        /// A suggestion, or empty.
+        suggestion: String,
+        /// Its parameters.
+        known: String,
+    },
+    /// A `${name}` with no value.
+    #[error("undefined variable `{name}`{suggestion}")]
+    UndefinedVariable {
+        /// The name.
+        name: String,
+        /// A suggestion, or empty.
+        suggestion: String,
+    },
+    /// A `${secret.NAME}` with no `[secrets.NAME]`.
+    #[error("secret `{0}` is not declared (add [secrets.{0}] with env = \"VARIABLE\")")]
+    UndeclaredSecret(String),
+    /// Tasks include each other in a circle.
+    #[error("task cycle: {}", .0.join(" -> "))]
+    TaskCycle(Vec<String>),
+    /// A step entry is malformed, or its kind refused it.
+    #[error("{0}")]
+    Step(String),
+    /// The plan the config describes is invalid.
+    #[error(transparent)]
+    Plan(crate::plan::PlanErrorKind),
+    /// A secret's environment variable is not set at run time.
+    #[error("secret `{name}` needs the environment variable {env}, which is not set")]
+    MissingSecret {
+        /// The secret.
+        name: String,
+        /// Its variable.
+        env: String,
+    },
+}
+
+/// A configuration error, with where it was written when known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where.
+    pub location: Option<Location>,
+    /// What (boxed: errors stay small on the happy path).
+    pub kind: Box<ConfigErrorKind>,
+    /// The source line at the location, for showing under the message.
+    pub source_line: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some(at) => write!(f, "{at}: {}", self.kind),
+            None => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    pub(super) fn new(kind: ConfigErrorKind) -> Self {
+        ConfigError {
+            location: None,
+            kind: Box::new(kind),
+            source_line: None,
+        }
+    }
+
+    /// The error with its source line and a caret under the column, for
+    /// terminals.
+    pub fn with_snippet(&self) -> String {
+        let mut out = self.to_string();
+        if let (Some(at), Some(line)) = (&self.location, &self.source_line) {
+            let gutter = at.line.to_string().len();
+            out.push_str(&format!(
+                "\n{:gutter$} |\n{} | {line}\n{:gutter$} | {:>col$}",
+                "",
+                at.line,
+                "",
+                "^",
+                col = at.column
+            ));
+        }
+        out
+    }
+}
+
+pub(super) fn locate(
+    file: &str,
+    source: &str,
+    offset: usize,
+    kind: ConfigErrorKind,
+) -> ConfigError {
+    let location = Location::from_offset(file, source, offset);
+    let source_line = source.lines().nth(location.line - 1).map(str::to_owned);
+    ConfigError {
+        location: Some(location),
+        kind: Box::new(kind),
+        source_line,
+    }
+}

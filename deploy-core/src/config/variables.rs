@@ -1,0 +1,155 @@
+//! The variables of a run, layer by layer, and where an interpolation error
+//! points.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use toml::Spanned;
+
+use super::Config;
+use super::error::{ConfigError, ConfigErrorKind};
+use super::interpolate::{InterpolateError, Variables};
+use super::raw::{self, RawEnvironment};
+use crate::suggest::did_you_mean;
+
+impl Config {
+    /// The variables of a run: built-ins, then top-level `vars`, then the
+    /// environment's, then task parameters (arguments replacing defaults).
+    /// A value may use any variable of an earlier layer or of its own.
+    pub(super) fn variables(
+        &self,
+        env_name: &str,
+        task_name: &str,
+        env: &RawEnvironment,
+        tasks: &[String],
+        args: &[(String, String)],
+    ) -> Result<BTreeMap<String, String>, ConfigError> {
+        let mut values = BTreeMap::from([
+            ("environment".to_owned(), env_name.to_owned()),
+            ("task".to_owned(), task_name.to_owned()),
+            ("config_dir".to_owned(), self.dir.display().to_string()),
+        ]);
+        let mut params: BTreeMap<String, (String, usize)> = BTreeMap::new();
+        for task in tasks {
+            for (key, value) in &self.raw.tasks[task].get_ref().params {
+                params
+                    .entry(key.clone())
+                    .or_insert((value.get_ref().text(), value.span().start));
+            }
+        }
+        for (key, value) in args {
+            match params.get_mut(key) {
+                Some(param) => param.0 = value.replace("${", "$${"),
+                None => {
+                    let known: Vec<&str> = params.keys().map(String::as_str).collect();
+                    return Err(ConfigError::new(ConfigErrorKind::UnknownParam {
+                        name: key.clone(),
+                        task: task_name.to_owned(),
+                        suggestion: did_you_mean(key, known.iter().copied()),
+                        known: if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        },
+                    }));
+                }
+            }
+        }
+        let layer =
+            |vars: &BTreeMap<String, Spanned<raw::Scalar>>| -> BTreeMap<String, (String, usize)> {
+                vars.iter()
+                    .map(|(k, v)| (k.clone(), (v.get_ref().text(), v.span().start)))
+                    .collect()
+            };
+        for pending in [layer(&self.raw.vars), layer(&env.vars), params] {
+            self.fill_layer(pending, &mut values)?;
+        }
+        Ok(values)
+    }
+
+    /// Fills one layer of variables into `values`, in as many passes as
+    /// their references to each other need.
+    fn fill_layer(
+        &self,
+        mut pending: BTreeMap<String, (String, usize)>,
+        values: &mut BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        let secrets: BTreeSet<String> = self.raw.secrets.keys().cloned().collect();
+        while !pending.is_empty() {
+            let mut filled = Vec::new();
+            let mut first_error = None;
+            for (key, (raw, at)) in &pending {
+                let vars = Variables {
+                    values,
+                    secrets: &secrets,
+                };
+                match vars.fill(raw) {
+                    Ok(text) => filled.push((key.clone(), text)),
+                    Err(InterpolateError::Undefined { name, .. })
+                        if pending.contains_key(&name) && name != *key => {}
+                    Err(e) => {
+                        first_error.get_or_insert((e, *at));
+                    }
+                }
+            }
+            if filled.is_empty() {
+                return Err(match first_error {
+                    Some((error, at)) => self.interpolation_error(error, at, values),
+                    None => {
+                        let at = pending.values().map(|(_, at)| *at).min().unwrap_or(0);
+                        let names: Vec<&str> = pending.keys().map(String::as_str).collect();
+                        self.error_at(
+                            at,
+                            ConfigErrorKind::Invalid(format!(
+                                "variables {} refer to each other in a circle",
+                                names.join(", ")
+                            )),
+                        )
+                    }
+                });
+            }
+            for (key, text) in filled {
+                pending.remove(&key);
+                values.insert(key, text);
+            }
+        }
+        Ok(())
+    }
+
+    /// Locates an interpolation error: the `${` inside the value when the
+    /// value is written plainly at `value_start`, else the value itself.
+    pub(super) fn interpolation_error(
+        &self,
+        error: InterpolateError,
+        value_start: usize,
+        values: &BTreeMap<String, String>,
+    ) -> ConfigError {
+        let (kind, needle) = match &error {
+            InterpolateError::Undefined { name, .. } => (
+                ConfigErrorKind::UndefinedVariable {
+                    name: name.clone(),
+                    suggestion: did_you_mean(name, values.keys().map(String::as_str)),
+                },
+                format!("${{{name}}}"),
+            ),
+            InterpolateError::UndeclaredSecret { name, .. } => (
+                ConfigErrorKind::UndeclaredSecret(name.clone()),
+                format!("${{secret.{name}}}"),
+            ),
+            InterpolateError::Unclosed { .. } => (
+                ConfigErrorKind::Invalid("unclosed `${` (write `$${` for a literal `${`)".into()),
+                "${".to_owned(),
+            ),
+        };
+        self.error_at(self.find_from(value_start, &needle), kind)
+    }
+
+    /// The offset of `needle` at or after `from` within the same entry, or
+    /// `from` when it cannot be found.
+    fn find_from(&self, from: usize, needle: &str) -> usize {
+        self.source
+            .get(from..)
+            .and_then(|rest| rest.find(needle))
+            .map(|i| from + i)
+            .unwrap_or(from)
+    }
+}
