@@ -208,3 +208,15 @@ fn same_input_same_bytes() {
     let j2 = render::json(&plan("pixel.toml", None, None, &[]));
     assert_eq!(j1, j2);
 }
+
+/// docs/snapshot-testing.md shows tests/team_recipe.rs verbatim.
+#[test]
+fn recipe_doc_matches_the_tested_file() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let doc = std::fs::read_to_string(format!("{root}/docs/snapshot-testing.md")).expect("doc");
+    let recipe = std::fs::read_to_string(format!("{root}/tests/team_recipe.rs")).expect("recipe");
+    assert!(
+        doc.contains(&format!("```rust\n{recipe}```")),
+        "update docs/snapshot-testing.md from tests/team_recipe.rs"
+    );
+}

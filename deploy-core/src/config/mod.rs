@@ -179,6 +179,23 @@ impl Config {
         Ok(())
     }
 
+    /// Replaces `${config_dir}` (the file's directory), e.g. with a fixed
+    /// name so snapshots of rendered plans do not depend on where the
+    /// repository is checked out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = deploy_core::Config::parse("deploy.toml", "/home/me/app", "")
+    ///     .unwrap()
+    ///     .with_config_dir("[repo]");
+    /// assert_eq!(config.dir(), std::path::Path::new("[repo]"));
+    /// ```
+    pub fn with_config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = dir.into();
+        self
+    }
+
     /// The file's path as given.
     pub fn file(&self) -> &str {
         &self.file
