@@ -43,6 +43,16 @@ pub struct Command {
 
 impl Command {
     /// A command from program and arguments.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Command;
+    ///
+    /// let cmd = Command::new(["git", "rev-parse", "HEAD"]);
+    /// assert_eq!(cmd.argv, ["git", "rev-parse", "HEAD"]);
+    /// assert!(cmd.cwd.is_none() && cmd.env.is_empty() && !cmd.sudo);
+    /// ```
     pub fn new<I, S>(argv: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -55,29 +65,78 @@ impl Command {
     }
 
     /// `sh -c SCRIPT`: the explicit form for pipes and redirections.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Command;
+    ///
+    /// let cmd = Command::shell("ls -1t releases | tail -n +6");
+    /// assert_eq!(cmd.argv, ["sh", "-c", "ls -1t releases | tail -n +6"]);
+    /// ```
     pub fn shell(script: impl Into<String>) -> Self {
         Command::new(["sh".to_owned(), "-c".to_owned(), script.into()])
     }
 
     /// Sets the working directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Command;
+    ///
+    /// let cmd = Command::new(["make"]).cwd("/srv/my app");
+    /// assert_eq!(cmd.cwd.as_deref(), Some("/srv/my app"));
+    /// assert_eq!(cmd.to_shell_line(), "cd '/srv/my app' && make");
+    /// ```
     pub fn cwd(mut self, dir: impl Into<String>) -> Self {
         self.cwd = Some(dir.into());
         self
     }
 
     /// Adds an environment variable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Command;
+    ///
+    /// let cmd = Command::new(["rake", "db:migrate"]).env("RAILS_ENV", "production");
+    /// assert_eq!(cmd.env, [("RAILS_ENV".to_string(), "production".to_string())]);
+    /// ```
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
         self
     }
 
     /// Runs the command through `sudo -n`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Command;
+    ///
+    /// let cmd = Command::new(["systemctl", "restart", "app"]).sudo(true);
+    /// assert_eq!(cmd.to_shell_line(), "sudo -n -- systemctl restart app");
+    /// ```
     pub fn sudo(mut self, sudo: bool) -> Self {
         self.sudo = sudo;
         self
     }
 
     /// Feeds these bytes to standard input.
+    ///
+    /// # Examples
+    ///
+    /// The bytes are kept, but `Debug` shows only their length:
+    ///
+    /// ```
+    /// use deploy_core::Command;
+    ///
+    /// let cmd = Command::new(["chpasswd"]).stdin("app:hunter2\n");
+    /// assert_eq!(cmd.stdin.as_deref(), Some(&b"app:hunter2\n"[..]));
+    /// assert!(format!("{cmd:?}").contains("stdin: Some(12)"));
+    /// ```
     pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Self {
         self.stdin = Some(input.into());
         self
@@ -86,6 +145,18 @@ impl Command {
     /// The argv a process is started with: `sudo -n --` and `env K=V` wrapped
     /// around the command where needed. Without sudo, environment variables are
     /// expected to be set on the process instead, unless `env_in_argv`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Command;
+    ///
+    /// let cmd = Command::new(["printenv", "A"]).env("A", "1");
+    /// assert_eq!(cmd.wrapped_argv(false), ["printenv", "A"]);
+    /// assert_eq!(cmd.wrapped_argv(true), ["env", "A=1", "printenv", "A"]);
+    /// let sudo = cmd.sudo(true);
+    /// assert_eq!(sudo.wrapped_argv(false), ["sudo", "-n", "--", "env", "A=1", "printenv", "A"]);
+    /// ```
     pub fn wrapped_argv(&self, env_in_argv: bool) -> Vec<String> {
         let mut argv = Vec::new();
         if self.sudo {
@@ -101,6 +172,15 @@ impl Command {
 
     /// One POSIX shell line that runs this command (for transports that take a
     /// string, like SSH's `exec`): `cd DIR && sudo -n -- env K=V argv…`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Command;
+    ///
+    /// let cmd = Command::new(["echo", "hello world"]).cwd("/tmp").env("LANG", "C");
+    /// assert_eq!(cmd.to_shell_line(), "cd /tmp && env 'LANG=C' echo 'hello world'");
+    /// ```
     pub fn to_shell_line(&self) -> String {
         let line = quote_argv(&self.wrapped_argv(true));
         match &self.cwd {
@@ -145,6 +225,15 @@ pub fn quote(word: &str) -> String {
 }
 
 /// Quotes and joins an argv.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::command::quote_argv;
+///
+/// assert_eq!(quote_argv(&["grep", "-r", "two words", "src/"]), "grep -r 'two words' src/");
+/// assert_eq!(quote_argv::<&str>(&[]), "");
+/// ```
 pub fn quote_argv<S: AsRef<str>>(argv: &[S]) -> String {
     argv.iter()
         .map(|a| quote(a.as_ref()))

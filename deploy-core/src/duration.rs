@@ -64,6 +64,21 @@ pub mod serde_opt {
     use serde::Deserialize;
 
     /// Reads an optional duration string.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Check {
+    ///     #[serde(default, with = "deploy_core::duration::serde_opt")]
+    ///     timeout: Option<Duration>,
+    /// }
+    /// let check: Check = toml::from_str(r#"timeout = "2m""#).unwrap();
+    /// assert_eq!(check.timeout, Some(Duration::from_secs(120)));
+    /// assert_eq!(toml::from_str::<Check>("").unwrap().timeout, None);
+    /// ```
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Duration>, D::Error> {
@@ -80,6 +95,21 @@ pub mod serde_req {
     use serde::Deserialize;
 
     /// Reads a duration string.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Poll {
+    ///     #[serde(with = "deploy_core::duration::serde_req")]
+    ///     every: Duration,
+    /// }
+    /// let poll: Poll = toml::from_str(r#"every = "500ms""#).unwrap();
+    /// assert_eq!(poll.every, Duration::from_millis(500));
+    /// assert!(toml::from_str::<Poll>(r#"every = "soon""#).is_err());
+    /// ```
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Duration, D::Error> {

@@ -10,9 +10,44 @@ use crate::report::Outcome;
 use crate::target::OutputStream;
 
 /// The lane name of steps that run on the deploying machine.
+///
+/// # Examples
+///
+/// Steps on the deploying machine are reported on this lane:
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use deploy_core::{Executor, LocalTarget, Plan, PlannedStep, RunValues, Target, Targets, steps::Exec};
+/// # use deploy_core::event::NullSink;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let local: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
+/// # let targets: Targets = [("localhost".to_string(), local.clone())].into_iter().collect();
+/// use deploy_core::event::LOCAL_LANE;
+///
+/// let plan = Plan::builder("production", "build")
+///     .host("localhost", ["app"])
+///     .step(PlannedStep::new(Exec::argv(["true"])).local())
+///     .build()
+///     .unwrap();
+/// let report = Executor::new(local, RunValues::new("r1")).run(&plan, &targets, &NullSink).await;
+/// assert_eq!(report.hosts[0].host, LOCAL_LANE);
+/// # });
+/// ```
 pub const LOCAL_LANE: &str = "(local)";
 
 /// Something that happened during a run.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::event::Event;
+///
+/// let skipped = Event::StepSkipped { host: "web1".into(), step: "deploy.1".into() };
+/// assert_eq!(
+///     serde_json::to_string(&skipped).unwrap(),
+///     r#"{"event":"step-skipped","host":"web1","step":"deploy.1"}"#
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 #[non_exhaustive]
@@ -130,8 +165,38 @@ pub enum Event {
 }
 
 /// Receives events; called from many hosts' work at once.
+///
+/// # Examples
+///
+/// A sink that counts roll backs:
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+/// use deploy_core::event::{Event, EventSink};
+///
+/// struct Rollbacks(AtomicUsize);
+/// impl EventSink for Rollbacks {
+///     fn event(&self, event: &Event) {
+///         if *event == Event::RollbackStarted { self.0.fetch_add(1, Relaxed); }
+///     }
+/// }
+/// let sink = Rollbacks(AtomicUsize::new(0));
+/// sink.event(&Event::RollbackStarted);
+/// sink.event(&Event::StepSkipped { host: "web1".into(), step: "deploy.1".into() });
+/// assert_eq!(sink.0.load(Relaxed), 1);
+/// ```
 pub trait EventSink: Send + Sync {
     /// One event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::event::{Event, EventSink, RecordingSink};
+    ///
+    /// let sink = RecordingSink::default();
+    /// sink.event(&Event::BatchStarted { batch: 1, hosts: vec!["web1".into(), "web2".into()] });
+    /// assert!(matches!(&sink.events()[0], Event::BatchStarted { batch: 1, .. }));
+    /// ```
     fn event(&self, event: &Event);
 }
 
@@ -153,6 +218,32 @@ pub struct RecordingSink {
 
 impl RecordingSink {
     /// A copy of the events so far.
+    ///
+    /// # Examples
+    ///
+    /// A run starts and finishes with an event:
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use deploy_core::{Executor, LocalTarget, Plan, PlannedStep, RunValues, Target, Targets, steps::Exec};
+    /// # use deploy_core::event::NullSink;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let local: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
+    /// # let targets: Targets = [("localhost".to_string(), local.clone())].into_iter().collect();
+    /// use deploy_core::event::{Event, RecordingSink};
+    ///
+    /// let plan = Plan::builder("local", "hello")
+    ///     .host("localhost", ["app"])
+    ///     .step(PlannedStep::new(Exec::argv(["echo", "hello"])))
+    ///     .build()
+    ///     .unwrap();
+    /// let sink = RecordingSink::default();
+    /// Executor::new(local, RunValues::new("r1")).run(&plan, &targets, &sink).await;
+    /// let events = sink.events();
+    /// assert!(matches!(events.first(), Some(Event::RunStarted { hosts: 1, steps: 1, .. })));
+    /// assert!(matches!(events.last(), Some(Event::RunFinished { .. })));
+    /// # });
+    /// ```
     pub fn events(&self) -> Vec<Event> {
         self.events.lock().map(|e| e.clone()).unwrap_or_default()
     }
@@ -167,6 +258,24 @@ impl EventSink for RecordingSink {
 }
 
 /// Drops every event.
+///
+/// # Examples
+///
+/// For runs whose report is all that matters:
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use deploy_core::{Executor, LocalTarget, Plan, PlannedStep, RunValues, Target, Targets, steps::Exec};
+/// # use deploy_core::event::NullSink;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let local: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
+/// # let targets: Targets = [("localhost".to_string(), local.clone())].into_iter().collect();
+/// let step = PlannedStep::new(Exec::argv(["true"]));
+/// let plan = Plan::builder("local", "hello").host("localhost", ["app"]).step(step).build().unwrap();
+/// let report = Executor::new(local, RunValues::new("r1")).run(&plan, &targets, &NullSink).await;
+/// assert!(report.succeeded());
+/// # });
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NullSink;
 

@@ -22,6 +22,17 @@ use crate::target::{OutputSink, OutputStream, Target};
 use crate::text::RunValues;
 
 /// The targets of a run, by host name.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use deploy_core::{LocalTarget, Target, Targets};
+///
+/// let mut targets = Targets::new();
+/// targets.insert("web1".into(), Arc::new(LocalTarget::new("web1").with_roles(["web"])));
+/// assert_eq!(targets["web1"].roles(), ["web"]);
+/// ```
 pub type Targets = BTreeMap<String, Arc<dyn Target>>;
 
 /// Runs plans.
@@ -60,6 +71,29 @@ impl Executor {
     /// An executor whose deploying machine is `local`, with run-time values
     /// `values`, unattended (approval gates refuse), 64 steps at once, a 10 s
     /// grace period on interrupt.
+    ///
+    /// # Examples
+    ///
+    /// Unattended by default, so an approval gate refuses:
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use deploy_core::{Executor, LocalTarget, Plan, PlannedStep, RunValues, Target, Targets, steps::Exec};
+    /// # use deploy_core::event::NullSink;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let local: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
+    /// # let targets: Targets = [("localhost".to_string(), local.clone())].into_iter().collect();
+    /// use deploy_core::steps::Approve;
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("localhost", ["app"])
+    ///     .step(PlannedStep::new(Approve::new("Ship it?")).local())
+    ///     .build()
+    ///     .unwrap();
+    /// let report = Executor::new(local, RunValues::new("r1")).run(&plan, &targets, &NullSink).await;
+    /// assert!(report.hosts[0].steps[0].error.as_deref().unwrap().starts_with("not approved"));
+    /// # });
+    /// ```
     pub fn new(local: Arc<dyn Target>, values: RunValues) -> Self {
         Executor {
             local,
@@ -73,18 +107,94 @@ impl Executor {
     }
 
     /// Who approves gated steps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use deploy_core::{Executor, LocalTarget, Plan, PlannedStep, RunValues, Target, Targets, steps::Exec};
+    /// # use deploy_core::event::NullSink;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let local: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
+    /// # let targets: Targets = [("localhost".to_string(), local.clone())].into_iter().collect();
+    /// use deploy_core::{step::Unattended, steps::Approve};
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("localhost", ["app"])
+    ///     .step(PlannedStep::new(Approve::new("Ship it?")).local())
+    ///     .build()
+    ///     .unwrap();
+    /// let yes = Arc::new(Unattended { pre_approved: true });
+    /// let report = Executor::new(local, RunValues::new("r1")).approver(yes).run(&plan, &targets, &NullSink).await;
+    /// assert!(report.succeeded());
+    /// # });
+    /// ```
     pub fn approver(mut self, approver: Arc<dyn Approver>) -> Self {
         self.approver = approver;
         self
     }
 
     /// How many steps may run at once across hosts.
+    ///
+    /// # Examples
+    ///
+    /// One step at a time, across two hosts:
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use deploy_core::{Executor, LocalTarget, Plan, PlannedStep, RunValues, Target, Targets, steps::Exec};
+    /// # use deploy_core::event::NullSink;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let local: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
+    /// # let targets: Targets = [("localhost".to_string(), local.clone())].into_iter().collect();
+    /// let targets: Targets = ["a", "b"].map(|h| {
+    ///     (h.to_string(), Arc::new(LocalTarget::new(h)) as Arc<dyn Target>)
+    /// }).into_iter().collect();
+    /// let plan = Plan::builder("local", "hello")
+    ///     .host("a", ["app"]).host("b", ["app"])
+    ///     .step(PlannedStep::new(Exec::argv(["true"])))
+    ///     .build()
+    ///     .unwrap();
+    /// let report = Executor::new(local, RunValues::new("r1")).concurrency(1).run(&plan, &targets, &NullSink).await;
+    /// assert!(report.succeeded() && report.hosts.len() == 2);
+    /// # });
+    /// ```
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
     }
 
     /// How long running steps get after an interrupt.
+    ///
+    /// # Examples
+    ///
+    /// With no grace period, an interrupt stops a running step at once:
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use deploy_core::{Executor, LocalTarget, Plan, PlannedStep, RunValues, Target, Targets, steps::Exec};
+    /// # use deploy_core::event::NullSink;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let local: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
+    /// # let targets: Targets = [("localhost".to_string(), local.clone())].into_iter().collect();
+    /// use std::time::Duration;
+    /// use deploy_core::report::{Outcome, StepStatus};
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// let plan = Plan::builder("local", "slow")
+    ///     .host("localhost", ["app"])
+    ///     .step(PlannedStep::new(Exec::argv(["sleep", "30"])))
+    ///     .build()
+    ///     .unwrap();
+    /// let token = CancellationToken::new();
+    /// let ctrl_c = token.clone();
+    /// tokio::spawn(async move { tokio::time::sleep(Duration::from_millis(100)).await; ctrl_c.cancel() });
+    /// let executor = Executor::new(local, RunValues::new("r1")).cancel_token(token).grace(Duration::ZERO);
+    /// let report = executor.run(&plan, &targets, &NullSink).await;
+    /// assert_eq!(report.outcome, Outcome::Interrupted);
+    /// assert_eq!(report.hosts[0].steps[0].status, StepStatus::Interrupted);
+    /// # });
+    /// ```
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
@@ -92,12 +202,62 @@ impl Executor {
 
     /// How often a step is tried again when the connection was lost before
     /// it started (always safe).
+    ///
+    /// # Examples
+    ///
+    /// A connection lost before the command started is retried, without using up the step's own retries:
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use deploy_core::{Executor, Plan, PlannedStep, RunValues, Target, Targets, steps::Exec};
+    /// use deploy_core::{event::NullSink, testing::{Failure, FakeTarget, Rule}};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    ///
+    /// let web1 = Arc::new(FakeTarget::new("web1"));
+    /// web1.rule(Rule::new(["uptime"]).fail(Failure::ConnectionLost { started: false }).times(1));
+    /// let targets: Targets = [("web1".to_string(), web1.clone() as Arc<dyn Target>)].into();
+    /// let step = PlannedStep::new(Exec::argv(["uptime"])).retries(0, Duration::ZERO);
+    /// let plan = Plan::builder("production", "check").host("web1", ["web"]).step(step).build().unwrap();
+    /// let executor = Executor::new(web1.clone(), RunValues::new("r1")).connection_retries(1);
+    /// let report = executor.run(&plan, &targets, &NullSink).await;
+    /// assert!(report.succeeded());
+    /// assert_eq!(report.hosts[0].steps[0].attempts, 2);
+    /// # });
+    /// ```
     pub fn connection_retries(mut self, n: u32) -> Self {
         self.connection_retries = n;
         self
     }
 
     /// The token that interrupts the run (Ctrl-C cancels it).
+    ///
+    /// # Examples
+    ///
+    /// A run interrupted before it began starts nothing:
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use deploy_core::{Executor, LocalTarget, Plan, PlannedStep, RunValues, Target, Targets, steps::Exec};
+    /// # use deploy_core::event::NullSink;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let local: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
+    /// # let targets: Targets = [("localhost".to_string(), local.clone())].into_iter().collect();
+    /// use deploy_core::report::{Outcome, StepStatus};
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// let plan = Plan::builder("local", "hello")
+    ///     .host("localhost", ["app"])
+    ///     .step(PlannedStep::new(Exec::argv(["true"])))
+    ///     .build()
+    ///     .unwrap();
+    /// let token = CancellationToken::new();
+    /// token.cancel();
+    /// let executor = Executor::new(local, RunValues::new("r1")).cancel_token(token);
+    /// let report = executor.run(&plan, &targets, &NullSink).await;
+    /// assert_eq!(report.outcome, Outcome::Interrupted);
+    /// assert_eq!(report.hosts[0].steps[0].status, StepStatus::NotRun);
+    /// # });
+    /// ```
     pub fn cancel_token(mut self, token: CancellationToken) -> Self {
         self.cancel = token;
         self
@@ -105,6 +265,30 @@ impl Executor {
 
     /// Runs the plan. Never panics on step or target failures: everything
     /// ends up in the report.
+    ///
+    /// # Examples
+    ///
+    /// A host without a target is a failed step in the report, not a panic:
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use deploy_core::{Executor, LocalTarget, Plan, PlannedStep, RunValues, Target, Targets, steps::Exec};
+    /// # use deploy_core::event::NullSink;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let local: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
+    /// # let targets: Targets = [("localhost".to_string(), local.clone())].into_iter().collect();
+    /// use deploy_core::report::Outcome;
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .step(PlannedStep::new(Exec::argv(["uptime"])))
+    ///     .build()
+    ///     .unwrap();
+    /// let report = Executor::new(local, RunValues::new("r1")).run(&plan, &Targets::new(), &NullSink).await;
+    /// assert_eq!(report.outcome, Outcome::Failed);
+    /// assert_eq!(report.hosts[0].steps[0].error.as_deref(), Some("no target for host web1"));
+    /// # });
+    /// ```
     pub async fn run(&self, plan: &Plan, targets: &Targets, sink: &dyn EventSink) -> RunReport {
         let started = Instant::now();
         let masker = Masker::new(self.values.secrets.values().cloned());

@@ -48,6 +48,16 @@ pub struct LocalTarget {
 
 impl LocalTarget {
     /// A local target with this name and no roles.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{LocalTarget, Target};
+    ///
+    /// let local = LocalTarget::new("localhost");
+    /// assert_eq!(local.name(), "localhost");
+    /// assert!(local.roles().is_empty());
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
         LocalTarget {
             name: name.into(),
@@ -57,6 +67,15 @@ impl LocalTarget {
     }
 
     /// Gives the target roles.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{LocalTarget, Target};
+    ///
+    /// let local = LocalTarget::new("demo").with_roles(["web", "worker"]);
+    /// assert_eq!(local.roles(), ["web", "worker"]);
+    /// ```
     pub fn with_roles<I, S>(mut self, roles: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -67,6 +86,22 @@ impl LocalTarget {
     }
 
     /// Resolves relative paths against `dir` instead of the working directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Command, LocalTarget, Target};
+    /// use deploy_core::target::DiscardOutput;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let local = LocalTarget::new("demo").with_base_dir(dir.path());
+    /// local.write_file("shared/.env", b"VERSION=1\n", None).await.unwrap();
+    /// assert!(dir.path().join("shared/.env").is_file());
+    /// let status = local.run(&Command::new(["test", "-f", "shared/.env"]), &DiscardOutput).await;
+    /// assert!(status.unwrap().success());
+    /// # });
+    /// ```
     pub fn with_base_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.base_dir = Some(dir.into());
         self

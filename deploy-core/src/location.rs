@@ -27,6 +27,20 @@ pub struct Location {
 
 impl Location {
     /// The location of byte `offset` in `source`.
+    ///
+    /// # Examples
+    ///
+    /// Columns count characters, not bytes; an offset past the end means the end:
+    ///
+    /// ```
+    /// use deploy_core::Location;
+    ///
+    /// let source = "name = \"café\"\nx = 1";
+    /// let quote = Location::from_offset("deploy.toml", source, source.find("\"\n").unwrap());
+    /// assert_eq!((quote.line, quote.column), (1, 13));
+    /// let end = Location::from_offset("deploy.toml", source, 999);
+    /// assert_eq!((end.line, end.column), (2, 6));
+    /// ```
     pub fn from_offset(file: impl Into<String>, source: &str, offset: usize) -> Self {
         let mut offset = offset.min(source.len());
         while !source.is_char_boundary(offset) {

@@ -14,6 +14,15 @@ use crate::location::Location;
 use crate::step::Step;
 
 /// A host the plan deploys to.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Host, Plan};
+///
+/// let plan = Plan::builder("production", "deploy").host("web1", ["web", "edge"]).build().unwrap();
+/// assert_eq!(plan.hosts(), [Host { name: "web1".into(), roles: vec!["web".into(), "edge".into()] }]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Host {
     /// Its name (what the transport connects to).
@@ -23,6 +32,16 @@ pub struct Host {
 }
 
 /// Which hosts a step runs on.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{PlannedStep, Selector, steps::Exec};
+///
+/// let step = PlannedStep::new(Exec::argv(["nginx", "-s", "reload"]));
+/// assert_eq!(step.on, Selector::All);
+/// assert_eq!(step.roles(["web"]).on, Selector::Roles(vec!["web".into()]));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Selector {
@@ -39,6 +58,18 @@ pub enum Selector {
 
 impl Selector {
     /// True when `host` is selected (the deploying machine is never a host).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Host, Selector};
+    ///
+    /// let web1 = Host { name: "web1".into(), roles: vec!["web".into()] };
+    /// assert!(Selector::All.matches(&web1));
+    /// assert!(Selector::Roles(vec!["db".into(), "web".into()]).matches(&web1));
+    /// assert!(!Selector::Hosts(vec!["web2".into()]).matches(&web1));
+    /// assert!(!Selector::Local.matches(&web1));
+    /// ```
     pub fn matches(&self, host: &Host) -> bool {
         match self {
             Selector::All => true,
@@ -50,6 +81,20 @@ impl Selector {
 }
 
 /// How hosts are rolled out.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Plan, Rollout};
+///
+/// let plan = Plan::builder("production", "deploy")
+///     .host("web1", ["web"]).host("web2", ["web"]).host("web3", ["web"])
+///     .rollout(Rollout::Batches(2))
+///     .build()
+///     .unwrap();
+/// assert_eq!(plan.batches().iter().map(|b| b.len()).collect::<Vec<_>>(), [2, 1]);
+/// assert_eq!(Rollout::default(), Rollout::AllAtOnce);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rollout {
@@ -62,6 +107,20 @@ pub enum Rollout {
 }
 
 /// What happens when a step fails on a host.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{FailurePolicy, Plan, render};
+///
+/// let plan = Plan::builder("production", "deploy")
+///     .host("web1", ["web"])
+///     .on_failure(FailurePolicy::Continue)
+///     .build()
+///     .unwrap();
+/// assert!(render::text(&plan).contains("on failure: continue on other hosts"));
+/// assert_eq!(FailurePolicy::default(), FailurePolicy::Stop);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailurePolicy {
@@ -75,6 +134,17 @@ pub enum FailurePolicy {
 }
 
 /// When a step is tried again.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use deploy_core::{PlannedStep, plan::Retry, steps::HttpCheck};
+///
+/// let check = PlannedStep::new(HttpCheck::new("http://localhost/")).retries(3, Duration::from_secs(2));
+/// assert_eq!(check.retry, Retry { retries: 3, backoff: Duration::from_secs(2) });
+/// assert_eq!(Retry::default(), Retry { retries: 0, backoff: Duration::from_secs(1) });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Retry {
     /// Extra tries after the first failure.
@@ -144,11 +214,34 @@ pub struct PlannedStep {
 
 impl PlannedStep {
     /// Binds a step to all hosts, with no limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{PlannedStep, Selector, steps::Exec};
+    ///
+    /// let step = PlannedStep::new(Exec::argv(["uptime"]));
+    /// assert_eq!(step.on, Selector::All);
+    /// assert!(step.id.is_empty() && step.timeout.is_none() && !step.once);
+    /// ```
     pub fn new(step: impl Step + 'static) -> Self {
         PlannedStep::from_arc(Arc::new(step))
     }
 
     /// Binds an already shared step.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use deploy_core::{PlannedStep, Step, steps::Exec};
+    ///
+    /// let shared: Arc<dyn Step> = Arc::new(Exec::argv(["uptime"]));
+    /// let on_web = PlannedStep::from_arc(Arc::clone(&shared)).roles(["web"]);
+    /// let on_db = PlannedStep::from_arc(Arc::clone(&shared)).roles(["db"]);
+    /// assert_eq!(Arc::strong_count(&shared), 3);
+    /// assert_eq!(on_web.step.kind(), on_db.step.kind());
+    /// ```
     pub fn from_arc(step: Arc<dyn Step>) -> Self {
         PlannedStep {
             id: String::new(),
@@ -165,12 +258,38 @@ impl PlannedStep {
     }
 
     /// Names the step (for `needs` and reports).
+    ///
+    /// # Examples
+    ///
+    /// A given id is kept; others are numbered per task:
+    ///
+    /// ```
+    /// use deploy_core::{Plan, PlannedStep, steps::Exec};
+    ///
+    /// let plan = Plan::builder("staging", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .step(PlannedStep::new(Exec::argv(["./migrate"])).id("migrate"))
+    ///     .step(PlannedStep::new(Exec::argv(["./restart"])))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(plan.steps()[0].id, "migrate");
+    /// assert_eq!(plan.steps()[1].id, "deploy.2");
+    /// ```
     pub fn id(mut self, id: impl Into<String>) -> Self {
         self.id = id.into();
         self
     }
 
     /// Runs only on hosts with any of these roles.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{PlannedStep, Selector, steps::Exec};
+    ///
+    /// let step = PlannedStep::new(Exec::argv(["./worker", "restart"])).roles(["worker", "cron"]);
+    /// assert_eq!(step.on, Selector::Roles(vec!["worker".into(), "cron".into()]));
+    /// ```
     pub fn roles<I, S>(mut self, roles: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -181,6 +300,15 @@ impl PlannedStep {
     }
 
     /// Runs only on these hosts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{PlannedStep, Selector, steps::Exec};
+    ///
+    /// let step = PlannedStep::new(Exec::argv(["./warm-cache"])).hosts(["web1"]);
+    /// assert_eq!(step.on, Selector::Hosts(vec!["web1".into()]));
+    /// ```
     pub fn hosts<I, S>(mut self, hosts: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -191,60 +319,190 @@ impl PlannedStep {
     }
 
     /// Runs on the deploying machine, once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{PlannedStep, Selector, steps::Exec};
+    ///
+    /// let build = PlannedStep::new(Exec::argv(["npm", "run", "build"])).local();
+    /// assert_eq!(build.on, Selector::Local);
+    /// assert!(build.runs_once());
+    /// ```
     pub fn local(mut self) -> Self {
         self.on = Selector::Local;
         self
     }
 
     /// Runs on the first selected host only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Plan, PlannedStep, steps::Exec};
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .host("web2", ["web"])
+    ///     .step(PlannedStep::new(Exec::argv(["./manage.py", "migrate"])).once())
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(plan.hosts_for(0).len(), 1);
+    /// assert_eq!(plan.hosts_for(0)[0].name, "web1");
+    /// ```
     pub fn once(mut self) -> Self {
         self.once = true;
         self
     }
 
     /// Waits for every earlier step on every host of the batch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Plan, PlannedStep, render, steps::Exec};
+    ///
+    /// let step = PlannedStep::new(Exec::argv(["./switch-traffic"])).barrier();
+    /// assert!(step.barrier);
+    /// let plan = Plan::builder("production", "deploy").host("web1", ["web"]).step(step).build().unwrap();
+    /// assert!(render::text(&plan).contains("waits for: every earlier step, on every host of the batch"));
+    /// ```
     pub fn barrier(mut self) -> Self {
         self.barrier = true;
         self
     }
 
     /// Waits for this step on every host of the batch.
+    ///
+    /// # Examples
+    ///
+    /// A step that needs another runs after it, whatever the written order:
+    ///
+    /// ```
+    /// use deploy_core::{Plan, PlannedStep, steps::Exec};
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .step(PlannedStep::new(Exec::argv(["./restart"])).id("restart").needs("migrate"))
+    ///     .step(PlannedStep::new(Exec::argv(["./migrate"])).id("migrate"))
+    ///     .build()
+    ///     .unwrap();
+    /// let order: Vec<&str> = plan.steps().iter().map(|s| s.id.as_str()).collect();
+    /// assert_eq!(order, ["migrate", "restart"]);
+    /// ```
     pub fn needs(mut self, id: impl Into<String>) -> Self {
         self.needs.push(id.into());
         self
     }
 
     /// Gives up after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use deploy_core::{PlannedStep, steps::Exec};
+    ///
+    /// let step = PlannedStep::new(Exec::argv(["./manage.py", "migrate"])).timeout(Duration::from_secs(300));
+    /// assert_eq!(step.timeout, Some(Duration::from_secs(300)));
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
     /// Tries again up to `retries` times, waiting `backoff`, doubling.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use deploy_core::{PlannedStep, steps::Exec};
+    ///
+    /// let step = PlannedStep::new(Exec::argv(["apt-get", "update"])).retries(2, Duration::from_millis(500));
+    /// assert_eq!(step.retry.retries, 2);
+    /// assert_eq!(step.retry.backoff, Duration::from_millis(500));
+    /// ```
     pub fn retries(mut self, retries: u32, backoff: Duration) -> Self {
         self.retry = Retry { retries, backoff };
         self
     }
 
     /// Records which task the step came from.
+    ///
+    /// # Examples
+    ///
+    /// Steps are numbered per task; a step without one belongs to the plan's task:
+    ///
+    /// ```
+    /// use deploy_core::{Plan, PlannedStep, steps::Exec};
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .step(PlannedStep::new(Exec::argv(["./migrate"])).task("db"))
+    ///     .step(PlannedStep::new(Exec::argv(["./restart"])))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!((plan.steps()[0].id.as_str(), plan.steps()[0].task.as_str()), ("db.1", "db"));
+    /// assert_eq!(plan.steps()[1].id, "deploy.1");
+    /// ```
     pub fn task(mut self, task: impl Into<String>) -> Self {
         self.task = task.into();
         self
     }
 
     /// Records where the step was written.
+    ///
+    /// # Examples
+    ///
+    /// Plan errors about the step then point at where it was written:
+    ///
+    /// ```
+    /// use deploy_core::{Location, Plan, PlannedStep, steps::Exec};
+    ///
+    /// let at = Location { file: "deploy.toml".into(), line: 12, column: 3 };
+    /// let err = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .step(PlannedStep::new(Exec::argv(["./a"])).id("x"))
+    ///     .step(PlannedStep::new(Exec::argv(["./b"])).id("x").origin(at))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.to_string(), "deploy.toml:12:3: step id `x` is used twice");
+    /// ```
     pub fn origin(mut self, origin: Location) -> Self {
         self.origin = Some(origin);
         self
     }
 
     /// True when this step runs once per run rather than once per host.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{PlannedStep, steps::Exec};
+    ///
+    /// let step = || PlannedStep::new(Exec::argv(["./migrate"]));
+    /// assert!(!step().runs_once());
+    /// assert!(step().once().runs_once());
+    /// assert!(step().local().runs_once());
+    /// ```
     pub fn runs_once(&self) -> bool {
         self.once || self.on == Selector::Local
     }
 }
 
 /// What is wrong with a plan.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Plan, plan::PlanErrorKind};
+///
+/// let err = Plan::builder("production", "deploy").build().unwrap_err();
+/// assert_eq!(err.kind, PlanErrorKind::NoHosts);
+/// let twice = Plan::builder("production", "deploy").host("web1", ["web"]).host("web1", ["db"]);
+/// assert_eq!(twice.build().unwrap_err().kind, PlanErrorKind::DuplicateHost("web1".into()));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlanErrorKind {
@@ -294,6 +552,20 @@ pub enum PlanErrorKind {
 }
 
 /// A plan error, with where it was written when known.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Plan, PlannedStep, steps::Exec};
+///
+/// let err = Plan::builder("production", "deploy")
+///     .host("web1", ["web"])
+///     .step(PlannedStep::new(Exec::argv(["uptime"])).roles(["webs"]))
+///     .build()
+///     .unwrap_err();
+/// assert!(err.location.is_none());
+/// assert_eq!(err.to_string(), "unknown role `webs` (did you mean `web`?) (roles here: web)");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlanError {
     /// Where.
@@ -346,6 +618,16 @@ pub struct Plan {
 }
 
 /// Builds a [`Plan`]; [`PlanBuilder::build`] checks it.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::plan::{Plan, PlanBuilder};
+///
+/// let builder: PlanBuilder = Plan::builder("staging", "deploy").host("web1", ["web"]);
+/// let plan = builder.param("version", "1.4.2").build().unwrap();
+/// assert_eq!(plan.params()["version"], "1.4.2");
+/// ```
 #[derive(Debug)]
 pub struct PlanBuilder {
     plan: Plan,
@@ -353,6 +635,16 @@ pub struct PlanBuilder {
 
 impl Plan {
     /// Starts a plan for `task` in `environment`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Plan;
+    ///
+    /// let plan = Plan::builder("staging", "deploy").host("web1", ["web"]).build().unwrap();
+    /// assert_eq!((plan.environment(), plan.task()), ("staging", "deploy"));
+    /// assert!(plan.steps().is_empty());
+    /// ```
     pub fn builder(environment: impl Into<String>, task: impl Into<String>) -> PlanBuilder {
         PlanBuilder {
             plan: Plan {
@@ -369,42 +661,140 @@ impl Plan {
     }
 
     /// The environment's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Plan;
+    ///
+    /// let plan = Plan::builder("staging", "deploy").host("web1", ["web"]).build().unwrap();
+    /// assert_eq!(plan.environment(), "staging");
+    /// ```
     pub fn environment(&self) -> &str {
         &self.environment
     }
 
     /// The task's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Plan;
+    ///
+    /// let plan = Plan::builder("staging", "rollback").host("web1", ["web"]).build().unwrap();
+    /// assert_eq!(plan.task(), "rollback");
+    /// ```
     pub fn task(&self) -> &str {
         &self.task
     }
 
     /// The hosts, in rollout order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Plan;
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("web2", ["web"])
+    ///     .host("web1", ["web"])
+    ///     .build()
+    ///     .unwrap();
+    /// let names: Vec<&str> = plan.hosts().iter().map(|h| h.name.as_str()).collect();
+    /// assert_eq!(names, ["web2", "web1"]);
+    /// ```
     pub fn hosts(&self) -> &[Host] {
         &self.hosts
     }
 
     /// The steps, in execution order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Plan, PlannedStep, steps::Exec};
+    ///
+    /// let plan = Plan::builder("staging", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .step(PlannedStep::new(Exec::argv(["git", "pull"])))
+    ///     .step(PlannedStep::new(Exec::argv(["make"])))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(plan.steps().len(), 2);
+    /// assert_eq!(plan.steps()[1].step.describe().summary, "$ make");
+    /// ```
     pub fn steps(&self) -> &[PlannedStep] {
         &self.steps
     }
 
     /// How hosts are rolled out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Plan, Rollout};
+    ///
+    /// let plan = Plan::builder("production", "deploy").host("web1", ["web"]);
+    /// assert_eq!(plan.build().unwrap().rollout(), Rollout::AllAtOnce);
+    /// let serial = Plan::builder("production", "deploy").host("web1", ["web"]).rollout(Rollout::Batches(1));
+    /// assert_eq!(serial.build().unwrap().rollout(), Rollout::Batches(1));
+    /// ```
     pub fn rollout(&self) -> Rollout {
         self.rollout
     }
 
     /// What happens on failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{FailurePolicy, Plan};
+    ///
+    /// let plan = Plan::builder("production", "deploy").host("web1", ["web"]).build().unwrap();
+    /// assert_eq!(plan.on_failure(), FailurePolicy::Stop);
+    /// ```
     pub fn on_failure(&self) -> FailurePolicy {
         self.on_failure
     }
 
     /// The task parameters the plan was built with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Plan;
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .param("version", "1.4.2")
+    ///     .param("branch", "main")
+    ///     .build()
+    ///     .unwrap();
+    /// let keys: Vec<&str> = plan.params().keys().map(String::as_str).collect();
+    /// assert_eq!(keys, ["branch", "version"]);
+    /// ```
     pub fn params(&self) -> &BTreeMap<String, String> {
         &self.params
     }
 
     /// The hosts the step at `index` runs on (the first of them only for a
     /// `once` step; none for a step on the deploying machine).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Plan, PlannedStep, steps::Exec};
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .host("db1", ["db"])
+    ///     .step(PlannedStep::new(Exec::argv(["./backup"])).roles(["db"]))
+    ///     .step(PlannedStep::new(Exec::argv(["./build"])).local())
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(plan.hosts_for(0)[0].name, "db1");
+    /// assert!(plan.hosts_for(1).is_empty());
+    /// ```
     pub fn hosts_for(&self, index: usize) -> Vec<&Host> {
         self.placements
             .get(index)
@@ -414,6 +804,21 @@ impl Plan {
 
     /// For each host (by index), the indices of the steps it runs, in order
     /// (steps on the deploying machine not included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Plan, PlannedStep, steps::Exec};
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .host("db1", ["db"])
+    ///     .step(PlannedStep::new(Exec::argv(["git", "pull"])))
+    ///     .step(PlannedStep::new(Exec::argv(["./restart"])).roles(["web"]))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(plan.steps_by_host(), [vec![0, 1], vec![0]]);
+    /// ```
     pub fn steps_by_host(&self) -> Vec<Vec<usize>> {
         let mut by_host = vec![Vec::new(); self.hosts.len()];
         for (step, hosts) in self.placements.iter().enumerate() {
@@ -428,6 +833,22 @@ impl Plan {
     /// before it starts: its `needs`, and every earlier step on the deploying
     /// machine (a local build comes before what ships it). Barriers come on
     /// top of this.
+    ///
+    /// # Examples
+    ///
+    /// A local build comes before what ships it:
+    ///
+    /// ```
+    /// use deploy_core::{Plan, PlannedStep, steps::{Exec, Sync}};
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .step(PlannedStep::new(Exec::argv(["npm", "run", "build"])).local())
+    ///     .step(PlannedStep::new(Sync::new("dist", "/srv/app").unwrap()))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(plan.dependencies(), [vec![], vec![0]]);
+    /// ```
     pub fn dependencies(&self) -> Vec<Vec<usize>> {
         let index: BTreeMap<&str, usize> = self
             .steps
@@ -457,6 +878,21 @@ impl Plan {
     }
 
     /// The hosts in rollout batches.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Plan, Rollout};
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .host("web2", ["web"])
+    ///     .rollout(Rollout::Batches(1))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(plan.batches().len(), 2);
+    /// assert_eq!(plan.batches()[1][0].name, "web2");
+    /// ```
     pub fn batches(&self) -> Vec<&[Host]> {
         match self.rollout {
             Rollout::AllAtOnce => vec![&self.hosts[..]],
@@ -467,6 +903,20 @@ impl Plan {
 
 impl PlanBuilder {
     /// Adds a host.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Plan;
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web", "cron"])
+    ///     .host("db1", Vec::<String>::new())
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(plan.hosts()[0].roles, ["web", "cron"]);
+    /// assert!(plan.hosts()[1].roles.is_empty());
+    /// ```
     pub fn host<I, S>(mut self, name: impl Into<String>, roles: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -480,30 +930,94 @@ impl PlanBuilder {
     }
 
     /// Adds a step.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Plan, PlannedStep, steps::Exec};
+    ///
+    /// let step = PlannedStep::new(Exec::argv(["uptime"]));
+    /// let plan = Plan::builder("staging", "deploy").host("web1", ["web"]).step(step).build().unwrap();
+    /// assert_eq!(plan.steps()[0].step.kind(), "exec");
+    /// ```
     pub fn step(mut self, step: PlannedStep) -> Self {
         self.plan.steps.push(step);
         self
     }
 
     /// Sets the rollout policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Plan, Rollout, render};
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .rollout(Rollout::Batches(1))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(render::text(&plan).contains("rollout: one host at a time"));
+    /// ```
     pub fn rollout(mut self, rollout: Rollout) -> Self {
         self.plan.rollout = rollout;
         self
     }
 
     /// Sets the failure policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{FailurePolicy, Plan};
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .on_failure(FailurePolicy::Rollback)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(plan.on_failure(), FailurePolicy::Rollback);
+    /// ```
     pub fn on_failure(mut self, policy: FailurePolicy) -> Self {
         self.plan.on_failure = policy;
         self
     }
 
     /// Records a task parameter (shown in the rendered plan).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Plan, render};
+    ///
+    /// let plan = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .param("version", "1.4.2")
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(render::text(&plan).contains("params: version=1.4.2"));
+    /// ```
     pub fn param(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.plan.params.insert(key.into(), value.into());
         self
     }
 
     /// Checks the plan (hosts, roles, ids, needs, cycles) and orders its steps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Plan, PlannedStep, plan::PlanErrorKind, steps::Exec};
+    ///
+    /// let err = Plan::builder("production", "deploy")
+    ///     .host("web1", ["web"])
+    ///     .step(PlannedStep::new(Exec::argv(["./a"])).id("a").needs("b"))
+    ///     .step(PlannedStep::new(Exec::argv(["./b"])).id("b").needs("a"))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind, PlanErrorKind::Cycle(vec!["a".into(), "b".into(), "a".into()]));
+    /// assert_eq!(err.to_string(), "dependency cycle: a -> b -> a");
+    /// ```
     pub fn build(self) -> Result<Plan, PlanError> {
         let mut plan = self.plan;
         let err = |kind, location: Option<&Location>| PlanError {

@@ -39,6 +39,16 @@ impl std::fmt::Debug for StepRegistry {
 }
 
 /// Why a step table did not become a step.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{StepRegistry, registry::RegistryError};
+///
+/// let empty = toml::Value::Table(Default::default());
+/// let err = StepRegistry::with_builtins().parse("exce", empty).unwrap_err();
+/// assert!(matches!(&err, RegistryError::UnknownKind { suggestion, .. } if suggestion == " (did you mean `exec`?)"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
@@ -64,6 +74,15 @@ pub enum RegistryError {
 
 impl StepRegistry {
     /// A registry with no kinds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::StepRegistry;
+    ///
+    /// let registry = StepRegistry::new();
+    /// assert_eq!(registry.kinds().count(), 0);
+    /// ```
     pub fn new() -> Self {
         StepRegistry::default()
     }
@@ -71,6 +90,18 @@ impl StepRegistry {
     /// A registry with deploy-core's built-in kinds: `exec`, `sync`,
     /// `write-file`, `set-env`, `symlink`, `http-check`, `approve`,
     /// `keep-releases`, `rollback-release`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::StepRegistry;
+    ///
+    /// let registry = StepRegistry::with_builtins();
+    /// assert_eq!(registry.kinds().collect::<Vec<_>>(), [
+    ///     "approve", "exec", "http-check", "keep-releases", "rollback-release",
+    ///     "set-env", "symlink", "sync", "write-file",
+    /// ]);
+    /// ```
     pub fn with_builtins() -> Self {
         let mut registry = StepRegistry::new();
         registry.register_serde::<steps::Exec>("exec");
@@ -86,6 +117,24 @@ impl StepRegistry {
     }
 
     /// Registers a kind with its own parser.
+    ///
+    /// # Examples
+    ///
+    /// A `restart = { service = "..." }` kind made of an existing step:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use deploy_core::{Step, StepRegistry, steps::Exec};
+    ///
+    /// let mut registry = StepRegistry::new();
+    /// registry.register("restart", |value| {
+    ///     let service = value.get("service").and_then(|s| s.as_str()).ok_or("missing `service`")?;
+    ///     Ok(Arc::new(Exec::argv(["systemctl", "restart", service]).sudo()) as Arc<dyn Step>)
+    /// });
+    /// let table: toml::Table = toml::from_str(r#"service = "nginx""#).unwrap();
+    /// let step = registry.parse("restart", table.into()).unwrap();
+    /// assert_eq!(step.describe().summary, "$ systemctl restart nginx");
+    /// ```
     pub fn register<F>(&mut self, kind: impl Into<String>, parse: F)
     where
         F: Fn(toml::Value) -> Result<Arc<dyn Step>, String> + Send + Sync + 'static,
@@ -94,6 +143,28 @@ impl StepRegistry {
     }
 
     /// Registers a kind whose step deserializes straight from its table.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use async_trait::async_trait;
+    /// use deploy_core::{Applied, Description, Step, StepContext, StepError, StepRegistry};
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct Announce { channel: String }
+    ///
+    /// #[async_trait]
+    /// impl Step for Announce {
+    ///     fn kind(&self) -> &str { "announce" }
+    ///     fn describe(&self) -> Description { Description::new(format!("announce in #{}", self.channel)) }
+    ///     async fn apply(&self, _: &StepContext<'_>) -> Result<Applied, StepError> { Ok(Applied::done()) }
+    /// }
+    ///
+    /// let mut registry = StepRegistry::new();
+    /// registry.register_serde::<Announce>("announce");
+    /// let table: toml::Table = toml::from_str(r#"channel = "deploys""#).unwrap();
+    /// assert_eq!(registry.parse("announce", table.into()).unwrap().describe().summary, "announce in #deploys");
+    /// ```
     pub fn register_serde<S>(&mut self, kind: impl Into<String>)
     where
         S: Step + DeserializeOwned + 'static,
@@ -106,11 +177,31 @@ impl StepRegistry {
     }
 
     /// The registered kind names, sorted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::StepRegistry;
+    ///
+    /// let registry = StepRegistry::with_builtins();
+    /// assert_eq!(registry.kinds().take(2).collect::<Vec<_>>(), ["approve", "exec"]);
+    /// ```
     pub fn kinds(&self) -> impl Iterator<Item = &str> {
         self.kinds.keys().map(String::as_str)
     }
 
     /// Turns a step table into a step of this kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::StepRegistry;
+    ///
+    /// let registry = StepRegistry::with_builtins();
+    /// let table: toml::Table = toml::from_str(r#"link = "current""#).unwrap();
+    /// let err = registry.parse("symlink", table.into()).unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid `symlink` step: missing field `to`");
+    /// ```
     pub fn parse(&self, kind: &str, value: toml::Value) -> Result<Arc<dyn Step>, RegistryError> {
         let Some(parse) = self.kinds.get(kind) else {
             let known: Vec<String> = self.kinds.keys().cloned().collect();

@@ -11,6 +11,16 @@ use crate::plan::{FailurePolicy, Plan, PlannedStep, Rollout, Selector};
 use crate::text::RUNTIME_VALUES;
 
 /// The version of the JSON plan format; bumped on any breaking change.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Plan, render};
+///
+/// let plan = Plan::builder("staging", "deploy").host("web1", ["web"]).build().unwrap();
+/// let json: serde_json::Value = serde_json::from_str(&render::json(&plan)).unwrap();
+/// assert_eq!(json["schema"], render::PLAN_SCHEMA_VERSION);
+/// ```
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
 
 fn selector_text(plan: &Plan, index: usize, step: &PlannedStep) -> String {

@@ -3,6 +3,24 @@
 use std::fmt::Write as _;
 
 /// How a run ended.
+///
+/// # Examples
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use deploy_core::{Executor, LocalTarget, Plan, PlannedStep, RunValues, Target, Targets, steps::Exec};
+/// # use deploy_core::event::NullSink;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let local: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
+/// # let targets: Targets = [("localhost".to_string(), local.clone())].into_iter().collect();
+/// use deploy_core::report::Outcome;
+///
+/// let step = PlannedStep::new(Exec::argv(["false"]));
+/// let plan = Plan::builder("local", "fail").host("localhost", ["app"]).step(step).build().unwrap();
+/// let report = Executor::new(local, RunValues::new("r1")).run(&plan, &targets, &NullSink).await;
+/// assert_eq!(report.outcome, Outcome::Failed);
+/// # });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
@@ -17,6 +35,32 @@ pub enum Outcome {
 }
 
 /// What became of one step on one host.
+///
+/// # Examples
+///
+/// After a failure, later steps on the host do not run:
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use deploy_core::{Executor, LocalTarget, Plan, PlannedStep, RunValues, Target, Targets, steps::Exec};
+/// # use deploy_core::event::NullSink;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let local: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
+/// # let targets: Targets = [("localhost".to_string(), local.clone())].into_iter().collect();
+/// use deploy_core::report::StepStatus;
+///
+/// let plan = Plan::builder("local", "fail")
+///     .host("localhost", ["app"])
+///     .step(PlannedStep::new(Exec::argv(["true"])))
+///     .step(PlannedStep::new(Exec::argv(["false"])))
+///     .step(PlannedStep::new(Exec::argv(["true"])))
+///     .build()
+///     .unwrap();
+/// let report = Executor::new(local, RunValues::new("r1")).run(&plan, &targets, &NullSink).await;
+/// let statuses: Vec<StepStatus> = report.hosts[0].steps.iter().map(|s| s.status).collect();
+/// assert_eq!(statuses, [StepStatus::Done, StepStatus::Failed, StepStatus::NotRun]);
+/// # });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepStatus {
@@ -33,6 +77,30 @@ pub enum StepStatus {
 }
 
 /// What roll back did to one step.
+///
+/// # Examples
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use deploy_core::{Executor, LocalTarget, Plan, PlannedStep, RunValues, Target, Targets, steps::Exec};
+/// # use deploy_core::event::NullSink;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let local: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
+/// # let targets: Targets = [("localhost".to_string(), local.clone())].into_iter().collect();
+/// use deploy_core::{FailurePolicy, report::{Outcome, RollbackStatus}};
+///
+/// let plan = Plan::builder("local", "deploy")
+///     .host("localhost", ["app"])
+///     .on_failure(FailurePolicy::Rollback)
+///     .step(PlannedStep::new(Exec::argv(["true"]).undo(["true"])))
+///     .step(PlannedStep::new(Exec::argv(["false"])))
+///     .build()
+///     .unwrap();
+/// let report = Executor::new(local, RunValues::new("r1")).run(&plan, &targets, &NullSink).await;
+/// assert_eq!(report.outcome, Outcome::RolledBack);
+/// assert_eq!(report.hosts[0].steps[0].rollback, Some(RollbackStatus::Undone));
+/// # });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RollbackStatus {
@@ -45,6 +113,20 @@ pub enum RollbackStatus {
 }
 
 /// One step on one host.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::report::{StepReport, StepStatus};
+///
+/// let step = StepReport {
+///     step: "deploy.2".into(), kind: "exec".into(), status: StepStatus::Failed,
+///     attempts: 3, elapsed_ms: 40, error: Some("`make` failed with exit code 2".into()),
+///     rollback: None,
+/// };
+/// let json = serde_json::to_value(&step).unwrap();
+/// assert_eq!((json["status"].as_str(), json["attempts"].as_u64()), (Some("failed"), Some(3)));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct StepReport {
     /// Step id.
@@ -64,6 +146,20 @@ pub struct StepReport {
 }
 
 /// One host's steps.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::report::{HostReport, StepReport, StepStatus};
+///
+/// let step = |status| StepReport {
+///     step: "deploy.1".into(), kind: "exec".into(), status,
+///     attempts: 1, elapsed_ms: 5, error: None, rollback: None,
+/// };
+/// let web1 = HostReport { host: "web1".into(), steps: vec![step(StepStatus::Done)] };
+/// assert_eq!(web1.steps.len(), 1);
+/// assert!(web1.ok());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct HostReport {
     /// Host (or the local lane).
@@ -74,6 +170,22 @@ pub struct HostReport {
 
 impl HostReport {
     /// True when no step failed or was interrupted.
+    ///
+    /// # Examples
+    ///
+    /// Steps that did not run do not make a host fail; a failed or interrupted one does:
+    ///
+    /// ```
+    /// use deploy_core::report::{HostReport, StepReport, StepStatus};
+    ///
+    /// let step = |status| StepReport {
+    ///     step: "deploy.1".into(), kind: "exec".into(), status,
+    ///     attempts: 1, elapsed_ms: 5, error: None, rollback: None,
+    /// };
+    /// let host = |steps| HostReport { host: "web1".into(), steps };
+    /// assert!(host(vec![step(StepStatus::Skipped), step(StepStatus::NotRun)]).ok());
+    /// assert!(!host(vec![step(StepStatus::Done), step(StepStatus::Interrupted)]).ok());
+    /// ```
     pub fn ok(&self) -> bool {
         self.steps
             .iter()
@@ -82,6 +194,23 @@ impl HostReport {
 }
 
 /// What a run did.
+///
+/// # Examples
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use deploy_core::{Executor, LocalTarget, Plan, PlannedStep, RunValues, Target, Targets, steps::Exec};
+/// # use deploy_core::event::NullSink;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let local: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
+/// # let targets: Targets = [("localhost".to_string(), local.clone())].into_iter().collect();
+/// let step = PlannedStep::new(Exec::argv(["echo", "hello"]));
+/// let plan = Plan::builder("local", "hello").host("localhost", ["app"]).step(step).build().unwrap();
+/// let report = Executor::new(local, RunValues::new("r1")).run(&plan, &targets, &NullSink).await;
+/// assert_eq!((report.environment.as_str(), report.release.as_str()), ("local", "r1"));
+/// assert_eq!(report.host("localhost").unwrap().steps[0].attempts, 1);
+/// # });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RunReport {
     /// Environment.
@@ -100,11 +229,41 @@ pub struct RunReport {
 
 impl RunReport {
     /// True when the run succeeded.
+    ///
+    /// # Examples
+    ///
+    /// With `report` a [`RunReport`] of an interrupted run:
+    ///
+    /// ```
+    /// # use deploy_core::report::*;
+    /// # let report = RunReport {
+    /// #     environment: "staging".into(), task: "deploy".into(), release: "r1".into(),
+    /// #     outcome: Outcome::Interrupted, elapsed_ms: 1200,
+    /// #     hosts: vec![HostReport { host: "web1".into(), steps: vec![] }],
+    /// # };
+    /// assert_eq!(report.outcome, Outcome::Interrupted);
+    /// assert!(!report.succeeded());
+    /// ```
     pub fn succeeded(&self) -> bool {
         self.outcome == Outcome::Succeeded
     }
 
     /// The report for one host.
+    ///
+    /// # Examples
+    ///
+    /// With `report` a [`RunReport`] of a run on `web1`:
+    ///
+    /// ```
+    /// # use deploy_core::report::*;
+    /// # let report = RunReport {
+    /// #     environment: "staging".into(), task: "deploy".into(), release: "r1".into(),
+    /// #     outcome: Outcome::Interrupted, elapsed_ms: 1200,
+    /// #     hosts: vec![HostReport { host: "web1".into(), steps: vec![] }],
+    /// # };
+    /// assert_eq!(report.host("web1").map(|h| h.host.as_str()), Some("web1"));
+    /// assert!(report.host("web9").is_none());
+    /// ```
     pub fn host(&self, name: &str) -> Option<&HostReport> {
         self.hosts.iter().find(|h| h.host == name)
     }

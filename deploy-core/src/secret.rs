@@ -9,6 +9,15 @@ use std::fmt;
 use std::sync::Arc;
 
 /// What every secret renders as, everywhere.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Secret, secret::REDACTED};
+///
+/// assert_eq!(REDACTED, "[REDACTED]");
+/// assert_eq!(Secret::new("hunter2").to_string(), REDACTED);
+/// ```
 pub const REDACTED: &str = "[REDACTED]";
 
 /// A value that renders as `[REDACTED]` through `Display`, `Debug` and serde.
@@ -29,12 +38,33 @@ pub struct Secret(Arc<str>);
 
 impl Secret {
     /// Wraps a value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Secret;
+    ///
+    /// let from_env = Secret::new(String::from("pa55"));
+    /// assert_eq!(from_env, Secret::new("pa55"));
+    /// assert_eq!(from_env.to_string(), "[REDACTED]");
+    /// ```
     pub fn new(value: impl Into<String>) -> Self {
         Secret(Arc::from(value.into()))
     }
 
     /// The value itself: call this only where it is handed to the world
     /// (a command's environment, a file's contents), never to format it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Command, Secret};
+    ///
+    /// let password = Secret::new("hunter2");
+    /// let cmd = Command::new(["psql"]).env("PGPASSWORD", password.expose());
+    /// assert_eq!(cmd.env[0].1, "hunter2");
+    /// assert!(!format!("{cmd:?}").contains("hunter2"));
+    /// ```
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -79,6 +109,18 @@ pub struct Masker {
 
 impl Masker {
     /// A masker for these secrets (empty values are ignored).
+    ///
+    /// # Examples
+    ///
+    /// Empty values are dropped, and a secret containing another is masked whole:
+    ///
+    /// ```
+    /// use deploy_core::secret::{Masker, Secret};
+    ///
+    /// let masker = Masker::new([Secret::new(""), Secret::new("abc"), Secret::new("abcdef")]);
+    /// assert_eq!(masker.mask("key=abcdef"), "key=[REDACTED]");
+    /// assert_eq!(masker.mask("nothing secret"), "nothing secret");
+    /// ```
     pub fn new(secrets: impl IntoIterator<Item = Secret>) -> Self {
         let mut secrets: Vec<Secret> = secrets
             .into_iter()
@@ -90,6 +132,15 @@ impl Masker {
     }
 
     /// The text with every secret value replaced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::secret::{Masker, Secret};
+    ///
+    /// let masker = Masker::new([Secret::new("s3cret")]);
+    /// assert_eq!(masker.mask("login s3cret failed; s3cret!"), "login [REDACTED] failed; [REDACTED]!");
+    /// ```
     pub fn mask(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in &self.secrets {

@@ -39,6 +39,16 @@ pub struct Description {
 
 impl Description {
     /// A description with a summary and no fields.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Description;
+    ///
+    /// let d = Description::new("restart nginx");
+    /// assert_eq!(d.summary, "restart nginx");
+    /// assert!(d.fields.is_empty());
+    /// ```
     pub fn new(summary: impl Into<String>) -> Self {
         Description {
             summary: summary.into(),
@@ -47,12 +57,31 @@ impl Description {
     }
 
     /// Adds a field.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Description;
+    ///
+    /// let d = Description::new("write /etc/motd").field("mode", "0644").field("size", 42);
+    /// assert_eq!(d.fields[1], ("size".to_string(), "42".to_string()));
+    /// ```
     pub fn field(mut self, name: impl Into<String>, value: impl fmt::Display) -> Self {
         self.fields.push((name.into(), value.to_string()));
         self
     }
 
     /// Adds a field when there is a value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Description;
+    ///
+    /// let cwd: Option<&str> = Some("/srv/app");
+    /// let d = Description::new("$ make").field_opt("cwd", cwd).field_opt("user", None::<&str>);
+    /// assert_eq!(d.fields, [("cwd".to_string(), "/srv/app".to_string())]);
+    /// ```
     pub fn field_opt<T: fmt::Display>(self, name: impl Into<String>, value: Option<T>) -> Self {
         match value {
             Some(value) => self.field(name, value),
@@ -80,11 +109,30 @@ pub struct Applied {
 
 impl Applied {
     /// Applied, nothing to remember.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Applied;
+    ///
+    /// assert!(Applied::done().memo::<()>().is_none());
+    /// assert_eq!(format!("{:?}", Applied::done()), "Applied");
+    /// ```
     pub fn done() -> Self {
         Applied::default()
     }
 
     /// Applied, remembering `memo` for undo.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Applied;
+    ///
+    /// let applied = Applied::with_memo(Some(b"old contents".to_vec()));
+    /// assert!(applied.memo::<Option<Vec<u8>>>().is_some());
+    /// assert_eq!(format!("{applied:?}"), "Applied(memo)");
+    /// ```
     pub fn with_memo<T: Any + Send + Sync>(memo: T) -> Self {
         Applied {
             memo: Some(Box::new(memo)),
@@ -92,6 +140,16 @@ impl Applied {
     }
 
     /// The memo, if it is a `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Applied;
+    ///
+    /// let applied = Applied::with_memo(7u32);
+    /// assert_eq!(applied.memo::<u32>(), Some(&7));
+    /// assert_eq!(applied.memo::<u64>(), None);
+    /// ```
     pub fn memo<T: Any>(&self) -> Option<&T> {
         self.memo.as_ref().and_then(|m| m.downcast_ref::<T>())
     }
@@ -108,6 +166,21 @@ impl fmt::Debug for Applied {
 }
 
 /// Why a step failed.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use deploy_core::{StepError, target::ExitStatus};
+///
+/// let failed = StepError::CommandFailed {
+///     command: "make".into(),
+///     status: ExitStatus::code(2),
+///     stderr_tail: vec!["make: *** No rule to make target".into()],
+/// };
+/// assert_eq!(failed.to_string(), "`make` failed with exit code 2: make: *** No rule to make target");
+/// assert_eq!(StepError::TimedOut(Duration::from_secs(90)).to_string(), "timed out after 90s");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StepError {
@@ -151,15 +224,56 @@ fn stderr_suffix(tail: &[String]) -> String {
 
 impl StepError {
     /// True when retrying cannot repeat work already done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{StepError, target::TargetError};
+    ///
+    /// let lost = TargetError::ConnectionLost { host: "web1".into(), started: false, detail: "refused".into() };
+    /// assert!(StepError::from(lost).is_safe_to_retry());
+    /// assert!(!StepError::Failed("bad config".into()).is_safe_to_retry());
+    /// ```
     pub fn is_safe_to_retry(&self) -> bool {
         matches!(self, StepError::Target(e) if e.is_safe_to_retry())
     }
 }
 
 /// Asks a person whether a gated step may go ahead.
+///
+/// # Examples
+///
+/// ```
+/// use async_trait::async_trait;
+/// use deploy_core::step::Approver;
+///
+/// struct OnlyStaging;
+///
+/// #[async_trait]
+/// impl Approver for OnlyStaging {
+///     async fn approve(&self, prompt: &str) -> Result<(), String> {
+///         if prompt.contains("staging") { Ok(()) } else { Err("staging only".into()) }
+///     }
+/// }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// assert!(OnlyStaging.approve("Run task `deploy` on staging?").await.is_ok());
+/// assert!(OnlyStaging.approve("Run task `deploy` on production?").await.is_err());
+/// # });
+/// ```
 #[async_trait]
 pub trait Approver: Send + Sync {
     /// Returns `Ok(())` to go ahead, or the reason it may not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::step::{Approver, Unattended};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let refusal = Unattended::default().approve("Ship 1.4.2?").await.unwrap_err();
+    /// assert!(refusal.starts_with("Ship 1.4.2? needs approval and this run is unattended"));
+    /// # });
+    /// ```
     async fn approve(&self, prompt: &str) -> Result<(), String>;
 }
 
@@ -195,6 +309,21 @@ impl Approver for Unattended {
 }
 
 /// Everything a step may use while it applies itself.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{LocalTarget, RunValues, StepContext, Text};
+/// use deploy_core::{secret::Masker, step::Unattended, target::DiscardOutput};
+///
+/// let host = LocalTarget::new("web1");
+/// let values = RunValues::new("r7");
+/// let ctx = StepContext {
+///     target: &host, local: &host, values: &values, output: &DiscardOutput,
+///     approver: &Unattended::default(), masker: &Masker::default(),
+/// };
+/// assert_eq!(ctx.resolve(&Text::from("/srv/${host}/${release}")).unwrap(), "/srv/web1/r7");
+/// ```
 pub struct StepContext<'a> {
     /// The host the step runs on.
     pub target: &'a dyn Target,
@@ -211,6 +340,24 @@ pub struct StepContext<'a> {
 }
 
 /// What a finished command printed.
+///
+/// # Examples
+///
+/// With `ctx` a [`StepContext`] on this machine:
+///
+/// ```
+/// # use deploy_core::{Command, LocalTarget, RunValues, StepContext};
+/// # use deploy_core::{secret::Masker, step::Unattended, target::DiscardOutput};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let host = LocalTarget::new("web1");
+/// # let values = RunValues::new("r1");
+/// # let ctx = StepContext { target: &host, local: &host, values: &values,
+/// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+/// let out: deploy_core::step::CommandOutput = ctx.capture(&Command::new(["echo", "v1.4.2"])).await.unwrap();
+/// assert_eq!(out.stdout, ["v1.4.2"]);
+/// assert!(out.status.unwrap().success());
+/// # });
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct CommandOutput {
     /// Its standard output lines.
@@ -254,24 +401,101 @@ impl OutputSink for Capture<'_> {
 
 impl StepContext<'_> {
     /// Fills a [`Text`]'s placeholders for this host.
+    ///
+    /// # Examples
+    ///
+    /// With `ctx` a [`StepContext`] for host `web1` and release `r1`:
+    ///
+    /// ```
+    /// # use deploy_core::{Command, LocalTarget, RunValues, StepContext};
+    /// # use deploy_core::{secret::Masker, step::Unattended, target::DiscardOutput};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let host = LocalTarget::new("web1");
+    /// # let values = RunValues::new("r1");
+    /// # let ctx = StepContext { target: &host, local: &host, values: &values,
+    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// use deploy_core::{StepError, Text};
+    ///
+    /// assert_eq!(ctx.resolve(&Text::from("releases/${release}")).unwrap(), "releases/r1");
+    /// let missing = ctx.resolve(&Text::secret("db_password"));
+    /// assert!(matches!(missing, Err(StepError::Text(_))));
+    /// # });
+    /// ```
     pub fn resolve(&self, text: &Text) -> Result<String, StepError> {
         Ok(text.resolve(self.values, self.target.name())?)
     }
 
     /// Runs a command on the target, streaming its output; a non-zero exit is
     /// a [`StepError::CommandFailed`] carrying the stderr tail.
+    ///
+    /// # Examples
+    ///
+    /// With `ctx` a [`StepContext`] on this machine:
+    ///
+    /// ```
+    /// # use deploy_core::{Command, LocalTarget, RunValues, StepContext};
+    /// # use deploy_core::{secret::Masker, step::Unattended, target::DiscardOutput};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let host = LocalTarget::new("web1");
+    /// # let values = RunValues::new("r1");
+    /// # let ctx = StepContext { target: &host, local: &host, values: &values,
+    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// use deploy_core::StepError;
+    ///
+    /// assert!(ctx.run(&Command::new(["true"])).await.is_ok());
+    /// match ctx.run(&Command::shell("echo 'disk full' >&2; exit 1")).await {
+    ///     Err(StepError::CommandFailed { stderr_tail, .. }) => assert_eq!(stderr_tail, ["disk full"]),
+    ///     other => panic!("unexpected: {other:?}"),
+    /// }
+    /// # });
+    /// ```
     pub async fn run(&self, cmd: &Command) -> Result<CommandOutput, StepError> {
         self.run_on(self.target, cmd, false).await
     }
 
     /// Runs a command and also returns its stdout lines (for checks that read
     /// state, like `readlink`). Output still streams to the sink.
+    ///
+    /// # Examples
+    ///
+    /// With `ctx` a [`StepContext`] on this machine:
+    ///
+    /// ```
+    /// # use deploy_core::{Command, LocalTarget, RunValues, StepContext};
+    /// # use deploy_core::{secret::Masker, step::Unattended, target::DiscardOutput};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let host = LocalTarget::new("web1");
+    /// # let values = RunValues::new("r1");
+    /// # let ctx = StepContext { target: &host, local: &host, values: &values,
+    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// let out = ctx.capture(&Command::shell("echo a; echo b")).await.unwrap();
+    /// assert_eq!(out.stdout, ["a", "b"]);
+    /// assert!(ctx.capture(&Command::new(["false"])).await.is_err());
+    /// # });
+    /// ```
     pub async fn capture(&self, cmd: &Command) -> Result<CommandOutput, StepError> {
         self.run_on(self.target, cmd, true).await
     }
 
     /// Runs a command and returns its output and status whatever the exit
     /// code (for checks where failure is an answer, like `test -e`).
+    ///
+    /// # Examples
+    ///
+    /// With `ctx` a [`StepContext`] on this machine:
+    ///
+    /// ```
+    /// # use deploy_core::{Command, LocalTarget, RunValues, StepContext};
+    /// # use deploy_core::{secret::Masker, step::Unattended, target::DiscardOutput};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let host = LocalTarget::new("web1");
+    /// # let values = RunValues::new("r1");
+    /// # let ctx = StepContext { target: &host, local: &host, values: &values,
+    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// let out = ctx.probe(&Command::new(["test", "-e", "/no/such/file"])).await.unwrap();
+    /// assert_eq!(out.status.map(|s| s.success()), Some(false));
+    /// # });
+    /// ```
     pub async fn probe(&self, cmd: &Command) -> Result<CommandOutput, StepError> {
         match self.run_on(self.target, cmd, true).await {
             Err(StepError::CommandFailed { status, .. }) => Ok(CommandOutput {
@@ -361,29 +585,124 @@ fn render_command_line(cmd: &Command) -> String {
 #[async_trait]
 pub trait Step: Send + Sync + fmt::Debug {
     /// The registered kind (`exec`, `set-env`, `docker.pull`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::{Exec, SetEnvVar}};
+    ///
+    /// assert_eq!(Exec::argv(["uptime"]).kind(), "exec");
+    /// assert_eq!(SetEnvVar::new(".env", "VERSION", "1").kind(), "set-env");
+    /// ```
     fn kind(&self) -> &str;
 
     /// What the step will do, deterministically, without I/O. Run-time values
     /// appear as `{name}` placeholders and secrets as `[REDACTED]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::WriteFile};
+    ///
+    /// let step = WriteFile::new("/srv/app/db.ini", "password = ${secret.db}");
+    /// let d = step.describe();
+    /// assert_eq!(d.summary, "write /srv/app/db.ini");
+    /// assert_eq!(d.fields, [("content".to_string(), "password = [REDACTED]".to_string())]);
+    /// ```
     fn describe(&self) -> Description;
 
     /// Whether the target is already in the state this step would produce;
     /// the executor then skips it. The default: never.
+    ///
+    /// # Examples
+    ///
+    /// With `ctx` a [`StepContext`] on a fake host `web1`:
+    ///
+    /// ```
+    /// # use deploy_core::{RunValues, StepContext, secret::Masker, step::Unattended};
+    /// # use deploy_core::{target::DiscardOutput, testing::FakeTarget};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let web1 = FakeTarget::new("web1");
+    /// # let values = RunValues::new("r1");
+    /// # let ctx = StepContext { target: &web1, local: &web1, values: &values,
+    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// use deploy_core::{Step, steps::SetEnvVar};
+    ///
+    /// let step = SetEnvVar::new("/srv/app/.env", "VERSION", "1.4.2");
+    /// assert!(!step.is_satisfied(&ctx).await.unwrap());
+    /// web1.put_file("/srv/app/.env", "VERSION=1.4.2\n");
+    /// assert!(step.is_satisfied(&ctx).await.unwrap());
+    /// # });
+    /// ```
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
         let _ = ctx;
         Ok(false)
     }
 
     /// Does the work.
+    ///
+    /// # Examples
+    ///
+    /// With `ctx` a [`StepContext`] on a fake host `web1`:
+    ///
+    /// ```
+    /// # use deploy_core::{RunValues, StepContext, secret::Masker, step::Unattended};
+    /// # use deploy_core::{target::DiscardOutput, testing::FakeTarget};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let web1 = FakeTarget::new("web1");
+    /// # let values = RunValues::new("r1");
+    /// # let ctx = StepContext { target: &web1, local: &web1, values: &values,
+    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// use deploy_core::{Step, steps::SetEnvVar};
+    ///
+    /// web1.put_file("/srv/app/.env", "DEBUG=0\nVERSION=1.4.1\n");
+    /// SetEnvVar::new("/srv/app/.env", "VERSION", "1.4.2").apply(&ctx).await.unwrap();
+    /// assert_eq!(web1.file("/srv/app/.env").unwrap(), b"DEBUG=0\nVERSION=1.4.2\n");
+    /// # });
+    /// ```
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError>;
 
     /// How this step would be undone, for the rendered plan; `None` when it
     /// cannot be.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::{Exec, Symlink}};
+    ///
+    /// let link = Symlink::new("/srv/app/current", "/srv/app/releases/2");
+    /// assert_eq!(link.undo_description().unwrap(), "point /srv/app/current back where it pointed before");
+    /// assert_eq!(Exec::argv(["./notify-slack"]).undo_description(), None);
+    /// ```
     fn undo_description(&self) -> Option<String> {
         None
     }
 
     /// Takes back what [`Step::apply`] did, given what it returned.
+    ///
+    /// # Examples
+    ///
+    /// With `ctx` a [`StepContext`] on a fake host `web1`:
+    ///
+    /// ```
+    /// # use deploy_core::{RunValues, StepContext, secret::Masker, step::Unattended};
+    /// # use deploy_core::{target::DiscardOutput, testing::FakeTarget};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let web1 = FakeTarget::new("web1");
+    /// # let values = RunValues::new("r1");
+    /// # let ctx = StepContext { target: &web1, local: &web1, values: &values,
+    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// use deploy_core::{Step, StepError, steps::{Approve, SetEnvVar}};
+    ///
+    /// web1.put_file("/srv/app/.env", "VERSION=1.4.1\n");
+    /// let step = SetEnvVar::new("/srv/app/.env", "VERSION", "1.4.2");
+    /// let applied = step.apply(&ctx).await.unwrap();
+    /// step.undo(&ctx, &applied).await.unwrap();
+    /// assert_eq!(web1.file("/srv/app/.env").unwrap(), b"VERSION=1.4.1\n");
+    /// let not_undoable = Approve::new("Go?").undo(&ctx, &applied).await;
+    /// assert!(matches!(not_undoable, Err(StepError::NotUndoable)));
+    /// # });
+    /// ```
     async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
         let _ = (ctx, applied);
         Err(StepError::NotUndoable)

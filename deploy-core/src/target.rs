@@ -14,6 +14,15 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::command::Command;
 
 /// Which stream an output line came from.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::target::OutputStream;
+///
+/// assert_ne!(OutputStream::Stdout, OutputStream::Stderr);
+/// assert_eq!(serde_json::to_string(&OutputStream::Stderr).unwrap(), "\"stderr\"");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputStream {
@@ -24,12 +33,63 @@ pub enum OutputStream {
 }
 
 /// Receives a running command's output, one line at a time.
+///
+/// # Examples
+///
+/// A sink that keeps stderr lines only:
+///
+/// ```
+/// use std::sync::Mutex;
+/// use deploy_core::target::{OutputSink, OutputStream};
+///
+/// struct Errors(Mutex<Vec<String>>);
+/// impl OutputSink for Errors {
+///     fn line(&self, stream: OutputStream, line: &str) {
+///         if stream == OutputStream::Stderr { self.0.lock().unwrap().push(line.into()) }
+///     }
+/// }
+/// let sink = Errors(Mutex::new(Vec::new()));
+/// sink.line(OutputStream::Stdout, "compiling");
+/// sink.line(OutputStream::Stderr, "warning: unused");
+/// assert_eq!(*sink.0.lock().unwrap(), ["warning: unused"]);
+/// ```
 pub trait OutputSink: Send + Sync {
     /// One line, without its line ending.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use deploy_core::{Command, LocalTarget, Target};
+    /// use deploy_core::target::{OutputSink, OutputStream};
+    ///
+    /// struct Lines(Mutex<Vec<String>>);
+    /// impl OutputSink for Lines {
+    ///     fn line(&self, _: OutputStream, line: &str) { self.0.lock().unwrap().push(line.into()) }
+    /// }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let lines = Lines(Mutex::new(Vec::new()));
+    /// LocalTarget::new("localhost").run(&Command::shell("echo one; echo two"), &lines).await.unwrap();
+    /// assert_eq!(*lines.0.lock().unwrap(), ["one", "two"]);
+    /// # });
+    /// ```
     fn line(&self, stream: OutputStream, line: &str);
 }
 
 /// An [`OutputSink`] that drops everything.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Command, LocalTarget, Target};
+/// use deploy_core::target::DiscardOutput;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let local = LocalTarget::new("localhost");
+/// let status = local.run(&Command::new(["echo", "nobody reads this"]), &DiscardOutput).await;
+/// assert!(status.unwrap().success());
+/// # });
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DiscardOutput;
 
@@ -38,6 +98,17 @@ impl OutputSink for DiscardOutput {
 }
 
 /// How a command ended.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::target::ExitStatus;
+///
+/// let killed = ExitStatus { code: None, signal: Some("SIGKILL".into()) };
+/// assert!(!killed.success());
+/// assert_eq!(killed.to_string(), "killed by signal SIGKILL");
+/// assert_eq!(ExitStatus::code(3).to_string(), "exit code 3");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ExitStatus {
     /// The exit code, when the command exited.
@@ -48,11 +119,28 @@ pub struct ExitStatus {
 
 impl ExitStatus {
     /// Exit code 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::target::ExitStatus;
+    ///
+    /// assert!(ExitStatus::code(0).success());
+    /// assert!(!ExitStatus::code(1).success());
+    /// ```
     pub fn success(&self) -> bool {
         self.code == Some(0)
     }
 
     /// An exit with this code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::target::ExitStatus;
+    ///
+    /// assert_eq!(ExitStatus::code(2), ExitStatus { code: Some(2), signal: None });
+    /// ```
     pub fn code(code: i32) -> Self {
         ExitStatus {
             code: Some(code),
@@ -72,6 +160,17 @@ impl std::fmt::Display for ExitStatus {
 }
 
 /// Something to connect to on the target's side.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::target::Endpoint;
+///
+/// let docker = Endpoint::Unix("/var/run/docker.sock".into());
+/// assert_eq!(docker.to_string(), "unix:/var/run/docker.sock");
+/// let api = Endpoint::Tcp { host: "127.0.0.1".into(), port: 2375 };
+/// assert_eq!(api.to_string(), "127.0.0.1:2375");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Endpoint {
     /// A unix socket path, like `/var/run/docker.sock`.
@@ -95,13 +194,59 @@ impl std::fmt::Display for Endpoint {
 }
 
 /// A byte stream opened by [`Target::connect`].
+///
+/// # Examples
+///
+/// Anything that reads and writes asynchronously is one, an in-memory pipe included:
+///
+/// ```
+/// use deploy_core::target::ByteStream;
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// async fn greet(stream: &mut dyn ByteStream) -> std::io::Result<()> {
+///     stream.write_all(b"hello").await
+/// }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let (mut ours, mut theirs) = tokio::io::duplex(64);
+/// greet(&mut ours).await.unwrap();
+/// let mut buf = [0; 5];
+/// theirs.read_exact(&mut buf).await.unwrap();
+/// assert_eq!(&buf, b"hello");
+/// # });
+/// ```
 pub trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> ByteStream for T {}
 
 /// A boxed [`ByteStream`].
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::target::BoxedStream;
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let (ours, mut theirs) = tokio::net::UnixStream::pair().unwrap();
+/// let mut stream: BoxedStream = Box::new(ours);
+/// stream.write_all(b"ping").await.unwrap();
+/// let mut buf = [0; 4];
+/// theirs.read_exact(&mut buf).await.unwrap();
+/// assert_eq!(&buf, b"ping");
+/// # });
+/// ```
 pub type BoxedStream = Box<dyn ByteStream>;
 
 /// How [`Target::sync_dir`] copies a tree.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::target::SyncOptions;
+///
+/// let mirror = SyncOptions { delete: true, exclude: vec!["*.log".into(), "tmp/".into()] };
+/// assert!(mirror.delete);
+/// assert_eq!(SyncOptions::default(), SyncOptions { delete: false, exclude: vec![] });
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SyncOptions {
     /// Remove files on the target that the source no longer has.
@@ -112,6 +257,25 @@ pub struct SyncOptions {
 }
 
 /// What a [`Target::sync_dir`] did.
+///
+/// # Examples
+///
+/// A second sync of an unchanged tree copies nothing:
+///
+/// ```
+/// use deploy_core::{LocalTarget, Target};
+/// use deploy_core::target::{SyncOptions, SyncReport};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let (src, dest) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+/// std::fs::write(src.path().join("index.html"), "hi").unwrap();
+/// let (local, to) = (LocalTarget::new("localhost"), dest.path().to_str().unwrap());
+/// let first = local.sync_dir(src.path(), to, &SyncOptions::default()).await.unwrap();
+/// assert_eq!(first, SyncReport { copied: 1, unchanged: 0, deleted: 0, bytes: 2 });
+/// let again = local.sync_dir(src.path(), to, &SyncOptions::default()).await.unwrap();
+/// assert_eq!((again.copied, again.unchanged), (0, 1));
+/// # });
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SyncReport {
     /// Files copied because they were new or changed.
@@ -125,6 +289,19 @@ pub struct SyncReport {
 }
 
 /// What a Target could not do.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::target::TargetError;
+///
+/// let lost = TargetError::ConnectionLost {
+///     host: "web1".into(),
+///     started: true,
+///     detail: "connection reset".into(),
+/// };
+/// assert_eq!(lost.to_string(), "connection to web1 lost while a command ran: connection reset");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TargetError {
@@ -178,6 +355,21 @@ pub enum TargetError {
 impl TargetError {
     /// True when the work provably did not start, so trying again is safe:
     /// a connection lost before the command began.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::target::TargetError;
+    ///
+    /// let lost = |started| TargetError::ConnectionLost {
+    ///     host: "web1".into(),
+    ///     started,
+    ///     detail: "reset".into(),
+    /// };
+    /// assert!(lost(false).is_safe_to_retry());
+    /// assert!(!lost(true).is_safe_to_retry());
+    /// assert!(!TargetError::Other("disk full".into()).is_safe_to_retry());
+    /// ```
     pub fn is_safe_to_retry(&self) -> bool {
         matches!(self, TargetError::ConnectionLost { started: false, .. })
     }
@@ -235,24 +427,86 @@ impl TargetError {
 #[async_trait]
 pub trait Target: Send + Sync {
     /// The host's name as the plan knows it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{LocalTarget, Target};
+    ///
+    /// assert_eq!(LocalTarget::new("web1").name(), "web1");
+    /// ```
     fn name(&self) -> &str;
 
     /// The roles this host has (`web`, `worker`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{LocalTarget, Target};
+    ///
+    /// let target = LocalTarget::new("web1").with_roles(["web", "cron"]);
+    /// assert_eq!(target.roles(), ["web", "cron"]);
+    /// ```
     fn roles(&self) -> &[String];
 
     /// Runs a command to completion, streaming its output lines to `output`.
     /// A non-zero exit is an `Ok` status, not an error; an error means the
     /// command could not be run or its end could not be seen. Dropping the
     /// future must stop the command (its whole process group).
+    ///
+    /// # Examples
+    ///
+    /// A non-zero exit is an answer, not an error:
+    ///
+    /// ```
+    /// use deploy_core::{Command, LocalTarget, Target};
+    /// use deploy_core::target::DiscardOutput;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let local = LocalTarget::new("localhost");
+    /// let status = local.run(&Command::shell("exit 3"), &DiscardOutput).await.unwrap();
+    /// assert_eq!(status.code, Some(3));
+    /// assert!(local.run(&Command::new(["no-such-program-here"]), &DiscardOutput).await.is_err());
+    /// # });
+    /// ```
     async fn run(&self, cmd: &Command, output: &dyn OutputSink) -> Result<ExitStatus, TargetError>;
 
     /// A file's contents, or `None` when it does not exist.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{LocalTarget, Target};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join("VERSION"), "1.4.2\n").unwrap();
+    /// let local = LocalTarget::new("localhost").with_base_dir(dir.path());
+    /// assert_eq!(local.read_file("VERSION").await.unwrap(), Some(b"1.4.2\n".to_vec()));
+    /// assert_eq!(local.read_file("missing").await.unwrap(), None);
+    /// # });
+    /// ```
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, TargetError>;
 
     /// Writes a file atomically (a temporary file beside it, then a rename):
     /// readers see the old contents or the new, never a part. Parent
     /// directories are created. `mode` None keeps an existing file's mode
     /// (0644 for a new one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::unix::fs::PermissionsExt;
+    /// use deploy_core::{LocalTarget, Target};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let local = LocalTarget::new("localhost").with_base_dir(dir.path());
+    /// local.write_file("conf/app.ini", b"debug = false\n", Some(0o600)).await.unwrap();
+    /// let meta = std::fs::metadata(dir.path().join("conf/app.ini")).unwrap();
+    /// assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    /// # });
+    /// ```
     async fn write_file(
         &self,
         path: &str,
@@ -263,6 +517,24 @@ pub trait Target: Send + Sync {
     /// Copies a local directory tree to `dest` on the target, sending only
     /// files that are new or changed (by size and modification time), keeping
     /// modes, honouring `.gitignore` and `.deployignore`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{LocalTarget, Target};
+    /// use deploy_core::target::SyncOptions;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (src, dest) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    /// std::fs::write(src.path().join("app.js"), "run()").unwrap();
+    /// std::fs::write(src.path().join("debug.log"), "noise").unwrap();
+    /// let options = SyncOptions { delete: false, exclude: vec!["*.log".into()] };
+    /// let to = dest.path().to_str().unwrap();
+    /// let report = LocalTarget::new("localhost").sync_dir(src.path(), to, &options).await.unwrap();
+    /// assert_eq!(report.copied, 1);
+    /// assert!(!dest.path().join("debug.log").exists());
+    /// # });
+    /// ```
     async fn sync_dir(
         &self,
         local: &Path,
@@ -271,5 +543,21 @@ pub trait Target: Send + Sync {
     ) -> Result<SyncReport, TargetError>;
 
     /// Opens a byte stream to a socket on the target's side.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{LocalTarget, Target};
+    /// use deploy_core::target::Endpoint;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let socket = dir.path().join("app.sock");
+    /// let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    /// let local = LocalTarget::new("localhost");
+    /// assert!(local.connect(&Endpoint::Unix(socket.display().to_string())).await.is_ok());
+    /// assert!(listener.accept().await.is_ok());
+    /// # });
+    /// ```
     async fn connect(&self, endpoint: &Endpoint) -> Result<BoxedStream, TargetError>;
 }

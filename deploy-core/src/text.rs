@@ -12,9 +12,33 @@ use std::fmt;
 use crate::secret::{REDACTED, Secret};
 
 /// Names a [`Text`] may leave open until run time (besides `secret.NAME`).
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Text, text::RUNTIME_VALUES};
+///
+/// assert_eq!(RUNTIME_VALUES, ["host", "release"]);
+/// assert!(Text::parse("${host}").is_ok());
+/// assert!(Text::parse("${version}").is_err());
+/// ```
 pub const RUNTIME_VALUES: &[&str] = &["host", "release"];
 
 /// One piece of a [`Text`].
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Text, text::Segment};
+///
+/// let text = Text::parse("/srv/${host}/${secret.key}").unwrap();
+/// assert_eq!(text.segments(), [
+///     Segment::Literal("/srv/".into()),
+///     Segment::Runtime("host".into()),
+///     Segment::Literal("/".into()),
+///     Segment::Secret("key".into()),
+/// ]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Segment {
     /// Known now.
@@ -47,6 +71,17 @@ pub struct Text {
 }
 
 /// A placeholder that is not a run-time value or a secret reference.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{RunValues, Text, text::TextError};
+///
+/// let err = Text::parse("releases/${version}").unwrap_err();
+/// assert_eq!(err, TextError::UnknownPlaceholder { name: "version".into() });
+/// let missing = Text::secret("db").resolve(&RunValues::new("r1"), "web1").unwrap_err();
+/// assert_eq!(missing.to_string(), "secret `db` has no value (is its environment variable set?)");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TextError {
@@ -78,6 +113,16 @@ pub enum TextError {
 
 impl Text {
     /// Text with no placeholders.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Text;
+    ///
+    /// let text = Text::literal("echo ${HOME}");
+    /// assert!(text.is_literal());
+    /// assert_eq!(text.to_string(), "echo ${HOME}");
+    /// ```
     pub fn literal(value: impl Into<String>) -> Self {
         let value = value.into();
         if value.is_empty() {
@@ -89,6 +134,18 @@ impl Text {
     }
 
     /// A text that is just a secret reference.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{RunValues, Secret, Text};
+    ///
+    /// let token = Text::secret("api_token");
+    /// assert_eq!(token.to_string(), "[REDACTED]");
+    /// let mut values = RunValues::new("r1");
+    /// values.secrets.insert("api_token".into(), Secret::new("t0k3n"));
+    /// assert_eq!(token.resolve(&values, "web1").unwrap(), "t0k3n");
+    /// ```
     pub fn secret(name: impl Into<String>) -> Self {
         Text {
             segments: vec![Segment::Secret(name.into())],
@@ -96,6 +153,16 @@ impl Text {
     }
 
     /// Parses `${release}`, `${host}`, `${secret.NAME}` and `$${`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Text;
+    ///
+    /// let text = Text::parse("cost $5, home $${HOME}, on ${host}").unwrap();
+    /// assert_eq!(text.to_string(), "cost $5, home ${HOME}, on {host}");
+    /// assert!(Text::parse("${release").is_err());
+    /// ```
     pub fn parse(input: &str) -> Result<Self, TextError> {
         let mut segments = Vec::new();
         let mut literal = String::new();
@@ -138,11 +205,30 @@ impl Text {
     }
 
     /// The pieces of this text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Text, text::Segment};
+    ///
+    /// let text = Text::parse("releases/${release}").unwrap();
+    /// assert_eq!(text.segments(), [Segment::Literal("releases/".into()), Segment::Runtime("release".into())]);
+    /// assert!(Text::literal("").segments().is_empty());
+    /// ```
     pub fn segments(&self) -> &[Segment] {
         &self.segments
     }
 
     /// True when nothing in it waits for run time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Text;
+    ///
+    /// assert!(Text::parse("/srv/app/shared").unwrap().is_literal());
+    /// assert!(!Text::parse("/srv/app/releases/${release}").unwrap().is_literal());
+    /// ```
     pub fn is_literal(&self) -> bool {
         self.segments
             .iter()
@@ -150,6 +236,15 @@ impl Text {
     }
 
     /// True when the text holds a secret.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Text;
+    ///
+    /// assert!(Text::parse("postgres://app:${secret.db}@db1/app").unwrap().has_secret());
+    /// assert!(!Text::parse("releases/${release}").unwrap().has_secret());
+    /// ```
     pub fn has_secret(&self) -> bool {
         self.segments
             .iter()
@@ -157,6 +252,16 @@ impl Text {
     }
 
     /// The value, with run-time values and secrets filled in for `host`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{RunValues, Text};
+    ///
+    /// let text = Text::parse("/var/log/${host}-${release}.log").unwrap();
+    /// let resolved = text.resolve(&RunValues::new("20261121T220000.000Z"), "web1").unwrap();
+    /// assert_eq!(resolved, "/var/log/web1-20261121T220000.000Z.log");
+    /// ```
     pub fn resolve(&self, values: &RunValues, host: &str) -> Result<String, TextError> {
         let mut out = String::new();
         for segment in &self.segments {
@@ -225,6 +330,17 @@ impl<'de> serde::Deserialize<'de> for Text {
 }
 
 /// The values a run fills into [`Text`] placeholders.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{RunValues, Secret, Text};
+///
+/// let mut values = RunValues::new("r42");
+/// values.secrets.insert("token".into(), Secret::new("t0k"));
+/// let text = Text::parse("${release}:${secret.token}").unwrap();
+/// assert_eq!(text.resolve(&values, "web1").unwrap(), "r42:t0k");
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct RunValues {
     /// The release id of this run (the same on every host).
@@ -235,6 +351,16 @@ pub struct RunValues {
 
 impl RunValues {
     /// Values for a run with this release id and no secrets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::RunValues;
+    ///
+    /// let values = RunValues::new("r1");
+    /// assert_eq!(values.release, "r1");
+    /// assert!(values.secrets.is_empty());
+    /// ```
     pub fn new(release: impl Into<String>) -> Self {
         RunValues {
             release: release.into(),
@@ -245,6 +371,17 @@ impl RunValues {
     /// A release id from the current UTC time, like `20261121T220244.123Z`
     /// (sortable, as Capistrano's are; milliseconds keep two runs in the
     /// same second apart).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::RunValues;
+    ///
+    /// let id = RunValues::release_now();
+    /// assert_eq!(id.len(), "20261121T220244.123Z".len());
+    /// assert_eq!((&id[8..9], &id[15..16], &id[19..]), ("T", ".", "Z"));
+    /// assert!(RunValues::release_now() >= id);
+    /// ```
     pub fn release_now() -> String {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

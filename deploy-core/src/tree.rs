@@ -13,9 +13,35 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::overrides::{Override, OverrideBuilder};
 
 /// The name of the per-directory ignore file deploy reads besides `.gitignore`.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::tree::{DEPLOY_IGNORE, scan};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::write(dir.path().join(DEPLOY_IGNORE), "*.psd\n").unwrap();
+/// std::fs::write(dir.path().join("logo.psd"), "layers").unwrap();
+/// std::fs::write(dir.path().join("logo.png"), "pixels").unwrap();
+/// let paths: Vec<String> = scan(dir.path(), &[]).unwrap().into_iter().map(|e| e.path).collect();
+/// assert_eq!(paths, [DEPLOY_IGNORE, "logo.png"]);
+/// ```
 pub const DEPLOY_IGNORE: &str = ".deployignore";
 
 /// One entry of a scanned tree.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::tree::{EntryKind, scan};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::create_dir(dir.path().join("static")).unwrap();
+/// std::fs::write(dir.path().join("static/app.css"), "body {}").unwrap();
+/// let entries = scan(dir.path(), &[]).unwrap();
+/// assert_eq!((entries[1].path.as_str(), entries[1].mode & 0o400), ("static/app.css", 0o400));
+/// assert!(matches!(entries[1].kind, EntryKind::File { size: 7, .. }));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TreeEntry {
     /// Path relative to the tree's root, with `/` separators.
@@ -27,6 +53,20 @@ pub struct TreeEntry {
 }
 
 /// The kind of a [`TreeEntry`].
+///
+/// # Examples
+///
+/// ```
+/// use std::path::PathBuf;
+/// use deploy_core::tree::{EntryKind, scan};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::create_dir(dir.path().join("releases")).unwrap();
+/// std::os::unix::fs::symlink("releases", dir.path().join("current")).unwrap();
+/// let entries = scan(dir.path(), &[]).unwrap();
+/// assert_eq!(entries[0].kind, EntryKind::Symlink(PathBuf::from("releases")));
+/// assert_eq!(entries[1].kind, EntryKind::Dir);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EntryKind {
     /// A directory.
@@ -54,6 +94,19 @@ fn overrides(root: &Path, exclude: &[String]) -> Result<Override, ignore::Error>
 
 /// The rules [`scan`] leaves paths out by, to ask about paths the tree does
 /// not have (files only a sync's destination has).
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::tree::IgnoreRules;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::write(dir.path().join(".gitignore"), "node_modules/\n").unwrap();
+/// let rules = IgnoreRules::new(dir.path(), &["*.log".to_string()]).unwrap();
+/// assert!(rules.ignores("node_modules", true));
+/// assert!(rules.ignores("server.log", false));
+/// assert!(!rules.ignores("index.html", false));
+/// ```
 pub struct IgnoreRules {
     root: PathBuf,
     overrides: Override,
@@ -63,6 +116,21 @@ pub struct IgnoreRules {
 
 impl IgnoreRules {
     /// Reads the rules of the tree at `root`.
+    ///
+    /// # Examples
+    ///
+    /// Ignore files in subdirectories count for their own subtree:
+    ///
+    /// ```
+    /// use deploy_core::tree::IgnoreRules;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::create_dir(dir.path().join("assets")).unwrap();
+    /// std::fs::write(dir.path().join("assets/.deployignore"), "*.psd\n").unwrap();
+    /// let rules = IgnoreRules::new(dir.path(), &[]).unwrap();
+    /// assert!(rules.ignores("assets/logo.psd", false));
+    /// assert!(!rules.ignores("logo.psd", false));
+    /// ```
     pub fn new(root: &Path, exclude: &[String]) -> Result<Self, ignore::Error> {
         let mut dirs = vec![root.to_path_buf()];
         dirs.extend(
@@ -96,6 +164,21 @@ impl IgnoreRules {
     }
 
     /// True when `rel` (relative to the root, `/`-separated) is left out.
+    ///
+    /// # Examples
+    ///
+    /// A path the tree does not have (only a sync's destination does) can be asked about:
+    ///
+    /// ```
+    /// use deploy_core::tree::IgnoreRules;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join(".gitignore"), "uploads/\n").unwrap();
+    /// let rules = IgnoreRules::new(dir.path(), &[]).unwrap();
+    /// assert!(rules.ignores("uploads/avatar.png", false));
+    /// assert!(rules.ignores(".git", true));
+    /// assert!(!rules.ignores("index.html", false));
+    /// ```
     pub fn ignores(&self, rel: &str, is_dir: bool) -> bool {
         let path = self.root.join(rel);
         self.overrides.matched(&path, is_dir).is_ignore()
@@ -110,6 +193,21 @@ impl IgnoreRules {
 /// Lists `root` recursively in a stable order (sorted by path), skipping what
 /// `.gitignore`, `.deployignore` and `exclude` (gitignore syntax) leave out,
 /// and the `.git` directory.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::tree::scan;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// for file in ["b.txt", "a.txt", "debug.log", ".git/HEAD"] {
+///     let path = dir.path().join(file);
+///     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+///     std::fs::write(path, "x").unwrap();
+/// }
+/// let entries = scan(dir.path(), &["*.log".to_string()]).unwrap();
+/// assert_eq!(entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["a.txt", "b.txt"]);
+/// ```
 pub fn scan(root: &Path, exclude: &[String]) -> Result<Vec<TreeEntry>, ignore::Error> {
     use std::os::unix::fs::PermissionsExt;
 

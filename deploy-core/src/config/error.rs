@@ -5,6 +5,16 @@ use std::fmt;
 use crate::location::Location;
 
 /// What is wrong with a configuration.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Config, StepRegistry, config::ConfigErrorKind};
+///
+/// let config = Config::parse("deploy.toml", ".", "[tasks.deploy]\n").unwrap();
+/// let err = config.plan(None, None, &[], &StepRegistry::new()).unwrap_err();
+/// assert!(matches!(*err.kind, ConfigErrorKind::NoEnvironment { .. }));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigErrorKind {
@@ -96,6 +106,18 @@ pub enum ConfigErrorKind {
 }
 
 /// A configuration error, with where it was written when known.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Config, config::ConfigErrorKind};
+///
+/// let source = "default_environment = \"prod\"\n[environments.production]\n";
+/// let err = Config::parse("deploy.toml", ".", source).unwrap_err();
+/// assert!(matches!(*err.kind, ConfigErrorKind::UnknownEnvironment { .. }));
+/// assert_eq!(err.location.as_ref().map(|at| (at.line, at.column)), Some((1, 23)));
+/// assert_eq!(err.source_line.as_deref(), Some("default_environment = \"prod\""));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
     /// Where.
@@ -128,6 +150,18 @@ impl ConfigError {
 
     /// The error with its source line and a caret under the column, for
     /// terminals.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Config;
+    ///
+    /// let err = Config::parse("deploy.toml", ".", "rollout = 3\n").unwrap_err();
+    /// let snippet = err.with_snippet();
+    /// let lines: Vec<&str> = snippet.lines().collect();
+    /// assert!(lines[0].starts_with("deploy.toml:1:1: "));
+    /// assert_eq!(lines[1..], ["  |", "1 | rollout = 3", "  | ^"]);
+    /// ```
     pub fn with_snippet(&self) -> String {
         let mut out = self.to_string();
         if let (Some(at), Some(line)) = (&self.location, &self.source_line) {

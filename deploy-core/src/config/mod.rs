@@ -28,6 +28,25 @@ use crate::steps::Approve;
 use crate::suggest::did_you_mean;
 
 /// A task as `deploy tasks` lists it.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Config, config::TaskInfo};
+///
+/// let toml = r#"
+/// [tasks.deploy]
+/// default = true
+/// params = { version = "latest" }
+/// steps = [{ task = "migrate" }]
+/// [tasks.migrate]
+/// "#;
+/// let tasks = Config::parse("deploy.toml", ".", toml).unwrap().tasks();
+/// assert_eq!(tasks[0], TaskInfo {
+///     name: "deploy".into(), description: None, default: true,
+///     params: vec![("version".into(), "latest".into())], includes: vec!["migrate".into()],
+/// });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TaskInfo {
     /// Name.
@@ -43,6 +62,23 @@ pub struct TaskInfo {
 }
 
 /// How to reach and roll out one environment (for whoever makes targets).
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Config, config::{Approval, Transport}};
+///
+/// let toml = r#"
+/// [environments.production]
+/// hosts = ["web1"]
+/// roles = { worker = ["jobs1"] }
+/// approval = "required"
+/// concurrency = 4
+/// "#;
+/// let env = Config::parse("deploy.toml", ".", toml).unwrap().environment(Some("production")).unwrap();
+/// assert_eq!(env.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), ["web1", "jobs1"]);
+/// assert_eq!((env.transport, env.approval, env.concurrency), (Transport::Ssh, Approval::Required, Some(4)));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct EnvironmentInfo {
     /// Name.
@@ -95,6 +131,20 @@ pub struct Config {
 
 impl Config {
     /// Reads and parses a file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Config;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("deploy.toml");
+    /// std::fs::write(&path, "[environments.staging]\nhosts = [\"web1\"]\n").unwrap();
+    /// let config = Config::load(&path).unwrap();
+    /// assert_eq!(config.environments(), ["staging"]);
+    /// assert_eq!(config.dir(), dir.path().canonicalize().unwrap());
+    /// assert!(Config::load(&dir.path().join("missing.toml")).is_err());
+    /// ```
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let source = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::new(ConfigErrorKind::Read {
@@ -112,6 +162,19 @@ impl Config {
     }
 
     /// Parses text; `file` names it in errors, `dir` is `${config_dir}`.
+    ///
+    /// # Examples
+    ///
+    /// Errors point at `file:line:column`:
+    ///
+    /// ```
+    /// use deploy_core::Config;
+    ///
+    /// let err = Config::parse("deploy.toml", ".", "[environments.prod]\nhost = [\"web1\"]\n").unwrap_err();
+    /// let at = err.location.clone().unwrap();
+    /// assert_eq!((at.file.as_str(), at.line), ("deploy.toml", 2));
+    /// assert!(err.to_string().contains("unknown field `host`"));
+    /// ```
     pub fn parse(
         file: impl Into<String>,
         dir: impl Into<PathBuf>,
@@ -197,21 +260,60 @@ impl Config {
     }
 
     /// The file's path as given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Config;
+    ///
+    /// let config = Config::parse("ops/deploy.toml", "ops", "").unwrap();
+    /// assert_eq!(config.file(), "ops/deploy.toml");
+    /// ```
     pub fn file(&self) -> &str {
         &self.file
     }
 
     /// The directory holding the file (`${config_dir}`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use deploy_core::Config;
+    ///
+    /// let config = Config::parse("deploy.toml", "/srv/repo", "").unwrap();
+    /// assert_eq!(config.dir(), Path::new("/srv/repo"));
+    /// ```
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Environment names, sorted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Config;
+    ///
+    /// let toml = "[environments.staging]\n[environments.production]\n";
+    /// let config = Config::parse("deploy.toml", ".", toml).unwrap();
+    /// assert_eq!(config.environments(), ["production", "staging"]);
+    /// ```
     pub fn environments(&self) -> Vec<&str> {
         self.raw.environments.keys().map(String::as_str).collect()
     }
 
     /// The default environment, if named.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Config;
+    ///
+    /// let toml = "default_environment = \"staging\"\n[environments.staging]\n";
+    /// assert_eq!(Config::parse("deploy.toml", ".", toml).unwrap().default_environment(), Some("staging"));
+    /// assert_eq!(Config::parse("deploy.toml", ".", "").unwrap().default_environment(), None);
+    /// ```
     pub fn default_environment(&self) -> Option<&str> {
         self.raw
             .default_environment
@@ -220,6 +322,15 @@ impl Config {
     }
 
     /// The default task, if one has `default = true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Config;
+    ///
+    /// let toml = "[tasks.deploy]\ndefault = true\n[tasks.rollback]\n";
+    /// assert_eq!(Config::parse("deploy.toml", ".", toml).unwrap().default_task(), Some("deploy"));
+    /// ```
     pub fn default_task(&self) -> Option<&str> {
         self.raw
             .tasks
@@ -229,11 +340,33 @@ impl Config {
     }
 
     /// The `[ssh]` settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Config, config::SshSettings};
+    ///
+    /// let config = Config::parse("deploy.toml", ".", "[ssh]\nuser = \"deploy\"\nport = 2222\n").unwrap();
+    /// assert_eq!((config.ssh().user.as_deref(), config.ssh().port), (Some("deploy"), Some(2222)));
+    /// assert_eq!(Config::parse("deploy.toml", ".", "").unwrap().ssh(), SshSettings::default());
+    /// ```
     pub fn ssh(&self) -> SshSettings {
         self.raw.ssh.clone().unwrap_or_default()
     }
 
     /// Tasks, sorted by name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Config;
+    ///
+    /// let toml = "[tasks.rollback]\n[tasks.deploy]\ndescription = \"Ship it\"\n";
+    /// let tasks = Config::parse("deploy.toml", ".", toml).unwrap().tasks();
+    /// let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+    /// assert_eq!(names, ["deploy", "rollback"]);
+    /// assert_eq!(tasks[0].description.as_deref(), Some("Ship it"));
+    /// ```
     pub fn tasks(&self) -> Vec<TaskInfo> {
         self.raw
             .tasks
@@ -280,6 +413,18 @@ impl Config {
     }
 
     /// The environment's name: `name`, else the default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Config;
+    ///
+    /// let toml = "default_environment = \"staging\"\n[environments.staging]\n[environments.production]\n";
+    /// let config = Config::parse("deploy.toml", ".", toml).unwrap();
+    /// assert_eq!(config.resolve_environment(None).unwrap(), "staging");
+    /// let err = config.resolve_environment(Some("prodution")).unwrap_err();
+    /// assert!(err.to_string().contains("(did you mean `production`?)"));
+    /// ```
     pub fn resolve_environment(&self, name: Option<&str>) -> Result<String, ConfigError> {
         let name = match name.or(self.default_environment()) {
             Some(name) => name,
@@ -297,6 +442,17 @@ impl Config {
     }
 
     /// The task's name: `name`, else the default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Config;
+    ///
+    /// let config = Config::parse("deploy.toml", ".", "[tasks.deploy]\n[tasks.rollback]\n").unwrap();
+    /// assert_eq!(config.resolve_task(Some("rollback")).unwrap(), "rollback");
+    /// let err = config.resolve_task(None).unwrap_err();
+    /// assert_eq!(err.to_string(), "no task given and no task has `default = true` (tasks: deploy, rollback)");
+    /// ```
     pub fn resolve_task(&self, name: Option<&str>) -> Result<String, ConfigError> {
         let name = match name.or(self.default_task()) {
             Some(name) => name,
@@ -314,6 +470,17 @@ impl Config {
     }
 
     /// Hosts, transport and gates of an environment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Config, config::Transport};
+    ///
+    /// let toml = "[environments.demo]\nhosts = [\"app1\"]\ntransport = \"local\"\n";
+    /// let env = Config::parse("deploy.toml", ".", toml).unwrap().environment(Some("demo")).unwrap();
+    /// assert_eq!(env.name, "demo");
+    /// assert_eq!(env.transport, Transport::Local);
+    /// ```
     pub fn environment(&self, name: Option<&str>) -> Result<EnvironmentInfo, ConfigError> {
         let name = self.resolve_environment(name)?;
         let env = self.raw.environments[&name].get_ref();
@@ -328,6 +495,19 @@ impl Config {
 
     /// Reads the declared secrets from the process environment (at run time;
     /// a plan never needs them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Config;
+    ///
+    /// let toml = "[secrets.search_path]\nenv = \"PATH\"\n";
+    /// let secrets = Config::parse("deploy.toml", ".", toml).unwrap().load_secrets().unwrap();
+    /// assert_eq!(secrets["search_path"].expose(), std::env::var("PATH").unwrap());
+    ///
+    /// let unset = "[secrets.db]\nenv = \"DEPLOY_DOCTEST_UNSET_VARIABLE\"\n";
+    /// assert!(Config::parse("deploy.toml", ".", unset).unwrap().load_secrets().is_err());
+    /// ```
     pub fn load_secrets(&self) -> Result<BTreeMap<String, Secret>, ConfigError> {
         let mut secrets = BTreeMap::new();
         for (name, source) in &self.raw.secrets {
@@ -352,6 +532,27 @@ impl Config {
 
     /// Builds the plan for `task` (else the default) in `environment` (else
     /// the default), with task arguments `args`.
+    ///
+    /// # Examples
+    ///
+    /// An environment that needs approval gets a gate before the first step:
+    ///
+    /// ```
+    /// use deploy_core::{Config, StepRegistry};
+    ///
+    /// let toml = r#"
+    /// [environments.production]
+    /// hosts = ["web1"]
+    /// approval = "required"
+    ///
+    /// [tasks.restart]
+    /// steps = [{ exec = { cmd = ["systemctl", "restart", "app"] } }]
+    /// "#;
+    /// let config = Config::parse("deploy.toml", ".", toml).unwrap();
+    /// let plan = config.plan(Some("production"), Some("restart"), &[], &StepRegistry::with_builtins());
+    /// let ids: Vec<String> = plan.unwrap().steps().iter().map(|s| s.id.clone()).collect();
+    /// assert_eq!(ids, ["approval", "restart.1"]);
+    /// ```
     pub fn plan(
         &self,
         environment: Option<&str>,

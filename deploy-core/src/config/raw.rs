@@ -24,6 +24,20 @@ pub(super) struct RawConfig {
 }
 
 /// `[ssh]`: how the SSH transport connects (read by `deploy-ssh`).
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Config, config::SshSettings};
+///
+/// let toml = "[ssh]\nuser = \"deploy\"\nproxy_jump = \"bastion.example\"\n";
+/// let ssh = Config::parse("deploy.toml", ".", toml).unwrap().ssh();
+/// assert_eq!(ssh, SshSettings {
+///     user: Some("deploy".into()),
+///     proxy_jump: Some("bastion.example".into()),
+///     ..SshSettings::default()
+/// });
+/// ```
 #[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SshSettings {
@@ -71,6 +85,17 @@ impl Scalar {
 }
 
 /// How an environment's hosts are reached.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Config, config::Transport};
+///
+/// let toml = "[environments.demo]\ntransport = \"local\"\n[environments.production]\n";
+/// let config = Config::parse("deploy.toml", ".", toml).unwrap();
+/// assert_eq!(config.environment(Some("demo")).unwrap().transport, Transport::Local);
+/// assert_eq!(config.environment(Some("production")).unwrap().transport, Transport::Ssh);
+/// ```
 #[derive(Clone, Copy, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Transport {
@@ -82,6 +107,17 @@ pub enum Transport {
 }
 
 /// Whether a person must approve runs in an environment.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Config, config::Approval};
+///
+/// let toml = "[environments.production]\napproval = \"required\"\n[environments.staging]\n";
+/// let config = Config::parse("deploy.toml", ".", toml).unwrap();
+/// assert_eq!(config.environment(Some("production")).unwrap().approval, Approval::Required);
+/// assert_eq!(config.environment(Some("staging")).unwrap().approval, Approval::None);
+/// ```
 #[derive(Clone, Copy, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Approval {

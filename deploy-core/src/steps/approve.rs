@@ -27,6 +27,16 @@ pub struct Approve {
 
 impl Approve {
     /// A gate with this question.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Approve};
+    ///
+    /// let gate = Approve::new("Ship release ${release} to production?");
+    /// assert_eq!(gate.describe().summary, "ask for approval: Ship release {release} to production?");
+    /// assert_eq!(gate.undo_description(), None);
+    /// ```
     pub fn new(prompt: impl Into<Text>) -> Self {
         Approve {
             prompt: prompt.into(),

@@ -106,6 +106,15 @@ fn render_argv(argv: &[Text]) -> String {
 
 impl Exec {
     /// Runs `argv` (no shell involved).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Exec};
+    ///
+    /// let step = Exec::argv(["grep", "-c", "two words", "/var/log/app.log"]);
+    /// assert_eq!(step.describe().summary, "$ grep -c 'two words' /var/log/app.log");
+    /// ```
     pub fn argv<I, S>(argv: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -123,6 +132,18 @@ impl Exec {
     }
 
     /// Runs a script with `sh -c`, for pipes and redirections.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Exec};
+    ///
+    /// let step = Exec::shell("ls -1t releases | tail -n +6");
+    /// assert_eq!(step.describe().summary, "$ sh -c 'ls -1t releases | tail -n +6'");
+    /// let long = Exec::shell("set -e\nmake\nmake install\n").describe();
+    /// assert_eq!(long.summary, "$ sh -c SCRIPT");
+    /// assert_eq!(long.fields[0], ("script".to_string(), "set -e\nmake\nmake install".to_string()));
+    /// ```
     pub fn shell(script: impl Into<Text>) -> Self {
         Exec {
             program: Program::Shell(script.into()),
@@ -131,30 +152,87 @@ impl Exec {
     }
 
     /// Sets the working directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Exec};
+    ///
+    /// let step = Exec::argv(["make"]).cwd("/srv/app/releases/${release}");
+    /// assert_eq!(step.describe().fields, [("cwd".to_string(), "/srv/app/releases/{release}".to_string())]);
+    /// ```
     pub fn cwd(mut self, dir: impl Into<Text>) -> Self {
         self.cwd = Some(dir.into());
         self
     }
 
     /// Adds an environment variable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Exec};
+    ///
+    /// let step = Exec::argv(["rake", "db:migrate"]).env("RAILS_ENV", "production").env("DB_PASSWORD", "${secret.db}");
+    /// let env = step.describe().fields[0].clone();
+    /// assert_eq!(env, ("env".to_string(), "DB_PASSWORD='[REDACTED]' RAILS_ENV=production".to_string()));
+    /// ```
     pub fn env(mut self, key: impl Into<String>, value: impl Into<Text>) -> Self {
         self.env.insert(key.into(), value.into());
         self
     }
 
     /// Runs through `sudo -n`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Exec};
+    ///
+    /// let step = Exec::argv(["systemctl", "restart", "nginx"]).sudo();
+    /// assert_eq!(step.describe().fields, [("sudo".to_string(), "yes (sudo -n)".to_string())]);
+    /// ```
     pub fn sudo(mut self) -> Self {
         self.sudo = true;
         self
     }
 
     /// Feeds this text to standard input.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Exec};
+    ///
+    /// let step = Exec::argv(["docker", "login", "--password-stdin"]).stdin("${secret.registry}");
+    /// assert_eq!(step.describe().fields, [("stdin".to_string(), "[REDACTED]".to_string())]);
+    /// ```
     pub fn stdin(mut self, input: impl Into<Text>) -> Self {
         self.stdin = Some(input.into());
         self
     }
 
     /// Skips the step when this command succeeds (the idempotency check).
+    ///
+    /// # Examples
+    ///
+    /// With `ctx` a [`StepContext`](crate::StepContext) on a fake host `web1`, where `test` succeeds:
+    ///
+    /// ```
+    /// # use deploy_core::{RunValues, StepContext, secret::Masker, step::Unattended};
+    /// # use deploy_core::{target::DiscardOutput, testing::FakeTarget};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let web1 = FakeTarget::new("web1");
+    /// # let values = RunValues::new("r1");
+    /// # let ctx = StepContext { target: &web1, local: &web1, values: &values,
+    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// use deploy_core::{Step, steps::Exec};
+    ///
+    /// let seed = Exec::argv(["./seed-db"]).unless(["test", "-e", "/srv/app/.seeded"]);
+    /// assert_eq!(seed.describe().fields[0].1, "$ test -e /srv/app/.seeded");
+    /// assert!(seed.is_satisfied(&ctx).await.unwrap());
+    /// # });
+    /// ```
     pub fn unless<I, S>(mut self, argv: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -165,6 +243,17 @@ impl Exec {
     }
 
     /// The command that undoes this one, for roll back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Exec};
+    ///
+    /// let step = Exec::argv(["./manage.py", "migrate", "app", "0042"]);
+    /// assert_eq!(step.undo_description(), None);
+    /// let step = step.undo(["./manage.py", "migrate", "app", "0041"]);
+    /// assert_eq!(step.undo_description().unwrap(), "$ ./manage.py migrate app 0041");
+    /// ```
     pub fn undo<I, S>(mut self, argv: I) -> Self
     where
         I: IntoIterator<Item = S>,

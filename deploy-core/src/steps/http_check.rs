@@ -18,6 +18,17 @@ use crate::target::{Endpoint, OutputStream, Target};
 use crate::text::Text;
 
 /// Where an [`HttpCheck`] sends its request from.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Step, steps::{CheckFrom, HttpCheck}};
+///
+/// assert_eq!(CheckFrom::default(), CheckFrom::Deployer);
+/// let check = HttpCheck::new("http://127.0.0.1:8080/health").from_target();
+/// let from = check.describe().fields.into_iter().find(|(name, _)| name == "from").unwrap();
+/// assert_eq!(from.1, "the target's side");
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckFrom {
@@ -80,6 +91,17 @@ const BODY_LIMIT: usize = 1 << 20;
 
 impl HttpCheck {
     /// Checks `url` for a 200, every second, for up to 30 seconds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::HttpCheck};
+    ///
+    /// let d = HttpCheck::new("https://pixel.example/").describe();
+    /// assert_eq!(d.summary, "GET https://pixel.example/ until it answers 200");
+    /// assert_eq!(d.fields[0], ("every".to_string(), "1s, for up to 30s".to_string()));
+    /// assert_eq!(d.fields[1], ("from".to_string(), "the deploying machine".to_string()));
+    /// ```
     pub fn new(url: impl Into<Text>) -> Self {
         HttpCheck {
             url: url.into(),
@@ -93,36 +115,92 @@ impl HttpCheck {
     }
 
     /// Expects this status instead of 200.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::HttpCheck};
+    ///
+    /// let check = HttpCheck::new("https://pixel.example/old-page").expect(301);
+    /// assert_eq!(check.describe().summary, "GET https://pixel.example/old-page until it answers 301");
+    /// ```
     pub fn expect(mut self, status: u16) -> Self {
         self.expect = status;
         self
     }
 
     /// Also expects the body to contain this text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::HttpCheck};
+    ///
+    /// let check = HttpCheck::new("https://pixel.example/version").body_contains("1.4.2");
+    /// assert_eq!(check.describe().fields[0], ("body contains".to_string(), "\"1.4.2\"".to_string()));
+    /// ```
     pub fn body_contains(mut self, text: impl Into<Text>) -> Self {
         self.body_contains = Some(text.into());
         self
     }
 
     /// Waits this long between tries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use deploy_core::{Step, steps::HttpCheck};
+    ///
+    /// let check = HttpCheck::new("https://pixel.example/").interval(Duration::from_millis(250));
+    /// assert_eq!(check.describe().fields[0].1, "250ms, for up to 30s");
+    /// ```
     pub fn interval(mut self, interval: Duration) -> Self {
         self.interval = interval;
         self
     }
 
     /// Gives up after this long in all.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use deploy_core::{Step, steps::HttpCheck};
+    ///
+    /// let check = HttpCheck::new("https://pixel.example/").timeout(Duration::from_secs(120));
+    /// assert_eq!(check.describe().fields[0].1, "1s, for up to 2m");
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Gives up after this many tries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::HttpCheck};
+    ///
+    /// let check = HttpCheck::new("https://pixel.example/").attempts(5);
+    /// assert_eq!(check.describe().fields[0].1, "1s, for up to 30s or 5 tries");
+    /// ```
     pub fn attempts(mut self, attempts: u32) -> Self {
         self.attempts = Some(attempts);
         self
     }
 
     /// Sends the request from the target's side.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::HttpCheck};
+    ///
+    /// let check = HttpCheck::new("http://127.0.0.1:8000/health").from_target();
+    /// assert_eq!(check.describe().fields[1], ("from".to_string(), "the target's side".to_string()));
+    /// ```
     pub fn from_target(mut self) -> Self {
         self.from = CheckFrom::Target;
         self

@@ -52,6 +52,16 @@ pub struct KeepReleases {
 
 impl KeepReleases {
     /// Keeps `keep` releases in `dir`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::KeepReleases};
+    ///
+    /// let step = KeepReleases::new("/srv/app/releases", 3);
+    /// assert_eq!(step.describe().summary, "keep the newest 3 releases in /srv/app/releases");
+    /// assert!(step.describe().fields.is_empty());
+    /// ```
     pub fn new(dir: impl Into<Text>, keep: usize) -> Self {
         KeepReleases {
             dir: dir.into(),
@@ -61,6 +71,16 @@ impl KeepReleases {
     }
 
     /// Never removes the release this link points at.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::KeepReleases};
+    ///
+    /// let step = KeepReleases::new("/srv/app/releases", 3).current("/srv/app/current");
+    /// let never = ("never remove".to_string(), "what /srv/app/current points at".to_string());
+    /// assert_eq!(step.describe().fields, [never]);
+    /// ```
     pub fn current(mut self, link: impl Into<Text>) -> Self {
         self.current = Some(link.into());
         self
@@ -140,6 +160,16 @@ pub struct RollbackRelease {
 
 impl RollbackRelease {
     /// Rolls `current` back within `dir`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::RollbackRelease};
+    ///
+    /// let step = RollbackRelease::new("/srv/app/releases", "/srv/app/current");
+    /// assert_eq!(step.kind(), "rollback-release");
+    /// assert_eq!(step.undo_description().unwrap(), "point /srv/app/current back at the release it left");
+    /// ```
     pub fn new(dir: impl Into<Text>, current: impl Into<Text>) -> Self {
         RollbackRelease {
             dir: dir.into(),

@@ -35,6 +35,16 @@ struct Previous(Option<Vec<u8>>);
 
 impl SetEnvVar {
     /// Sets `key` to `value` in `file`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::SetEnvVar};
+    ///
+    /// let step = SetEnvVar::new("/srv/app/.env", "DATABASE_URL", "postgres://app:${secret.db}@db1/app");
+    /// assert_eq!(step.describe().summary, "set DATABASE_URL=postgres://app:[REDACTED]@db1/app in /srv/app/.env");
+    /// assert_eq!(step.undo_description().unwrap(), "restore the previous /srv/app/.env");
+    /// ```
     pub fn new(file: impl Into<Text>, key: impl Into<String>, value: impl Into<Text>) -> Self {
         SetEnvVar {
             file: file.into(),

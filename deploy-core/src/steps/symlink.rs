@@ -34,6 +34,16 @@ pub(crate) struct PreviousLink(pub(crate) Option<String>);
 
 impl Symlink {
     /// Points `link` at `to`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Symlink};
+    ///
+    /// let step = Symlink::new("/srv/app/current", "/srv/app/releases/${release}");
+    /// assert_eq!(step.describe().summary, "point /srv/app/current at /srv/app/releases/{release}");
+    /// assert!(step.undo_description().is_some());
+    /// ```
     pub fn new(link: impl Into<Text>, to: impl Into<Text>) -> Self {
         Symlink {
             link: link.into(),

@@ -42,6 +42,16 @@ pub struct Sync {
 impl Sync {
     /// Syncs `from` (on this machine) to `to` (on the target); both may hold
     /// run-time placeholders.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Sync};
+    ///
+    /// let step = Sync::new("dist", "/srv/app/releases/${release}").unwrap();
+    /// assert_eq!(step.describe().summary, "sync dist/ to /srv/app/releases/{release}/");
+    /// assert!(Sync::new("dist", "/srv/${app}").is_err());
+    /// ```
     pub fn new(from: &str, to: &str) -> Result<Self, crate::text::TextError> {
         Ok(Sync {
             from: Text::parse(from)?,
@@ -52,12 +62,31 @@ impl Sync {
     }
 
     /// Removes files on the target that the source no longer has.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Sync};
+    ///
+    /// let step = Sync::new("public", "/var/www/site").unwrap().delete();
+    /// let delete = ("delete".to_string(), "files the source no longer has".to_string());
+    /// assert_eq!(step.describe().fields, [delete]);
+    /// ```
     pub fn delete(mut self) -> Self {
         self.delete = true;
         self
     }
 
     /// Leaves out paths matching this gitignore-style pattern.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Sync};
+    ///
+    /// let step = Sync::new("app", "/srv/app").unwrap().exclude("*.log").exclude("tmp/");
+    /// assert_eq!(step.describe().fields, [("exclude".to_string(), "*.log, tmp/".to_string())]);
+    /// ```
     pub fn exclude(mut self, pattern: impl Into<String>) -> Self {
         self.exclude.push(pattern.into());
         self

@@ -61,6 +61,16 @@ async fn mode_of(ctx: &StepContext<'_>, path: &str) -> Result<Option<u32>, StepE
 
 impl WriteFile {
     /// Writes `content` to `path`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::WriteFile};
+    ///
+    /// let step = WriteFile::new("/etc/motd", "Deployed by ${host}\n");
+    /// assert_eq!(step.describe().summary, "write /etc/motd");
+    /// assert_eq!(step.describe().fields[0].1, "Deployed by {host}\n");
+    /// ```
     pub fn new(path: impl Into<Text>, content: impl Into<Text>) -> Self {
         WriteFile {
             path: path.into(),
@@ -70,6 +80,15 @@ impl WriteFile {
     }
 
     /// Sets the file's mode (e.g. `0o400`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::WriteFile};
+    ///
+    /// let step = WriteFile::new("/srv/app/key.pem", "${secret.tls_key}").mode(0o600);
+    /// assert_eq!(step.describe().summary, "write /srv/app/key.pem (mode 0600)");
+    /// ```
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = Some(mode);
         self
