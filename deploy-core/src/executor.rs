@@ -466,6 +466,31 @@ enum Attempted {
 }
 
 impl Run<'_> {
+    /// Where a step's output lines go on `lane`.
+    fn output<'s>(&'s self, lane: &'s str, step: &'s PlannedStep) -> StepOutput<'s> {
+        StepOutput {
+            sink: self.sink,
+            host: lane,
+            step: &step.id,
+        }
+    }
+
+    /// What a step gets to work with on `target`.
+    fn context<'s>(
+        &'s self,
+        target: &'s dyn Target,
+        output: &'s StepOutput<'s>,
+    ) -> StepContext<'s> {
+        StepContext {
+            target,
+            local: self.executor.local.as_ref(),
+            values: &self.executor.values,
+            output,
+            approver: self.executor.approver.as_ref(),
+            masker: self.masker,
+        }
+    }
+
     fn should_stop(&self) -> bool {
         self.executor.cancel.is_cancelled() || self.stopped.lock().map(|s| *s).unwrap_or(true)
     }
@@ -760,19 +785,8 @@ impl Run<'_> {
         target: &dyn Target,
         lane: &str,
     ) -> (Attempted, u32) {
-        let output = StepOutput {
-            sink: self.sink,
-            host: lane,
-            step: &step.id,
-        };
-        let ctx = StepContext {
-            target,
-            local: self.executor.local.as_ref(),
-            values: &self.executor.values,
-            output: &output,
-            approver: self.executor.approver.as_ref(),
-            masker: self.masker,
-        };
+        let output = self.output(lane, step);
+        let ctx = self.context(target, &output);
         let mut tries = 0u32;
         let mut connection_retries = 0u32;
         loop {
@@ -796,14 +810,7 @@ impl Run<'_> {
                 }
                 step.step.apply(&ctx).await.map(Some)
             };
-            let timed = async {
-                match step.timeout {
-                    Some(limit) => tokio::time::timeout(limit, work)
-                        .await
-                        .unwrap_or(Err(StepError::TimedOut(limit))),
-                    None => work.await,
-                }
-            };
+            let timed = within(step.timeout, work);
             let grace = async {
                 self.executor.cancel.cancelled().await;
                 tokio::time::sleep(self.executor.grace).await;
@@ -895,26 +902,10 @@ impl Run<'_> {
                     });
                     continue;
                 }
-                let output = StepOutput {
-                    sink: self.sink,
-                    host: &lane,
-                    step: &step.id,
-                };
-                let ctx = StepContext {
-                    target,
-                    local: self.executor.local.as_ref(),
-                    values: &self.executor.values,
-                    output: &output,
-                    approver: self.executor.approver.as_ref(),
-                    masker: self.masker,
-                };
+                let output = self.output(&lane, step);
+                let ctx = self.context(target, &output);
                 let undo = step.step.undo(&ctx, applied);
-                let result = match step.timeout {
-                    Some(limit) => tokio::time::timeout(limit, undo)
-                        .await
-                        .unwrap_or(Err(StepError::TimedOut(limit))),
-                    None => undo.await,
-                };
+                let result = within(step.timeout, undo).await;
                 match result {
                     Ok(()) => {
                         record.report.rollback = Some(RollbackStatus::Undone);
@@ -943,6 +934,19 @@ impl Run<'_> {
             }
         });
         futures_util::future::join_all(undo_lanes).await;
+    }
+}
+
+/// Runs `work` within `limit`, if there is one.
+async fn within<T>(
+    limit: Option<Duration>,
+    work: impl std::future::Future<Output = Result<T, StepError>>,
+) -> Result<T, StepError> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, work)
+            .await
+            .unwrap_or(Err(StepError::TimedOut(limit))),
+        None => work.await,
     }
 }
 

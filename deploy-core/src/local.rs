@@ -310,6 +310,28 @@ pub(crate) fn write_atomically(
     contents: &[u8],
     mode: Option<u32>,
 ) -> Result<(), TargetError> {
+    write_file_at(path, contents, mode, None)
+}
+
+/// [`write_atomically`], optionally setting the modification time before the
+/// rename (so a read-only file needs no second open). A path that is a
+/// symbolic link is written through: the file it points at is replaced and
+/// the link stays (Capistrano's `shared/.env` links keep working).
+fn write_file_at(
+    path: &Path,
+    contents: &[u8],
+    mode: Option<u32>,
+    modified: Option<std::time::SystemTime>,
+) -> Result<(), TargetError> {
+    let resolved;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            resolved =
+                std::fs::canonicalize(path).map_err(|e| TargetError::io("follow link", path, e))?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|e| TargetError::io("create directory", parent, e))?;
@@ -330,6 +352,10 @@ pub(crate) fn write_atomically(
             .map_err(|e| TargetError::io("create", &temp, e))?;
         file.write_all(contents)
             .map_err(|e| TargetError::io("write", &temp, e))?;
+        if let Some(modified) = modified {
+            file.set_modified(modified)
+                .map_err(|e| TargetError::io("set mtime of", &temp, e))?;
+        }
         file.set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(|e| TargetError::io("set mode of", &temp, e))?;
         file.sync_all()
@@ -358,10 +384,10 @@ fn sync_tree(from: &Path, dest: &Path, options: &SyncOptions) -> Result<SyncRepo
         let source = from.join(&entry.path);
         match &entry.kind {
             EntryKind::Dir => {
+                // Modes are set after every file is in place: a read-only
+                // directory must still receive its files.
                 std::fs::create_dir_all(&target)
                     .map_err(|e| TargetError::io("create directory", &target, e))?;
-                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(entry.mode))
-                    .map_err(|e| TargetError::io("set mode of", &target, e))?;
             }
             EntryKind::Symlink(points_to) => {
                 if std::fs::read_link(&target).ok().as_ref() == Some(points_to) {
@@ -390,16 +416,22 @@ fn sync_tree(from: &Path, dest: &Path, options: &SyncOptions) -> Result<SyncRepo
                 }
                 let bytes =
                     std::fs::read(&source).map_err(|e| TargetError::io("read", &source, e))?;
-                write_atomically(&target, &bytes, Some(entry.mode))?;
-                let file = std::fs::File::options()
-                    .write(true)
-                    .open(&target)
-                    .map_err(|e| TargetError::io("open", &target, e))?;
-                file.set_modified(*modified)
-                    .map_err(|e| TargetError::io("set mtime of", &target, e))?;
+                if std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
+                    // A link where the source has a file: replace the link itself.
+                    std::fs::remove_file(&target)
+                        .map_err(|e| TargetError::io("remove", &target, e))?;
+                }
+                write_file_at(&target, &bytes, Some(entry.mode), Some(*modified))?;
                 report.copied += 1;
                 report.bytes += bytes.len() as u64;
             }
+        }
+    }
+    for entry in entries.iter().rev() {
+        if entry.kind == EntryKind::Dir {
+            let target = dest.join(&entry.path);
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(entry.mode))
+                .map_err(|e| TargetError::io("set mode of", &target, e))?;
         }
     }
     if options.delete {

@@ -192,7 +192,8 @@ impl IgnoreRules {
 
 /// Lists `root` recursively in a stable order (sorted by path), skipping what
 /// `.gitignore`, `.deployignore` and `exclude` (gitignore syntax) leave out,
-/// and the `.git` directory.
+/// the `.git` directory, and anything that is not a file, directory or link
+/// (FIFOs, sockets, devices).
 ///
 /// # Examples
 ///
@@ -240,6 +241,10 @@ pub fn scan(root: &Path, exclude: &[String]) -> Result<Vec<TreeEntry>, ignore::E
             EntryKind::Symlink(std::fs::read_link(item.path()).map_err(ignore::Error::from)?)
         } else if meta.is_dir() {
             EntryKind::Dir
+        } else if !meta.is_file() {
+            // FIFOs, sockets and devices are not shipped (reading a FIFO
+            // would hang the sync).
+            continue;
         } else {
             EntryKind::File {
                 size: meta.len(),

@@ -1728,3 +1728,81 @@ async fn approve_gates_later_steps() {
     assert_eq!(approved.statuses(), [StepStatus::Done, StepStatus::Done]);
     assert!(touched.exists());
 }
+
+/// A read-only file and a read-only directory sync with their modes and mtimes kept.
+#[tokio::test]
+async fn sync_dir_keeps_read_only_files_and_directories() {
+    let src = tempdir();
+    let dest = tempdir();
+    std::fs::create_dir(src.path().join("locked")).expect("mkdir");
+    write(&src.path().join("locked/secret.ini"), "k = v\n");
+    set_mode(&src.path().join("locked/secret.ini"), 0o444);
+    set_mode(&src.path().join("locked"), 0o555);
+    let to = dest.path().join("out");
+    let report = local()
+        .sync_dir(src.path(), &s(&to), &SyncOptions::default())
+        .await
+        .expect("syncs");
+    assert_eq!(report.copied, 1);
+    assert_mode(&to.join("locked/secret.ini"), 0o444);
+    assert_mode(&to.join("locked"), 0o555);
+    let again = local()
+        .sync_dir(src.path(), &s(&to), &SyncOptions::default())
+        .await
+        .expect("syncs again");
+    assert_eq!((again.copied, again.unchanged), (0, 1));
+    set_mode(&src.path().join("locked"), 0o755);
+    set_mode(&to.join("locked"), 0o755);
+}
+
+/// A FIFO in the source tree is left out instead of hanging the sync.
+#[tokio::test]
+async fn sync_dir_skips_fifos() {
+    let src = tempdir();
+    let dest = tempdir();
+    write(&src.path().join("app.txt"), "app");
+    let fifo = src.path().join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let report = tokio::time::timeout(
+        Duration::from_secs(10),
+        local().sync_dir(src.path(), &s(dest.path()), &SyncOptions::default()),
+    )
+    .await
+    .expect("the sync does not hang")
+    .expect("syncs");
+    assert_eq!(report.copied, 1);
+    assert!(!dest.path().join("pipe").exists());
+}
+
+/// `set-env` on a symlinked `.env` (Capistrano's shared file) writes through the link.
+#[tokio::test]
+async fn set_env_writes_through_a_symlink() {
+    let dir = tempdir();
+    std::fs::create_dir(dir.path().join("shared")).expect("mkdir");
+    write(&dir.path().join("shared/.env"), "VERSION=1\nDEBUG=0\n");
+    let link = dir.path().join(".env");
+    symlink(dir.path().join("shared/.env"), &link);
+    let ran = execute(
+        &plan(
+            FailurePolicy::Stop,
+            [PlannedStep::new(SetEnvVar::new(s(&link), "VERSION", "2"))],
+        ),
+        "r1",
+    )
+    .await;
+    assert_eq!(ran.statuses(), vec![StepStatus::Done]);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("exists")
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        read(&dir.path().join("shared/.env")),
+        "VERSION=2\nDEBUG=0\n"
+    );
+}
