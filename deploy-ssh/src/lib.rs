@@ -1,7 +1,18 @@
 //! # deploy-ssh
 //!
-//! The SSH transport for deploy: a [`Target`](deploy_core::Target) over
-//! russh, one connection per host with many channels, host keys checked
-//! against `known_hosts` by default.
+//! The SSH transport for deploy: [`SshTarget`], a
+//! [`Target`](deploy_core::Target) over russh. One connection per host with
+//! many channels; host keys checked against `known_hosts` (strict by
+//! default); commands run in their own process group so a timeout ends them
+//! on the remote side too; files written atomically; directories synced as a
+//! tar stream of what changed. No `ssh`, `scp`, `rsync` or `sftp` binary is
+//! needed on the deploying side.
 
+mod handler;
 pub mod known_hosts;
+mod options;
+mod sync;
+mod target;
+
+pub use options::{HostKeyPolicy, SshOptions};
+pub use target::SshTarget;

@@ -1,0 +1,151 @@
+//! How an [`SshTarget`](crate::SshTarget) connects: user, port, keys,
+//! host-key policy, timeouts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use deploy_core::Secret;
+
+/// What to do with a host key that `known_hosts` does not vouch for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HostKeyPolicy {
+    /// Unknown or changed key: refuse, run nothing (the default).
+    #[default]
+    Strict,
+    /// Trust an unknown host on first use and append its key; refuse a
+    /// changed one.
+    AcceptNew,
+    /// Check nothing (warned on every run).
+    Off,
+}
+
+impl HostKeyPolicy {
+    /// Reads `strict`, `accept-new` or `off` (`deploy.toml`'s `host_keys`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_ssh::HostKeyPolicy;
+    /// assert_eq!(HostKeyPolicy::parse("accept-new"), Ok(HostKeyPolicy::AcceptNew));
+    /// assert!(HostKeyPolicy::parse("yes").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "strict" => Ok(HostKeyPolicy::Strict),
+            "accept-new" => Ok(HostKeyPolicy::AcceptNew),
+            "off" => Ok(HostKeyPolicy::Off),
+            other => Err(format!(
+                "unknown host-key policy `{other}` (expected strict, accept-new or off)"
+            )),
+        }
+    }
+}
+
+/// Connection settings for SSH targets.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_ssh::{HostKeyPolicy, SshOptions};
+///
+/// let options = SshOptions::new("deploy")
+///     .port(2222)
+///     .identity_file("/home/me/.ssh/id_ed25519")
+///     .host_keys(HostKeyPolicy::AcceptNew);
+/// assert_eq!(options.port, 2222);
+/// ```
+#[derive(Clone, Debug)]
+pub struct SshOptions {
+    /// Remote user.
+    pub user: String,
+    /// Port.
+    pub port: u16,
+    /// Private keys to offer, in order.
+    pub identity_files: Vec<PathBuf>,
+    /// Passphrase for encrypted keys.
+    pub passphrase: Option<Secret>,
+    /// Password, tried after the keys.
+    pub password: Option<Secret>,
+    /// The `known_hosts` file.
+    pub known_hosts: PathBuf,
+    /// Host-key policy.
+    pub host_keys: HostKeyPolicy,
+    /// How long connecting and authenticating may take.
+    pub connect_timeout: Duration,
+    /// True while `identity_files` holds the defaults, not keys given.
+    default_keys: bool,
+}
+
+impl SshOptions {
+    /// Defaults for `user`: port 22, `~/.ssh/id_ed25519`, `id_ecdsa` and
+    /// `id_rsa` when they exist, `~/.ssh/known_hosts`, strict host keys, a
+    /// 10 s connect timeout.
+    pub fn new(user: impl Into<String>) -> Self {
+        let ssh_dir = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(".ssh");
+        SshOptions {
+            user: user.into(),
+            port: 22,
+            identity_files: ["id_ed25519", "id_ecdsa", "id_rsa"]
+                .iter()
+                .map(|name| ssh_dir.join(name))
+                .filter(|path| path.exists())
+                .collect(),
+            passphrase: None,
+            password: None,
+            known_hosts: ssh_dir.join("known_hosts"),
+            host_keys: HostKeyPolicy::Strict,
+            connect_timeout: Duration::from_secs(10),
+            default_keys: true,
+        }
+    }
+
+    /// Sets the port.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Offers this key: the first call replaces the default keys, later
+    /// calls add to it.
+    pub fn identity_file(mut self, path: impl Into<PathBuf>) -> Self {
+        if self.default_keys {
+            self.identity_files.clear();
+            self.default_keys = false;
+        }
+        self.identity_files.push(path.into());
+        self
+    }
+
+    /// Uses this `known_hosts` file.
+    pub fn known_hosts(mut self, path: impl Into<PathBuf>) -> Self {
+        self.known_hosts = path.into();
+        self
+    }
+
+    /// Sets the host-key policy.
+    pub fn host_keys(mut self, policy: HostKeyPolicy) -> Self {
+        self.host_keys = policy;
+        self
+    }
+
+    /// Sets the connect timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets a password to try after the keys.
+    pub fn password(mut self, password: Secret) -> Self {
+        self.password = Some(password);
+        self
+    }
+
+    /// Sets the passphrase of encrypted keys.
+    pub fn passphrase(mut self, passphrase: Secret) -> Self {
+        self.passphrase = Some(passphrase);
+        self
+    }
+}

@@ -1,0 +1,509 @@
+//! [`SshTarget`]: one host over SSH, as a [`Target`].
+//!
+//! One connection per host, opened on first use and shared by every command
+//! (each command is a channel on it). Commands run under `setsid` so a
+//! timeout or interrupt can end the whole remote process group: closing a
+//! channel without a pty does not.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use deploy_core::Command;
+use deploy_core::command::quote;
+use deploy_core::target::{
+    BoxedStream, Endpoint, ExitStatus, OutputSink, OutputStream, SyncOptions, SyncReport, Target,
+    TargetError,
+};
+use russh::ChannelMsg;
+use russh::client::{self, Handle};
+use russh::keys::PrivateKeyWithHashAlg;
+
+use crate::handler::Checker;
+use crate::options::SshOptions;
+
+/// The stderr line a wrapped command starts with: its process group id.
+const PGID_MARK: &str = "@@deploy-pgid ";
+
+/// A host reached over SSH.
+///
+/// # Examples
+///
+/// ```no_run
+/// use deploy_core::{Command, Target};
+/// use deploy_core::target::DiscardOutput;
+/// use deploy_ssh::{SshOptions, SshTarget};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let web1 = SshTarget::new("web1.example", SshOptions::new("deploy"));
+/// let status = web1.run(&Command::new(["uptime"]), &DiscardOutput).await.unwrap();
+/// assert!(status.success());
+/// # });
+/// ```
+pub struct SshTarget {
+    name: String,
+    address: String,
+    roles: Vec<String>,
+    options: Arc<SshOptions>,
+    connection: tokio::sync::Mutex<Option<Arc<Handle<Checker>>>>,
+}
+
+impl std::fmt::Debug for SshTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshTarget")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .field("user", &self.options.user)
+            .field("port", &self.options.port)
+            .finish()
+    }
+}
+
+/// What a command printed and how it ended, as bytes.
+struct RawOutput {
+    status: ExitStatus,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Splits a byte stream into lines for an [`OutputSink`].
+#[derive(Default)]
+struct LineSplitter {
+    pending: Vec<u8>,
+}
+
+impl LineSplitter {
+    fn feed(&mut self, bytes: &[u8], mut emit: impl FnMut(&str)) {
+        self.pending.extend_from_slice(bytes);
+        while let Some(pos) = self.pending.iter().position(|b| *b == b'\n') {
+            let mut line: Vec<u8> = self.pending.drain(..=pos).collect();
+            while matches!(line.last(), Some(b'\n' | b'\r')) {
+                line.pop();
+            }
+            emit(&String::from_utf8_lossy(&line));
+        }
+    }
+
+    fn finish(&mut self, mut emit: impl FnMut(&str)) {
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            emit(String::from_utf8_lossy(&line).trim_end_matches('\r'));
+        }
+    }
+}
+
+/// Kills a remote process group if its command is dropped while running.
+struct RemoteKiller {
+    handle: Arc<Handle<Checker>>,
+    pgid: Arc<Mutex<Option<u32>>>,
+    armed: bool,
+}
+
+impl Drop for RemoteKiller {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Some(pgid) = self.pgid.lock().ok().and_then(|p| *p) else {
+            return;
+        };
+        let handle = Arc::clone(&self.handle);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Ok(channel) = handle.channel_open_session().await {
+                    let _ = channel
+                        .exec(true, format!("kill -KILL -- -{pgid} 2>/dev/null"))
+                        .await;
+                    let _ = channel.eof().await;
+                }
+            });
+        }
+    }
+}
+
+impl SshTarget {
+    /// A target named `name` (also its address) with these options.
+    pub fn new(name: impl Into<String>, options: SshOptions) -> Self {
+        let name = name.into();
+        SshTarget {
+            address: name.clone(),
+            name,
+            roles: Vec::new(),
+            options: Arc::new(options),
+            connection: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Connects to `address` instead of the name (an IP, a resolved alias).
+    pub fn with_address(mut self, address: impl Into<String>) -> Self {
+        self.address = address.into();
+        self
+    }
+
+    /// Gives the target roles.
+    pub fn with_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    fn who(&self) -> String {
+        format!(
+            "{}@{}:{}",
+            self.options.user, self.address, self.options.port
+        )
+    }
+
+    /// The shared connection, opened (or reopened) when needed.
+    async fn handle(&self) -> Result<Arc<Handle<Checker>>, TargetError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(handle) = slot.as_ref().filter(|h| !h.is_closed()) {
+            return Ok(Arc::clone(handle));
+        }
+        let handle = Arc::new(
+            tokio::time::timeout(
+                self.options.connect_timeout,
+                self.connect_and_authenticate(),
+            )
+            .await
+            .map_err(|_| TargetError::Connect {
+                endpoint: self.who(),
+                detail: format!(
+                    "no SSH session within the connect timeout ({}s)",
+                    self.options.connect_timeout.as_secs_f32()
+                ),
+            })??,
+        );
+        *slot = Some(Arc::clone(&handle));
+        Ok(handle)
+    }
+
+    async fn connect_and_authenticate(&self) -> Result<Handle<Checker>, TargetError> {
+        let options = &self.options;
+        let refusal = Arc::new(Mutex::new(None));
+        let checker = Checker {
+            host: self.address.clone(),
+            port: options.port,
+            known_hosts: options.known_hosts.clone(),
+            policy: options.host_keys,
+            refusal: Arc::clone(&refusal),
+        };
+        let mut config = client::Config {
+            nodelay: true,
+            ..client::Config::default()
+        };
+        if let Ok(known) = crate::known_hosts::KnownHosts::load(&options.known_hosts) {
+            let mut preferred: Vec<_> = known.algorithms_for(&self.address, options.port);
+            for algorithm in config.preferred.key.iter() {
+                if !preferred.contains(algorithm) {
+                    preferred.push(algorithm.clone());
+                }
+            }
+            config.preferred.key = preferred.into();
+        }
+        let failed = |detail: String| TargetError::Connect {
+            endpoint: self.who(),
+            detail,
+        };
+        let mut handle = client::connect(
+            Arc::new(config),
+            (self.address.as_str(), options.port),
+            checker,
+        )
+        .await
+        .map_err(|e| {
+            let refused = refusal.lock().ok().and_then(|r| r.clone());
+            failed(refused.unwrap_or_else(|| e.to_string()))
+        })?;
+        let mut tried = Vec::new();
+        for path in &options.identity_files {
+            let key = match russh::keys::load_secret_key(
+                path,
+                options.passphrase.as_ref().map(|p| p.expose()),
+            ) {
+                Ok(key) => key,
+                Err(e) => {
+                    tried.push(format!("key {} (unreadable: {e})", path.display()));
+                    continue;
+                }
+            };
+            let hash = handle
+                .best_supported_rsa_hash()
+                .await
+                .map_err(|e| failed(e.to_string()))?
+                .flatten();
+            let result = handle
+                .authenticate_publickey(
+                    options.user.clone(),
+                    PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+                )
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            if result.success() {
+                return Ok(handle);
+            }
+            tried.push(format!("key {}", path.display()));
+        }
+        if let Some(password) = &options.password {
+            let result = handle
+                .authenticate_password(options.user.clone(), password.expose())
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            if result.success() {
+                return Ok(handle);
+            }
+            tried.push("password".to_owned());
+        }
+        Err(failed(format!(
+            "authentication refused for {}@{} (tried: {})",
+            options.user,
+            self.address,
+            if tried.is_empty() {
+                "nothing: no identity file or password configured".to_owned()
+            } else {
+                tried.join(", ")
+            }
+        )))
+    }
+
+    /// Runs a shell line, streaming output to `output` (when given) and
+    /// collecting it; the command's process group dies with the future.
+    async fn exec(
+        &self,
+        line: &str,
+        stdin: Option<&[u8]>,
+        output: Option<&dyn OutputSink>,
+    ) -> Result<RawOutput, TargetError> {
+        let lost = |started: bool, detail: String| TargetError::ConnectionLost {
+            host: self.name.clone(),
+            started,
+            detail,
+        };
+        let handle = self.handle().await?;
+        let mut channel = handle
+            .channel_open_session()
+            .await
+            .map_err(|e| lost(false, e.to_string()))?;
+        let script = format!("printf '{PGID_MARK}%s\\n' \"$$\" >&2; {line}");
+        let wrapped = format!("setsid -w sh -c {}", quote(&script));
+        channel
+            .exec(true, wrapped)
+            .await
+            .map_err(|e| lost(false, e.to_string()))?;
+        let pgid = Arc::new(Mutex::new(None));
+        let mut killer = RemoteKiller {
+            handle: Arc::clone(&handle),
+            pgid: Arc::clone(&pgid),
+            armed: true,
+        };
+        if let Some(bytes) = stdin {
+            channel
+                .data(bytes)
+                .await
+                .map_err(|e| lost(true, e.to_string()))?;
+        }
+        channel.eof().await.map_err(|e| lost(true, e.to_string()))?;
+
+        let mut raw = RawOutput {
+            status: ExitStatus {
+                code: None,
+                signal: None,
+            },
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        };
+        let (mut out_lines, mut err_lines) = (LineSplitter::default(), LineSplitter::default());
+        let mut ended = false;
+        let mut marked = false;
+        while let Some(message) = channel.wait().await {
+            match message {
+                ChannelMsg::Data { data } => {
+                    raw.stdout.extend_from_slice(&data);
+                    if let Some(sink) = output {
+                        out_lines.feed(&data, |l| sink.line(OutputStream::Stdout, l));
+                    }
+                }
+                ChannelMsg::ExtendedData { data, ext: 1 } => {
+                    let mut rest: &[u8] = &data;
+                    if !marked {
+                        // The first stderr line is the process group id.
+                        if let Some(pos) = data.iter().position(|b| *b == b'\n') {
+                            let first = String::from_utf8_lossy(&data[..pos]);
+                            if let Some(id) = first.strip_prefix(PGID_MARK) {
+                                if let Ok(mut slot) = pgid.lock() {
+                                    *slot = id.trim().parse().ok();
+                                }
+                                rest = &data[pos + 1..];
+                            }
+                            marked = true;
+                        }
+                    }
+                    raw.stderr.extend_from_slice(rest);
+                    if let Some(sink) = output {
+                        err_lines.feed(rest, |l| sink.line(OutputStream::Stderr, l));
+                    }
+                }
+                ChannelMsg::ExitStatus { exit_status } => {
+                    raw.status.code = i32::try_from(exit_status).ok();
+                    ended = true;
+                }
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    raw.status.signal = Some(format!("SIG{signal_name:?}").to_uppercase());
+                    ended = true;
+                }
+                _ => {}
+            }
+        }
+        killer.armed = false;
+        if let Some(sink) = output {
+            out_lines.finish(|l| sink.line(OutputStream::Stdout, l));
+            err_lines.finish(|l| sink.line(OutputStream::Stderr, l));
+        }
+        if !ended {
+            return Err(lost(
+                true,
+                "the channel closed before the command's exit status arrived".into(),
+            ));
+        }
+        Ok(raw)
+    }
+
+    async fn exec_checked(
+        &self,
+        what: &'static str,
+        path: &str,
+        line: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<RawOutput, TargetError> {
+        let raw = self.exec(line, stdin, None).await?;
+        if raw.status.success() {
+            Ok(raw)
+        } else {
+            Err(TargetError::Io {
+                op: what,
+                path: path.to_owned(),
+                source: std::io::Error::other(format!(
+                    "{} on {}: {}",
+                    raw.status,
+                    self.name,
+                    String::from_utf8_lossy(&raw.stderr).trim()
+                )),
+            })
+        }
+    }
+}
+
+/// Exit code the read script uses for "no such file".
+const MISSING: i32 = 44;
+
+#[async_trait]
+impl Target for SshTarget {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn roles(&self) -> &[String] {
+        &self.roles
+    }
+
+    async fn run(&self, cmd: &Command, output: &dyn OutputSink) -> Result<ExitStatus, TargetError> {
+        let raw = self
+            .exec(&cmd.to_shell_line(), cmd.stdin.as_deref(), Some(output))
+            .await?;
+        Ok(raw.status)
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, TargetError> {
+        let p = quote(path);
+        let raw = self
+            .exec(
+                &format!("if [ -e {p} ]; then exec cat -- {p}; else exit {MISSING}; fi"),
+                None,
+                None,
+            )
+            .await?;
+        match raw.status.code {
+            Some(0) => Ok(Some(raw.stdout)),
+            Some(MISSING) => Ok(None),
+            _ => Err(TargetError::Io {
+                op: "read",
+                path: path.to_owned(),
+                source: std::io::Error::other(format!(
+                    "{} on {}: {}",
+                    raw.status,
+                    self.name,
+                    String::from_utf8_lossy(&raw.stderr).trim()
+                )),
+            }),
+        }
+    }
+
+    async fn write_file(
+        &self,
+        path: &str,
+        contents: &[u8],
+        mode: Option<u32>,
+    ) -> Result<(), TargetError> {
+        let p = quote(path);
+        let chmod = match mode {
+            Some(mode) => format!("chmod {mode:o} \"$tmp\""),
+            None => "if [ -e \"$dest\" ]; then chmod --reference=\"$dest\" \"$tmp\"; else chmod 644 \"$tmp\"; fi"
+                .to_owned(),
+        };
+        // Written through a symlink (the file it points at is replaced), to a
+        // temporary file beside it, then renamed: readers see old or new.
+        let script = format!(
+            "set -e; dest={p}; if [ -L \"$dest\" ]; then dest=$(readlink -f -- \"$dest\"); fi; \
+             mkdir -p -- \"$(dirname -- \"$dest\")\"; \
+             tmp=\"$(dirname -- \"$dest\")/.$(basename -- \"$dest\").deploy-tmp-$$\"; \
+             trap 'rm -f -- \"$tmp\"' EXIT; cat > \"$tmp\"; {chmod}; mv -f -- \"$tmp\" \"$dest\"; trap - EXIT"
+        );
+        self.exec_checked("write", path, &script, Some(contents))
+            .await
+            .map(|_| ())
+    }
+
+    async fn sync_dir(
+        &self,
+        local: &Path,
+        dest: &str,
+        options: &SyncOptions,
+    ) -> Result<SyncReport, TargetError> {
+        crate::sync::sync_dir(self, local, dest, options).await
+    }
+
+    async fn connect(&self, endpoint: &Endpoint) -> Result<BoxedStream, TargetError> {
+        let handle = self.handle().await?;
+        let failed = |e: russh::Error| TargetError::Connect {
+            endpoint: format!("{endpoint} on {}", self.name),
+            detail: e.to_string(),
+        };
+        let channel = match endpoint {
+            Endpoint::Unix(path) => handle
+                .channel_open_direct_streamlocal(path.clone())
+                .await
+                .map_err(failed)?,
+            Endpoint::Tcp { host, port } => handle
+                .channel_open_direct_tcpip(host.clone(), u32::from(*port), "127.0.0.1", 0)
+                .await
+                .map_err(failed)?,
+        };
+        Ok(Box::new(channel.into_stream()))
+    }
+}
+
+impl SshTarget {
+    /// Runs a shell line and returns its output (for the sync module).
+    pub(crate) async fn exec_script(
+        &self,
+        what: &'static str,
+        path: &str,
+        line: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<Vec<u8>, TargetError> {
+        Ok(self.exec_checked(what, path, line, stdin).await?.stdout)
+    }
+}

@@ -1,0 +1,368 @@
+//! SshTarget against a real OpenSSH sshd started by the test.
+
+mod support;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use deploy_core::target::{Endpoint, OutputSink, OutputStream, SyncOptions, TargetError};
+use deploy_core::{Command, Target};
+use deploy_ssh::{HostKeyPolicy, SshOptions, SshTarget};
+use support::Sshd;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Keeps output lines.
+#[derive(Default)]
+struct Lines(Mutex<Vec<(OutputStream, String)>>);
+
+impl OutputSink for Lines {
+    fn line(&self, stream: OutputStream, line: &str) {
+        self.0.lock().expect("lock").push((stream, line.to_owned()));
+    }
+}
+
+impl Lines {
+    fn of(&self, which: OutputStream) -> Vec<String> {
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(s, _)| *s == which)
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+}
+
+fn target(_sshd: &Sshd, options: SshOptions) -> SshTarget {
+    SshTarget::new("web1", options)
+        .with_address("127.0.0.1")
+        .with_roles(["web"])
+}
+
+/// Commands stream stdout and stderr lines and report exit codes; many run on one connection.
+#[tokio::test]
+async fn exec_streams_output_and_exit_codes() {
+    let Some(sshd) = Sshd::start() else { return };
+    let web1 = target(&sshd, sshd.options());
+    let lines = Lines::default();
+    let status = web1
+        .run(
+            &Command::shell("echo out; echo err >&2; printf 'no newline'"),
+            &lines,
+        )
+        .await
+        .expect("runs");
+    assert!(status.success());
+    assert_eq!(lines.of(OutputStream::Stdout), vec!["out", "no newline"]);
+    assert_eq!(lines.of(OutputStream::Stderr), vec!["err"]);
+    for code in [0, 3, 42] {
+        let status = web1
+            .run(&Command::shell(format!("exit {code}")), &Lines::default())
+            .await
+            .expect("runs");
+        assert_eq!(status.code, Some(code));
+    }
+}
+
+/// stdin, environment variables and the working directory reach the remote command.
+#[tokio::test]
+async fn exec_takes_stdin_env_and_cwd() {
+    let Some(sshd) = Sshd::start() else { return };
+    let web1 = target(&sshd, sshd.options());
+    let dir = sshd.dir.path().display().to_string();
+    let lines = Lines::default();
+    let cmd = Command::shell("cat; echo \"$GREETING\"; pwd")
+        .env("GREETING", "hello there")
+        .cwd(dir.clone())
+        .stdin("from stdin\n");
+    assert!(web1.run(&cmd, &lines).await.expect("runs").success());
+    assert_eq!(
+        lines.of(OutputStream::Stdout),
+        vec!["from stdin".to_owned(), "hello there".to_owned(), dir]
+    );
+}
+
+/// Strict: an unknown host is refused with its fingerprint, and nothing runs; known, it runs.
+#[tokio::test]
+async fn strict_refuses_an_unknown_host_and_runs_nothing() {
+    let Some(sshd) = Sshd::start() else { return };
+    let marker = sshd.dir.path().join("marker");
+    let touch = Command::new(["touch", marker.to_str().expect("utf-8")]);
+    let empty = sshd.dir.path().join("empty_known_hosts");
+    let web1 = target(&sshd, sshd.options().known_hosts(&empty));
+    let error = web1
+        .run(&touch, &Lines::default())
+        .await
+        .expect_err("refused");
+    let message = error.to_string();
+    assert!(message.contains("is not in"), "{message}");
+    assert!(message.contains("SHA256:"), "{message}");
+    assert!(!marker.exists(), "the command must not run");
+    // Positive control: the same host, listed.
+    let web1 = target(&sshd, sshd.options());
+    assert!(
+        web1.run(&touch, &Lines::default())
+            .await
+            .expect("runs")
+            .success()
+    );
+    assert!(marker.exists());
+}
+
+/// A changed host key is refused, naming the known_hosts line to edit; nothing runs.
+#[tokio::test]
+async fn changed_host_key_is_refused() {
+    let Some(sshd) = Sshd::start() else { return };
+    let other = support::new_key();
+    let path = sshd.dir.path().join("changed_known_hosts");
+    std::fs::write(
+        &path,
+        format!(
+            "# old install\n[127.0.0.1]:{} {}\n",
+            sshd.port,
+            other.public_key().to_openssh().expect("encode")
+        ),
+    )
+    .expect("write");
+    let marker = sshd.dir.path().join("marker");
+    let web1 = target(
+        &sshd,
+        sshd.options()
+            .known_hosts(&path)
+            .host_keys(HostKeyPolicy::AcceptNew),
+    );
+    let error = web1
+        .run(
+            &Command::new(["touch", marker.to_str().expect("utf-8")]),
+            &Lines::default(),
+        )
+        .await
+        .expect_err("refused");
+    let message = error.to_string();
+    assert!(message.contains("HOST KEY CHANGED"), "{message}");
+    assert!(message.contains("changed_known_hosts:2"), "{message}");
+    assert!(!marker.exists());
+}
+
+/// accept-new learns an unknown host once, then knows it.
+#[tokio::test]
+async fn accept_new_learns_the_host() {
+    let Some(sshd) = Sshd::start() else { return };
+    let path = sshd.dir.path().join("learned_known_hosts");
+    let options = sshd
+        .options()
+        .known_hosts(&path)
+        .host_keys(HostKeyPolicy::AcceptNew);
+    let web1 = target(&sshd, options);
+    assert!(
+        web1.run(&Command::new(["true"]), &Lines::default())
+            .await
+            .expect("runs")
+            .success()
+    );
+    let learned = std::fs::read_to_string(&path).expect("appended");
+    assert_eq!(learned.lines().count(), 1);
+    assert!(learned.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port)));
+    let strict = target(&sshd, sshd.options().known_hosts(&path));
+    assert!(
+        strict
+            .run(&Command::new(["true"]), &Lines::default())
+            .await
+            .expect("runs")
+            .success()
+    );
+}
+
+/// A key the server does not accept: the error names user@host and what was tried.
+#[tokio::test]
+async fn refused_key_names_what_was_tried() {
+    let Some(sshd) = Sshd::start() else { return };
+    let stranger = sshd.dir.path().join("stranger");
+    support::write_key(&stranger, &support::new_key());
+    let web1 = target(&sshd, sshd.options().identity_file(&stranger));
+    let mut options = sshd.options();
+    options.identity_files = vec![stranger.clone()];
+    let web1_only_stranger = target(&sshd, options);
+    let error = web1_only_stranger
+        .run(&Command::new(["true"]), &Lines::default())
+        .await
+        .expect_err("refused");
+    let message = error.to_string();
+    assert!(message.contains("authentication refused"), "{message}");
+    assert!(
+        message.contains(&format!("{}@127.0.0.1", support::user())),
+        "{message}"
+    );
+    assert!(message.contains("stranger"), "{message}");
+    // Positive control: the right key after the stranger's.
+    assert!(
+        web1.run(&Command::new(["true"]), &Lines::default())
+            .await
+            .expect("runs")
+            .success()
+    );
+}
+
+/// A timeout (dropping the run) kills the remote process group, not just the channel.
+#[tokio::test]
+async fn dropped_command_kills_the_remote_process() {
+    let Some(sshd) = Sshd::start() else { return };
+    let web1 = target(&sshd, sshd.options());
+    let pidfile = sshd.dir.path().join("sleep.pid");
+    let cmd = Command::shell(format!("sleep 30 & echo $! > {}; wait", pidfile.display()));
+    let result = tokio::time::timeout(
+        Duration::from_millis(800),
+        web1.run(&cmd, &Lines::default()),
+    )
+    .await;
+    assert!(result.is_err(), "the sleep outlives the timeout");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid number");
+    let mut gone = false;
+    for _ in 0..100 {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if state.is_empty() || state.split_whitespace().nth(2) == Some("Z") {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "remote sleep {pid} still runs");
+}
+
+/// Files go up and come back byte for byte, with their mode; a missing file is None.
+#[tokio::test]
+async fn files_round_trip() {
+    let Some(sshd) = Sshd::start() else { return };
+    let web1 = target(&sshd, sshd.options());
+    let path = sshd.dir.path().join("deep/dir/secret.ini");
+    let path_text = path.display().to_string();
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    web1.write_file(&path_text, &bytes, Some(0o400))
+        .await
+        .expect("writes");
+    assert_eq!(
+        web1.read_file(&path_text).await.expect("reads"),
+        Some(bytes)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o400
+    );
+    let missing = sshd.dir.path().join("nope").display().to_string();
+    assert_eq!(web1.read_file(&missing).await.expect("reads"), None);
+}
+
+/// Sync: first copy, no change, one file changed, a deleted file, ignored files kept.
+#[tokio::test]
+async fn sync_sends_only_what_changed() {
+    let Some(sshd) = Sshd::start() else { return };
+    let web1 = target(&sshd, sshd.options());
+    let src = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(src.path().join("static")).expect("mkdir");
+    std::fs::write(src.path().join("app.py"), "print('v1')\n").expect("write");
+    std::fs::write(src.path().join("static/site.css"), "body {}\n").expect("write");
+    std::fs::write(src.path().join("old.txt"), "old\n").expect("write");
+    std::fs::write(src.path().join(".deployignore"), "*.log\n").expect("write");
+    let dest = sshd.dir.path().join("release");
+    let dest_text = dest.display().to_string();
+    let options = SyncOptions {
+        delete: true,
+        exclude: vec![],
+    };
+
+    let first = web1
+        .sync_dir(src.path(), &dest_text, &options)
+        .await
+        .expect("syncs");
+    assert_eq!((first.copied, first.unchanged), (4, 0));
+    assert_eq!(
+        std::fs::read_to_string(dest.join("static/site.css")).expect("copied"),
+        "body {}\n"
+    );
+
+    let again = web1
+        .sync_dir(src.path(), &dest_text, &options)
+        .await
+        .expect("syncs");
+    assert_eq!((again.copied, again.unchanged, again.deleted), (0, 4, 0));
+
+    std::fs::write(src.path().join("app.py"), "print('version 2')\n").expect("write");
+    std::fs::remove_file(src.path().join("old.txt")).expect("rm");
+    std::fs::write(dest.join("server.log"), "kept\n").expect("write");
+    let changed = web1
+        .sync_dir(src.path(), &dest_text, &options)
+        .await
+        .expect("syncs");
+    assert_eq!((changed.copied, changed.deleted), (1, 1));
+    assert_eq!(
+        std::fs::read_to_string(dest.join("app.py")).expect("copied"),
+        "print('version 2')\n"
+    );
+    assert!(!dest.join("old.txt").exists());
+    assert!(
+        dest.join("server.log").exists(),
+        "ignored files on the target are kept"
+    );
+}
+
+/// A stream to a unix socket on the server's side, through the connection.
+#[tokio::test]
+async fn connects_to_a_remote_unix_socket() {
+    let Some(sshd) = Sshd::start() else { return };
+    let socket = sshd.dir.path().join("app.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).expect("bind");
+    tokio::spawn(async move {
+        if let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 4];
+            if stream.read_exact(&mut buf).await.is_ok() {
+                let _ = stream.write_all(b"pong").await;
+            }
+        }
+    });
+    let web1 = target(&sshd, sshd.options());
+    let mut stream = web1
+        .connect(&Endpoint::Unix(socket.display().to_string()))
+        .await
+        .expect("opens");
+    stream.write_all(b"ping").await.expect("writes");
+    let mut answer = [0u8; 4];
+    stream.read_exact(&mut answer).await.expect("reads");
+    assert_eq!(&answer, b"pong");
+}
+
+/// An unreachable host fails within the connect timeout with a clear error.
+#[tokio::test]
+async fn unreachable_host_fails_within_the_timeout() {
+    let Some(sshd) = Sshd::start() else { return };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let web9 = target(
+        &sshd,
+        sshd.options()
+            .port(closed)
+            .connect_timeout(Duration::from_secs(2)),
+    );
+    let started = std::time::Instant::now();
+    let error = web9
+        .run(&Command::new(["true"]), &Lines::default())
+        .await
+        .expect_err("fails");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(matches!(error, TargetError::Connect { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains(&format!("127.0.0.1:{closed}")),
+        "{error}"
+    );
+}

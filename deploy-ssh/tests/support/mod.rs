@@ -1,0 +1,161 @@
+//! A private OpenSSH `sshd` per test: its own host key, user key,
+//! authorized_keys and config in a temporary directory, on a free port,
+//! killed on drop. It never reads or writes the user's `~/.ssh`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use deploy_ssh::{HostKeyPolicy, SshOptions};
+use russh::keys::PrivateKey;
+use russh::keys::ssh_key::LineEnding;
+use russh::keys::ssh_key::private::Ed25519Keypair;
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// A fresh ed25519 key from the kernel's random source.
+pub(crate) fn new_key() -> PrivateKey {
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .expect("random seed");
+    PrivateKey::from(Ed25519Keypair::from_seed(&seed))
+}
+
+/// Writes a private key in OpenSSH format with mode 0600.
+pub(crate) fn write_key(path: &Path, key: &PrivateKey) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(
+        path,
+        key.to_openssh(LineEnding::LF).expect("encode").as_bytes(),
+    )
+    .expect("write key");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod key");
+}
+
+pub(crate) fn user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "root".to_owned())
+}
+
+/// A running sshd.
+pub(crate) struct Sshd {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) port: u16,
+    pub(crate) host_key: PrivateKey,
+    pub(crate) user_key_path: PathBuf,
+    child: Child,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Sshd {
+    /// Starts one, or says loudly why it cannot (and fails under CI=true).
+    pub(crate) fn start() -> Option<Sshd> {
+        if !Path::new(SSHD).exists() {
+            let message =
+                "deploy-ssh: no /usr/sbin/sshd: run scripts/install-peers (the test command does)";
+            assert!(std::env::var("CI").is_err(), "{message}");
+            eprintln!("SKIPPED, {message}");
+            return None;
+        }
+        std::fs::create_dir_all("/run/sshd").ok();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host_key = new_key();
+        write_key(&dir.path().join("host_ed25519"), &host_key);
+        let user_key = new_key();
+        let user_key_path = dir.path().join("id_ed25519");
+        write_key(&user_key_path, &user_key);
+        std::fs::write(
+            dir.path().join("authorized_keys"),
+            user_key.public_key().to_openssh().expect("encode"),
+        )
+        .expect("authorized_keys");
+        for _ in 0..5 {
+            let port = free_port();
+            let config = dir.path().join("sshd_config");
+            std::fs::write(
+                &config,
+                format!(
+                    "Port {port}\nListenAddress 0.0.0.0\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
+                     AuthorizedKeysFile {d}/authorized_keys\nPubkeyAuthentication yes\nPasswordAuthentication no\n\
+                     KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\nStrictModes no\n\
+                     LogLevel ERROR\nMaxStartups 1000:30:2000\nMaxSessions 200\nSetEnv SHLVL=1\n\
+                     AllowStreamLocalForwarding yes\nAllowTcpForwarding yes\n",
+                    d = dir.path().display()
+                ),
+            )
+            .expect("sshd_config");
+            let mut child = Command::new(SSHD)
+                .arg("-f")
+                .arg(&config)
+                .args(["-D", "-e"])
+                .stdout(Stdio::null())
+                .stderr(
+                    std::fs::File::create(dir.path().join("sshd.log"))
+                        .map(Stdio::from)
+                        .unwrap_or_else(|_| Stdio::null()),
+                )
+                .spawn()
+                .expect("sshd starts");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Some(Sshd {
+                        dir,
+                        port,
+                        host_key,
+                        user_key_path,
+                        child,
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("sshd did not start");
+    }
+
+    /// A known_hosts file that lists this sshd's key for 127.0.0.1.
+    pub(crate) fn known_hosts(&self) -> PathBuf {
+        let path = self.dir.path().join("known_hosts");
+        if !path.exists() {
+            std::fs::write(
+                &path,
+                format!(
+                    "[127.0.0.1]:{} {}\n",
+                    self.port,
+                    self.host_key.public_key().to_openssh().expect("encode")
+                ),
+            )
+            .expect("known_hosts");
+        }
+        path
+    }
+
+    /// Options that connect as the current user with the test key, strict.
+    pub(crate) fn options(&self) -> SshOptions {
+        SshOptions::new(user())
+            .port(self.port)
+            .identity_file(&self.user_key_path)
+            .known_hosts(self.known_hosts())
+            .host_keys(HostKeyPolicy::Strict)
+            .connect_timeout(Duration::from_secs(10))
+    }
+}
