@@ -135,7 +135,7 @@ async fn execute(cli: &Cli, config: &Config, plan: &Plan, args: &RunArgs) -> Res
     let env = config
         .environment(Some(plan.environment()))
         .map_err(|e| e.with_snippet())?;
-    let targets = crate::targets::for_environment(&env)?;
+    let targets = crate::targets::for_environment(&env, &config.ssh())?;
     let grace = deploy_core::duration::parse(&args.grace)?;
     let mut values = RunValues::new(RunValues::release_now());
     values.secrets = config.load_secrets().map_err(|e| e.with_snippet())?;

@@ -542,3 +542,67 @@ fn demo_deploys_upgrades_and_rolls_back() {
     let stop_dir = format!("deploy_to={}", deploy_to.path().display());
     run(&["stop", &stop_dir]);
 }
+
+/// `deploy run` over SSH to two hosts (127.0.0.2 and .3 on one real sshd),
+/// learning their keys with accept-new, then strict.
+#[test]
+fn run_over_ssh_to_two_hosts() {
+    let Some(sshd) = deploy_ssh::testing::Sshd::start() else {
+        return;
+    };
+    let out_dir = sshd.dir.path().join("out");
+    let known_hosts = sshd.dir.path().join("cli_known_hosts");
+    let config = |policy: &str| {
+        format!(
+            r#"
+[ssh]
+user = "{user}"
+identity_files = ["{key}"]
+known_hosts = "{known_hosts}"
+host_keys = "{policy}"
+
+[environments.prod]
+hosts = ["127.0.0.2:{port}", "127.0.0.3:{port}"]
+
+[tasks.ship]
+steps = [
+  {{ write-file = {{ path = "{out}/${{host}}/VERSION", content = "1.0\n" }} }},
+  {{ exec = {{ shell = "hostname > /dev/null && echo shipped-to-${{host}}" }} }},
+]
+"#,
+            user = deploy_ssh::testing::user(),
+            key = sshd.user_key_path.display(),
+            known_hosts = known_hosts.display(),
+            port = sshd.port,
+            out = out_dir.display(),
+        )
+    };
+    let project = Project::new(&config("accept-new"));
+    let out = project
+        .deploy()
+        .args(["run", "prod", "ship", "-v"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for host in ["127.0.0.2", "127.0.0.3"] {
+        let version = out_dir
+            .join(format!("{host}:{}", sshd.port))
+            .join("VERSION");
+        assert_eq!(std::fs::read_to_string(&version).expect("written"), "1.0\n");
+    }
+    assert!(
+        stderr(&out).contains("shipped-to-127.0.0.3"),
+        "{}",
+        stderr(&out)
+    );
+    let learned = std::fs::read_to_string(&known_hosts).expect("known_hosts");
+    assert_eq!(learned.lines().count(), 2, "{learned}");
+
+    let strict = Project::new(&config("strict"));
+    let out = strict
+        .deploy()
+        .args(["run", "prod", "ship"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

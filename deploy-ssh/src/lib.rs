@@ -13,6 +13,8 @@ pub mod known_hosts;
 mod options;
 mod sync;
 mod target;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use options::{HostKeyPolicy, SshOptions};
 pub use target::SshTarget;

@@ -1,14 +1,12 @@
 //! SshTarget against a real OpenSSH sshd started by the test.
 
-mod support;
-
 use std::sync::Mutex;
 use std::time::Duration;
 
 use deploy_core::target::{Endpoint, OutputSink, OutputStream, SyncOptions, TargetError};
 use deploy_core::{Command, Target};
+use deploy_ssh::testing::{self as support, Sshd};
 use deploy_ssh::{HostKeyPolicy, SshOptions, SshTarget};
-use support::Sshd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Keeps output lines.

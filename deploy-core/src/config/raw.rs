@@ -54,6 +54,8 @@ pub struct SshSettings {
     pub connect_timeout: Option<String>,
     /// Jump host(s), as in ssh_config's `ProxyJump`.
     pub proxy_jump: Option<String>,
+    /// The known_hosts file (default `~/.ssh/known_hosts`).
+    pub known_hosts: Option<String>,
 }
 
 /// `[secrets.NAME]`: where a secret's value comes from at run time.

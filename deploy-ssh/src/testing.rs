@@ -1,13 +1,14 @@
-//! A private OpenSSH `sshd` per test: its own host key, user key,
-//! authorized_keys and config in a temporary directory, on a free port,
-//! killed on drop. It never reads or writes the user's `~/.ssh`.
+//! A private OpenSSH `sshd` for tests (feature `testing`): its own host key,
+//! user key, authorized_keys and config in a temporary directory, on a free
+//! port, killed on drop. It never reads or writes the user's `~/.ssh`. Keys
+//! are made in Rust: no `ssh-keygen` is needed.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use deploy_ssh::{HostKeyPolicy, SshOptions};
+use crate::{HostKeyPolicy, SshOptions};
 use russh::keys::PrivateKey;
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::Ed25519Keypair;
@@ -15,7 +16,7 @@ use russh::keys::ssh_key::private::Ed25519Keypair;
 const SSHD: &str = "/usr/sbin/sshd";
 
 /// A fresh ed25519 key from the kernel's random source.
-pub(crate) fn new_key() -> PrivateKey {
+pub fn new_key() -> PrivateKey {
     let mut seed = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut seed))
@@ -24,7 +25,7 @@ pub(crate) fn new_key() -> PrivateKey {
 }
 
 /// Writes a private key in OpenSSH format with mode 0600.
-pub(crate) fn write_key(path: &Path, key: &PrivateKey) {
+pub fn write_key(path: &Path, key: &PrivateKey) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(
         path,
@@ -34,16 +35,21 @@ pub(crate) fn write_key(path: &Path, key: &PrivateKey) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod key");
 }
 
-pub(crate) fn user() -> String {
+/// The user the tests run as (and log in as).
+pub fn user() -> String {
     std::env::var("USER").unwrap_or_else(|_| "root".to_owned())
 }
 
 /// A running sshd.
-pub(crate) struct Sshd {
-    pub(crate) dir: tempfile::TempDir,
-    pub(crate) port: u16,
-    pub(crate) host_key: PrivateKey,
-    pub(crate) user_key_path: PathBuf,
+pub struct Sshd {
+    /// Its directory (config, keys, logs); tests may put files here.
+    pub dir: tempfile::TempDir,
+    /// Its port on 0.0.0.0 (every 127.0.0.x reaches it).
+    pub port: u16,
+    /// Its host key.
+    pub host_key: PrivateKey,
+    /// The private key authorized to log in.
+    pub user_key_path: PathBuf,
     child: Child,
 }
 
@@ -63,7 +69,7 @@ fn free_port() -> u16 {
 
 impl Sshd {
     /// Starts one, or says loudly why it cannot (and fails under CI=true).
-    pub(crate) fn start() -> Option<Sshd> {
+    pub fn start() -> Option<Sshd> {
         if !Path::new(SSHD).exists() {
             let message =
                 "deploy-ssh: no /usr/sbin/sshd: run scripts/install-peers (the test command does)";
@@ -133,7 +139,7 @@ impl Sshd {
     }
 
     /// A known_hosts file that lists this sshd's key for 127.0.0.1.
-    pub(crate) fn known_hosts(&self) -> PathBuf {
+    pub fn known_hosts(&self) -> PathBuf {
         let path = self.dir.path().join("known_hosts");
         if !path.exists() {
             std::fs::write(
@@ -150,7 +156,7 @@ impl Sshd {
     }
 
     /// Options that connect as the current user with the test key, strict.
-    pub(crate) fn options(&self) -> SshOptions {
+    pub fn options(&self) -> SshOptions {
         SshOptions::new(user())
             .port(self.port)
             .identity_file(&self.user_key_path)
