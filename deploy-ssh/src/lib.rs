@@ -16,5 +16,5 @@ mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use options::{HostKeyPolicy, SshOptions};
+pub use options::{DEFAULT_HANDSHAKES, HostKeyPolicy, SshOptions};
 pub use target::SshTarget;

@@ -72,9 +72,16 @@ pub struct SshOptions {
     pub host_keys: HostKeyPolicy,
     /// How long connecting and authenticating may take.
     pub connect_timeout: Duration,
+    /// Bounds handshakes in flight across every target sharing these
+    /// options: sshd drops bursts past its `MaxStartups` (10 by default).
+    pub handshakes: std::sync::Arc<tokio::sync::Semaphore>,
     /// True while `identity_files` holds the defaults, not keys given.
     default_keys: bool,
 }
+
+/// Handshakes in flight at once by default: under OpenSSH's default
+/// `MaxStartups 10:30:100`, where refusals start.
+pub const DEFAULT_HANDSHAKES: usize = 8;
 
 impl SshOptions {
     /// Defaults for `user`: port 22, `~/.ssh/id_ed25519`, `id_ecdsa` and
@@ -98,6 +105,7 @@ impl SshOptions {
             known_hosts: ssh_dir.join("known_hosts"),
             host_keys: HostKeyPolicy::Strict,
             connect_timeout: Duration::from_secs(10),
+            handshakes: std::sync::Arc::new(tokio::sync::Semaphore::new(DEFAULT_HANDSHAKES)),
             default_keys: true,
         }
     }
@@ -128,6 +136,13 @@ impl SshOptions {
     /// Sets the host-key policy.
     pub fn host_keys(mut self, policy: HostKeyPolicy) -> Self {
         self.host_keys = policy;
+        self
+    }
+
+    /// Allows `n` handshakes in flight at once (shared by every clone of
+    /// these options).
+    pub fn max_handshakes(mut self, n: usize) -> Self {
+        self.handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(n.max(1)));
         self
     }
 

@@ -163,6 +163,16 @@ impl SshTarget {
         if let Some(handle) = slot.as_ref().filter(|h| !h.is_closed()) {
             return Ok(Arc::clone(handle));
         }
+        // The connect timeout starts once a handshake slot is free.
+        let _slot = self
+            .options
+            .handshakes
+            .acquire()
+            .await
+            .map_err(|e| TargetError::Connect {
+                endpoint: self.who(),
+                detail: e.to_string(),
+            })?;
         let handle = Arc::new(
             tokio::time::timeout(
                 self.options.connect_timeout,

@@ -364,3 +364,54 @@ async fn unreachable_host_fails_within_the_timeout() {
         "{error}"
     );
 }
+
+/// 200 hosts first seen at once under accept-new: every key is learned, one
+/// whole line each, and the handshake bound keeps sshd from resetting any.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_hosts_are_accepted_at_once() {
+    let Some(sshd) = Sshd::start() else { return };
+    let path = sshd.dir.path().join("fleet_known_hosts");
+    let options = sshd
+        .options()
+        .known_hosts(&path)
+        .host_keys(HostKeyPolicy::AcceptNew);
+    let targets: Vec<SshTarget> = (2..202)
+        .map(|i| {
+            let address = format!("127.0.0.{i}");
+            SshTarget::new(address.clone(), options.clone()).with_address(address)
+        })
+        .collect();
+    let runs = targets
+        .iter()
+        .map(|t| async move { t.run(&Command::new(["true"]), &Lines::default()).await });
+    let results = futures_util::future::join_all(runs).await;
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    let learned = std::fs::read_to_string(&path).expect("known_hosts");
+    let lines: Vec<&str> = learned.lines().collect();
+    assert_eq!(lines.len(), 200);
+    let known = deploy_ssh::known_hosts::KnownHosts::parse(&path, &learned);
+    assert!(
+        known.malformed.is_empty(),
+        "interleaved lines: {:?}",
+        known.malformed
+    );
+    for i in 2..202 {
+        assert_eq!(
+            known.check(
+                &format!("127.0.0.{i}"),
+                sshd.port,
+                sshd.host_key.public_key()
+            ),
+            deploy_ssh::known_hosts::HostKeyStatus::Known
+        );
+    }
+}
