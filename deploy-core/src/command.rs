@@ -6,6 +6,26 @@
 
 use std::fmt;
 
+/// `sudo` that never prompts: fails at once when a password would be needed.
+///
+/// # Examples
+///
+/// ```
+/// let cmd = deploy_core::Command::new(["id"]).sudo(true);
+/// assert_eq!(cmd.wrapped_argv(false)[..3], deploy_core::command::SUDO_NON_INTERACTIVE[..]);
+/// ```
+pub const SUDO_NON_INTERACTIVE: &[&str] = &["sudo", "-n", "--"];
+
+/// `sudo` reading its password from the first line of stdin, with no prompt
+/// (so the password never appears in argv, logs or events).
+///
+/// # Examples
+///
+/// ```
+/// assert!(deploy_core::command::SUDO_PASSWORD_ON_STDIN.contains(&"-S"));
+/// ```
+pub const SUDO_PASSWORD_ON_STDIN: &[&str] = &["sudo", "-S", "-p", "", "--"];
+
 /// A resolved command: what a [`Target`](crate::Target) runs.
 ///
 /// `Debug` shows the argv but not environment values or stdin, which may hold
@@ -158,9 +178,27 @@ impl Command {
     /// assert_eq!(sudo.wrapped_argv(false), ["sudo", "-n", "--", "env", "A=1", "printenv", "A"]);
     /// ```
     pub fn wrapped_argv(&self, env_in_argv: bool) -> Vec<String> {
+        self.wrapped_argv_with_sudo(env_in_argv, SUDO_NON_INTERACTIVE)
+    }
+
+    /// [`Command::wrapped_argv`] with another sudo prefix (a transport that
+    /// feeds a sudo password on stdin uses [`SUDO_PASSWORD_ON_STDIN`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::command::{Command, SUDO_PASSWORD_ON_STDIN};
+    ///
+    /// let cmd = Command::new(["whoami"]).sudo(true);
+    /// assert_eq!(
+    ///     cmd.wrapped_argv_with_sudo(true, SUDO_PASSWORD_ON_STDIN),
+    ///     ["sudo", "-S", "-p", "", "--", "whoami"]
+    /// );
+    /// ```
+    pub fn wrapped_argv_with_sudo(&self, env_in_argv: bool, sudo: &[&str]) -> Vec<String> {
         let mut argv = Vec::new();
         if self.sudo {
-            argv.extend(["sudo", "-n", "--"].map(String::from));
+            argv.extend(sudo.iter().map(|s| (*s).to_owned()));
         }
         if !self.env.is_empty() && (self.sudo || env_in_argv) {
             argv.push("env".to_owned());
@@ -182,7 +220,21 @@ impl Command {
     /// assert_eq!(cmd.to_shell_line(), "cd /tmp && env 'LANG=C' echo 'hello world'");
     /// ```
     pub fn to_shell_line(&self) -> String {
-        let line = quote_argv(&self.wrapped_argv(true));
+        self.to_shell_line_with_sudo(SUDO_NON_INTERACTIVE)
+    }
+
+    /// [`Command::to_shell_line`] with another sudo prefix.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::command::{Command, SUDO_PASSWORD_ON_STDIN};
+    ///
+    /// let cmd = Command::new(["id"]).sudo(true);
+    /// assert_eq!(cmd.to_shell_line_with_sudo(SUDO_PASSWORD_ON_STDIN), "sudo -S -p '' -- id");
+    /// ```
+    pub fn to_shell_line_with_sudo(&self, sudo: &[&str]) -> String {
+        let line = quote_argv(&self.wrapped_argv_with_sudo(true, sudo));
         match &self.cwd {
             Some(dir) => format!("cd {} && {line}", quote(dir)),
             None => line,

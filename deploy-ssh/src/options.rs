@@ -66,6 +66,9 @@ pub struct SshOptions {
     pub passphrase: Option<Secret>,
     /// Password, tried after the keys.
     pub password: Option<Secret>,
+    /// Password for `sudo`, fed on stdin (never argv); without one, sudo
+    /// runs non-interactively (`sudo -n`).
+    pub sudo_password: Option<Secret>,
     /// The `known_hosts` file.
     pub known_hosts: PathBuf,
     /// Host-key policy.
@@ -102,6 +105,7 @@ impl SshOptions {
                 .collect(),
             passphrase: None,
             password: None,
+            sudo_password: None,
             known_hosts: ssh_dir.join("known_hosts"),
             host_keys: HostKeyPolicy::Strict,
             connect_timeout: Duration::from_secs(10),
@@ -155,6 +159,12 @@ impl SshOptions {
     /// Sets a password to try after the keys.
     pub fn password(mut self, password: Secret) -> Self {
         self.password = Some(password);
+        self
+    }
+
+    /// Sets the password `sudo` is given on stdin.
+    pub fn sudo_password(mut self, password: Secret) -> Self {
+        self.sudo_password = Some(password);
         self
     }
 

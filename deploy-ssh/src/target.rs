@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use deploy_core::Command;
-use deploy_core::command::quote;
+use deploy_core::command::{SUDO_PASSWORD_ON_STDIN, quote};
 use deploy_core::target::{
     BoxedStream, Endpoint, ExitStatus, OutputSink, OutputStream, SyncOptions, SyncReport, Target,
     TargetError,
@@ -420,9 +420,18 @@ impl Target for SshTarget {
     }
 
     async fn run(&self, cmd: &Command, output: &dyn OutputSink) -> Result<ExitStatus, TargetError> {
-        let raw = self
-            .exec(&cmd.to_shell_line(), cmd.stdin.as_deref(), Some(output))
-            .await?;
+        let raw = match (&self.options.sudo_password, cmd.sudo) {
+            (Some(password), true) => {
+                let mut stdin = format!("{}\n", password.expose()).into_bytes();
+                stdin.extend_from_slice(cmd.stdin.as_deref().unwrap_or_default());
+                let line = cmd.to_shell_line_with_sudo(SUDO_PASSWORD_ON_STDIN);
+                self.exec(&line, Some(&stdin), Some(output)).await?
+            }
+            _ => {
+                self.exec(&cmd.to_shell_line(), cmd.stdin.as_deref(), Some(output))
+                    .await?
+            }
+        };
         Ok(raw.status)
     }
 

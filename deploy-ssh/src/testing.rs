@@ -89,6 +89,16 @@ impl Sshd {
             user_key.public_key().to_openssh().expect("encode"),
         )
         .expect("authorized_keys");
+        {
+            // Other test users (the sudo tests) read authorized_keys here.
+            use std::os::unix::fs::PermissionsExt;
+            let readable = |path: &Path, mode| {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                    .expect("chmod")
+            };
+            readable(dir.path(), 0o755);
+            readable(&dir.path().join("authorized_keys"), 0o644);
+        }
         for _ in 0..5 {
             let port = free_port();
             let config = dir.path().join("sshd_config");

@@ -415,3 +415,79 @@ async fn two_hundred_hosts_are_accepted_at_once() {
         );
     }
 }
+
+/// A non-root user whose sudo needs no password: `sudo -n` runs as root.
+#[tokio::test]
+async fn sudo_without_a_password() {
+    let Some(sshd) = Sshd::start() else { return };
+    let mut options = sshd.options();
+    options.user = "deploy-nopw".into();
+    let web1 = target(&sshd, options);
+    let lines = Lines::default();
+    assert!(
+        web1.run(&Command::new(["id", "-u"]), &lines)
+            .await
+            .expect("runs")
+            .success()
+    );
+    assert_ne!(
+        lines.of(OutputStream::Stdout),
+        vec!["0"],
+        "the control runs unprivileged"
+    );
+    let lines = Lines::default();
+    let status = web1
+        .run(&Command::new(["id", "-u"]).sudo(true), &lines)
+        .await
+        .expect("runs");
+    assert!(status.success());
+    assert_eq!(lines.of(OutputStream::Stdout), vec!["0"]);
+}
+
+/// A user whose sudo asks for a password: refused without one (never
+/// prompting), accepted with it on stdin; stdin still reaches the command and
+/// the password appears in no output.
+#[tokio::test]
+async fn sudo_with_a_password() {
+    let Some(sshd) = Sshd::start() else { return };
+    let password = "sudo-test-pw";
+    let mut options = sshd.options();
+    options.user = "deploy-pw".into();
+    let without = target(&sshd, options.clone());
+    let lines = Lines::default();
+    let status = without
+        .run(&Command::new(["id", "-u"]).sudo(true), &lines)
+        .await
+        .expect("runs");
+    assert!(!status.success());
+    assert!(
+        lines
+            .of(OutputStream::Stderr)
+            .join(" ")
+            .contains("password"),
+        "{:?}",
+        lines.of(OutputStream::Stderr)
+    );
+
+    let with = target(
+        &sshd,
+        options.sudo_password(deploy_core::Secret::new(password)),
+    );
+    let lines = Lines::default();
+    let cmd = Command::shell("id -u; cat")
+        .sudo(true)
+        .stdin("after the password\n");
+    assert!(with.run(&cmd, &lines).await.expect("runs").success());
+    assert_eq!(
+        lines.of(OutputStream::Stdout),
+        vec!["0", "after the password"]
+    );
+    let everything: Vec<String> = lines
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(_, l)| l.clone())
+        .collect();
+    assert!(!everything.iter().any(|l| l.contains(password)));
+}
