@@ -606,3 +606,37 @@ steps = [
         .expect("runs");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// A PATH holding every program of this one except OpenSSH's and rsync:
+/// the deploying side must not need them.
+fn path_without_ssh_tools(scratch: &Path) -> PathBuf {
+    let dir = scratch.join("bin-without-ssh");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let forbidden = [
+        "ssh",
+        "scp",
+        "sftp",
+        "rsync",
+        "ssh-keygen",
+        "ssh-agent",
+        "ssh-add",
+    ];
+    let path = std::env::var_os("PATH").expect("PATH");
+    for entry in std::env::split_paths(&path) {
+        let Ok(programs) = std::fs::read_dir(&entry) else {
+            continue;
+        };
+        for program in programs.flatten() {
+            let name = program.file_name();
+            let link = dir.join(&name);
+            if forbidden.iter().any(|f| name == *f) || link.exists() {
+                continue;
+            }
+            let _ = std::os::unix::fs::symlink(program.path(), link);
+        }
+    }
+    for tool in forbidden {
+        assert!(!dir.join(tool).exists());
+    }
+    dir
+}

@@ -60,6 +60,26 @@ impl Drop for Sshd {
     }
 }
 
+/// The direct children of `parent`, from /proc.
+fn descendants(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let after = stat.rsplit_once(')')?.1.to_owned();
+                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -146,6 +166,17 @@ impl Sshd {
             let _ = child.wait();
         }
         panic!("sshd did not start");
+    }
+
+    /// Kills every connection's sshd process (the listener stays): the
+    /// network dropping under running commands.
+    pub fn drop_connections(&self) {
+        let master = self.child.id();
+        for pid in descendants(master) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
     }
 
     /// A known_hosts file that lists this sshd's key for 127.0.0.1.

@@ -491,3 +491,38 @@ async fn sudo_with_a_password() {
         .collect();
     assert!(!everything.iter().any(|l| l.contains(password)));
 }
+
+/// The connection dropping mid-command is a clear, not-retry-safe error; the
+/// next command reconnects by itself.
+#[tokio::test]
+async fn dropped_connection_mid_command_then_reconnect() {
+    let Some(sshd) = Sshd::start() else { return };
+    let web1 = target(&sshd, sshd.options());
+    assert!(
+        web1.run(&Command::new(["true"]), &Lines::default())
+            .await
+            .expect("runs")
+            .success()
+    );
+    let (sleep, lines) = (Command::new(["sleep", "5"]), Lines::default());
+    let running = web1.run(&sleep, &lines);
+    let dropper = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sshd.drop_connections();
+    };
+    let (result, ()) = tokio::join!(running, dropper);
+    let error = result.expect_err("the connection dropped");
+    assert!(
+        matches!(error, TargetError::ConnectionLost { started: true, .. }),
+        "{error:?}"
+    );
+    assert!(!error.is_safe_to_retry());
+    assert!(error.to_string().contains("web1"), "{error}");
+    // The same target reconnects for the next command.
+    assert!(
+        web1.run(&Command::new(["true"]), &Lines::default())
+            .await
+            .expect("reconnects")
+            .success()
+    );
+}
