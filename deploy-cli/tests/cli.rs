@@ -578,9 +578,11 @@ steps = [
         )
     };
     let project = Project::new(&config("accept-new"));
+    let path = path_without_ssh_tools(sshd.dir.path());
     let out = project
         .deploy()
         .args(["run", "prod", "ship", "-v"])
+        .env("PATH", &path)
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -602,6 +604,7 @@ steps = [
     let out = strict
         .deploy()
         .args(["run", "prod", "ship"])
+        .env("PATH", &path)
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
