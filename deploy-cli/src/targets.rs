@@ -1,11 +1,15 @@
 //! Making targets for an environment's hosts, by its transport: this
-//! machine, or SSH with the `[ssh]` settings of `deploy.toml`.
+//! machine, or SSH with `deploy.toml`'s `[ssh]` settings over what
+//! `~/.ssh/config` says for each host (as `ssh name` would resolve it).
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use deploy_core::config::{EnvironmentInfo, SshSettings, Transport};
 use deploy_core::{LocalTarget, Secret, Target, Targets};
+use deploy_ssh::ssh_config::{HostConfig, SshConfig};
 use deploy_ssh::{HostKeyPolicy, SshOptions, SshTarget};
 
 /// The environment variable an encrypted key's passphrase is read from
@@ -22,29 +26,176 @@ pub(crate) fn for_environment(env: &EnvironmentInfo, ssh: &SshSettings) -> Resul
                 (host.name.clone(), Arc::new(target) as Arc<dyn Target>)
             })
             .collect()),
-        Transport::Ssh => {
-            let options = ssh_options(ssh)?;
-            if options.host_keys == HostKeyPolicy::Off {
+        Transport::Ssh => SshFleet::new(ssh)?.targets(env),
+    }
+}
+
+/// Builds SSH targets sharing one handshake bound and one connection per
+/// jump host.
+struct SshFleet<'a> {
+    settings: &'a SshSettings,
+    ssh_config: SshConfig,
+    local_user: String,
+    base: SshOptions,
+    jumps: BTreeMap<String, Arc<SshTarget>>,
+    reported: BTreeSet<String>,
+}
+
+impl<'a> SshFleet<'a> {
+    fn new(settings: &'a SshSettings) -> Result<Self, String> {
+        let local_user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
+        let config_path = settings
+            .config
+            .as_deref()
+            .map(expand_home)
+            .unwrap_or_else(|| expand_home("~/.ssh/config"));
+        let mut base = SshOptions::new(local_user.clone());
+        if let Ok(passphrase) = std::env::var(PASSPHRASE_VAR) {
+            base = base.passphrase(Secret::new(passphrase));
+        }
+        Ok(SshFleet {
+            settings,
+            ssh_config: SshConfig::load(&PathBuf::from(config_path)),
+            local_user,
+            base,
+            jumps: BTreeMap::new(),
+            reported: BTreeSet::new(),
+        })
+    }
+
+    fn targets(mut self, env: &EnvironmentInfo) -> Result<Targets, String> {
+        let mut targets = Targets::new();
+        let mut off_warned = false;
+        for host in &env.hosts {
+            let (name, port) = split_port(&host.name);
+            let (mut target, options) = self.target(&host.name, name, port)?;
+            if options.host_keys == HostKeyPolicy::Off && !off_warned {
+                off_warned = true;
                 eprintln!(
-                    "warning: host keys are not checked ([ssh] host_keys = \"off\"): anyone on the path can impersonate these hosts"
+                    "warning: host keys are not checked (host_keys = \"off\" or StrictHostKeyChecking no): anyone on the path can impersonate these hosts"
                 );
             }
-            Ok(env
-                .hosts
-                .iter()
-                .map(|host| {
-                    let (address, port) = split_port(&host.name);
-                    let mut options = options.clone();
-                    if let Some(port) = port {
-                        options = options.port(port);
-                    }
-                    let target = SshTarget::new(&host.name, options)
-                        .with_address(address)
-                        .with_roles(host.roles.clone());
-                    (host.name.clone(), Arc::new(target) as Arc<dyn Target>)
-                })
-                .collect())
+            target = target.with_roles(host.roles.clone());
+            targets.insert(host.name.clone(), Arc::new(target) as Arc<dyn Target>);
         }
+        Ok(targets)
+    }
+
+    /// A target called `label` (the host as deploy.toml lists it) for
+    /// `name` (as ssh would be given it), with its jump hosts.
+    fn target(
+        &mut self,
+        label: &str,
+        name: &str,
+        port: Option<u16>,
+    ) -> Result<(SshTarget, SshOptions), String> {
+        let resolved = self.ssh_config.resolve(name, &self.local_user);
+        for line in &resolved.unapplied {
+            if self.reported.insert(line.clone()) {
+                eprintln!("warning: ssh config {line}");
+            }
+        }
+        let options = self.options(&resolved, port)?;
+        let address = resolved.hostname.clone().unwrap_or_else(|| name.to_owned());
+        let mut target = SshTarget::new(label, options.clone()).with_address(address);
+        let jump = self
+            .settings
+            .proxy_jump
+            .clone()
+            .or_else(|| resolved.proxy_jump.clone());
+        if let Some(spec) = jump {
+            target = target.via(self.jump_chain(&spec)?);
+        }
+        Ok((target, options))
+    }
+
+    /// `user@host:port,host2` → host2 reached through host (shared per spec).
+    fn jump_chain(&mut self, spec: &str) -> Result<Arc<SshTarget>, String> {
+        if let Some(existing) = self.jumps.get(spec) {
+            return Ok(Arc::clone(existing));
+        }
+        let mut previous: Option<Arc<SshTarget>> = None;
+        for hop in spec.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+            let (user, rest) = match hop.split_once('@') {
+                Some((user, rest)) => (Some(user), rest),
+                None => (None, hop),
+            };
+            let (name, port) = split_port(rest);
+            let resolved = self.ssh_config.resolve(name, &self.local_user);
+            let mut options = self.options(&resolved, port)?;
+            if let Some(user) = user {
+                options.user = user.to_owned();
+            }
+            let address = resolved.hostname.clone().unwrap_or_else(|| name.to_owned());
+            let mut target = SshTarget::new(format!("jump {hop}"), options).with_address(address);
+            if let Some(previous) = previous.take() {
+                target = target.via(previous);
+            }
+            previous = Some(Arc::new(target));
+        }
+        let last = previous.ok_or_else(|| format!("empty proxy_jump `{spec}`"))?;
+        self.jumps.insert(spec.to_owned(), Arc::clone(&last));
+        Ok(last)
+    }
+
+    /// deploy.toml's `[ssh]` first, then ssh_config, then defaults.
+    fn options(&self, resolved: &HostConfig, port: Option<u16>) -> Result<SshOptions, String> {
+        let s = self.settings;
+        let mut options = self.base.clone();
+        if let Some(user) = s.user.clone().or_else(|| resolved.user.clone()) {
+            options.user = user;
+        }
+        if let Some(port) = port.or(s.port).or(resolved.port) {
+            options = options.port(port);
+        }
+        let identity_files: Vec<String> = if s.identity_files.is_empty() {
+            resolved
+                .identity_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect()
+        } else {
+            s.identity_files.iter().map(|f| expand_home(f)).collect()
+        };
+        if !identity_files.is_empty() {
+            let defaults = options.identity_files.clone();
+            for file in &identity_files {
+                options = options.identity_file(file);
+            }
+            if s.identity_files.is_empty() && !resolved.identities_only {
+                // As ssh: the configured keys first, then the default ones.
+                options.identity_files.extend(defaults);
+                options.identity_files.dedup();
+            }
+        }
+        let policy = match (&s.host_keys, &resolved.strict_host_key_checking) {
+            (Some(policy), _) => HostKeyPolicy::parse(policy)?,
+            (None, Some(ssh)) => match ssh.as_str() {
+                "no" | "off" => HostKeyPolicy::Off,
+                "accept-new" => HostKeyPolicy::AcceptNew,
+                _ => HostKeyPolicy::Strict,
+            },
+            (None, None) => HostKeyPolicy::Strict,
+        };
+        options = options.host_keys(policy);
+        if let Some(path) = s.known_hosts.as_deref().map(expand_home).or_else(|| {
+            resolved
+                .user_known_hosts_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+        }) {
+            options = options.known_hosts(path);
+        }
+        match (&s.connect_timeout, resolved.connect_timeout) {
+            (Some(timeout), _) => {
+                let timeout: Duration = deploy_core::duration::parse(timeout)?;
+                options = options.connect_timeout(timeout);
+            }
+            (None, Some(secs)) => options = options.connect_timeout(Duration::from_secs(secs)),
+            (None, None) => {}
+        }
+        options.keepalive = resolved.server_alive_interval.map(Duration::from_secs);
+        Ok(options)
     }
 }
 
@@ -57,38 +208,6 @@ fn split_port(name: &str) -> (&str, Option<u16>) {
         },
         _ => (name, None),
     }
-}
-
-fn ssh_options(ssh: &SshSettings) -> Result<SshOptions, String> {
-    if ssh.proxy_jump.is_some() {
-        return Err("[ssh] proxy_jump is not supported yet (deploy-ssh, issue #3)".into());
-    }
-    let user = ssh
-        .user
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .ok_or("no SSH user: set [ssh] user in deploy.toml")?;
-    let mut options = SshOptions::new(user);
-    if let Some(port) = ssh.port {
-        options = options.port(port);
-    }
-    for file in &ssh.identity_files {
-        options = options.identity_file(expand_home(file));
-    }
-    if let Some(policy) = &ssh.host_keys {
-        options = options.host_keys(HostKeyPolicy::parse(policy)?);
-    }
-    if let Some(path) = &ssh.known_hosts {
-        options = options.known_hosts(expand_home(path));
-    }
-    if let Some(timeout) = &ssh.connect_timeout {
-        let timeout: Duration = deploy_core::duration::parse(timeout)?;
-        options = options.connect_timeout(timeout);
-    }
-    if let Ok(passphrase) = std::env::var(PASSPHRASE_VAR) {
-        options = options.passphrase(Secret::new(passphrase));
-    }
-    Ok(options)
 }
 
 fn expand_home(path: &str) -> String {

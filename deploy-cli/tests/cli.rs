@@ -643,3 +643,77 @@ fn path_without_ssh_tools(scratch: &Path) -> PathBuf {
     }
     dir
 }
+
+/// Hosts resolve through an ssh_config (Include, tokens, HostName, Port,
+/// User, IdentityFile, UserKnownHostsFile, StrictHostKeyChecking, ProxyJump
+/// through a second sshd); keys not applied are reported.
+#[test]
+fn hosts_resolve_through_ssh_config_with_proxy_jump() {
+    let Some(bastion) = deploy_ssh::testing::Sshd::start() else {
+        return;
+    };
+    let Some(inner) = deploy_ssh::testing::Sshd::start() else {
+        return;
+    };
+    let dir = bastion.dir.path();
+    std::fs::create_dir_all(dir.join("conf.d")).expect("mkdir");
+    std::fs::write(
+        dir.join("conf.d/inner.conf"),
+        format!(
+            "Host db\n  HostName 127.0.0.1\n  Port {}\n  IdentityFile {}\n  ProxyJump bastion\n",
+            inner.port,
+            inner.user_key_path.display()
+        ),
+    )
+    .expect("write");
+    let known_hosts = dir.join("ssh_config_known_hosts");
+    std::fs::write(
+        dir.join("config"),
+        format!(
+            "Include {dir}/conf.d/*.conf\n\nHost bastion\n  HostName 127.0.0.1\n  Port {port}\n  IdentityFile {key}\n\nHost *\n  User {user}\n  UserKnownHostsFile {kh}\n  StrictHostKeyChecking accept-new\n  ForwardAgent yes\n",
+            dir = dir.display(),
+            port = bastion.port,
+            key = bastion.user_key_path.display(),
+            user = deploy_ssh::testing::user(),
+            kh = known_hosts.display(),
+        ),
+    )
+    .expect("write");
+    let out_file = inner.dir.path().join("ran-on-db");
+    let project = Project::new(&format!(
+        r#"
+[ssh]
+config = "{config}"
+
+[environments.prod]
+hosts = ["db"]
+
+[tasks.touch]
+steps = [{{ exec = {{ shell = "echo $SSH_CONNECTION > {out}" }} }}]
+"#,
+        config = dir.join("config").display(),
+        out = out_file.display(),
+    ));
+    let out = project
+        .deploy()
+        .args(["run", "prod", "touch"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let connection = std::fs::read_to_string(&out_file).expect("ran on the inner sshd");
+    assert!(
+        connection.trim().ends_with(&inner.port.to_string()),
+        "{connection}"
+    );
+    assert!(
+        stderr(&out).contains("forwardagent yes (not applied)"),
+        "{}",
+        stderr(&out)
+    );
+    let learned = std::fs::read_to_string(&known_hosts).expect("known_hosts");
+    assert_eq!(
+        learned.lines().count(),
+        2,
+        "bastion and db were both learned: {learned}"
+    );
+}

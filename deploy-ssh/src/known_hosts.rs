@@ -57,7 +57,7 @@ pub fn lookup_name(host: &str, port: u16) -> String {
     }
 }
 
-fn glob(pattern: &str, name: &str) -> bool {
+pub(crate) fn glob(pattern: &str, name: &str) -> bool {
     fn go(p: &[u8], n: &[u8]) -> bool {
         match (p.first(), n.first()) {
             (None, None) => true,

@@ -11,6 +11,7 @@
 mod handler;
 pub mod known_hosts;
 mod options;
+pub mod ssh_config;
 mod sync;
 mod target;
 #[cfg(feature = "testing")]

@@ -75,6 +75,8 @@ pub struct SshOptions {
     pub host_keys: HostKeyPolicy,
     /// How long connecting and authenticating may take.
     pub connect_timeout: Duration,
+    /// Keepalive probes this often (ssh_config's `ServerAliveInterval`).
+    pub keepalive: Option<Duration>,
     /// Bounds handshakes in flight across every target sharing these
     /// options: sshd drops bursts past its `MaxStartups` (10 by default).
     pub handshakes: std::sync::Arc<tokio::sync::Semaphore>,
@@ -109,6 +111,7 @@ impl SshOptions {
             known_hosts: ssh_dir.join("known_hosts"),
             host_keys: HostKeyPolicy::Strict,
             connect_timeout: Duration::from_secs(10),
+            keepalive: None,
             handshakes: std::sync::Arc::new(tokio::sync::Semaphore::new(DEFAULT_HANDSHAKES)),
             default_keys: true,
         }

@@ -45,6 +45,8 @@ pub struct SshTarget {
     address: String,
     roles: Vec<String>,
     options: Arc<SshOptions>,
+    /// The jump host this one is reached through (`ProxyJump`), if any.
+    via: Option<Arc<SshTarget>>,
     connection: tokio::sync::Mutex<Option<Arc<Handle<Checker>>>>,
 }
 
@@ -130,6 +132,7 @@ impl SshTarget {
             name,
             roles: Vec::new(),
             options: Arc::new(options),
+            via: None,
             connection: tokio::sync::Mutex::new(None),
         }
     }
@@ -137,6 +140,14 @@ impl SshTarget {
     /// Connects to `address` instead of the name (an IP, a resolved alias).
     pub fn with_address(mut self, address: impl Into<String>) -> Self {
         self.address = address.into();
+        self
+    }
+
+    /// Reaches this host through `jump` (ssh's `ProxyJump`): a
+    /// `direct-tcpip` channel on the jump host's connection carries this
+    /// one. The jump host's key is checked the same way; hops chain.
+    pub fn via(mut self, jump: Arc<SshTarget>) -> Self {
+        self.via = Some(jump);
         self
     }
 
@@ -162,6 +173,11 @@ impl SshTarget {
         let mut slot = self.connection.lock().await;
         if let Some(handle) = slot.as_ref().filter(|h| !h.is_closed()) {
             return Ok(Arc::clone(handle));
+        }
+        // The jump host first, outside our handshake slot: targets behind one
+        // jump host must not hold every slot while waiting for it.
+        if let Some(jump) = &self.via {
+            Box::pin(jump.handle()).await?;
         }
         // The connect timeout starts once a handshake slot is free.
         let _slot = self
@@ -203,6 +219,7 @@ impl SshTarget {
         };
         let mut config = client::Config {
             nodelay: true,
+            keepalive_interval: options.keepalive,
             ..client::Config::default()
         };
         if let Ok(known) = crate::known_hosts::KnownHosts::load(&options.known_hosts) {
@@ -218,16 +235,34 @@ impl SshTarget {
             endpoint: self.who(),
             detail,
         };
-        let mut handle = client::connect(
-            Arc::new(config),
-            (self.address.as_str(), options.port),
-            checker,
-        )
-        .await
-        .map_err(|e| {
+        let refused = |e: russh::Error| {
             let refused = refusal.lock().ok().and_then(|r| r.clone());
             failed(refused.unwrap_or_else(|| e.to_string()))
-        })?;
+        };
+        let mut handle = match &self.via {
+            None => client::connect(
+                Arc::new(config),
+                (self.address.as_str(), options.port),
+                checker,
+            )
+            .await
+            .map_err(refused)?,
+            Some(jump) => {
+                let tunnel = Box::pin(jump.handle())
+                    .await?
+                    .channel_open_direct_tcpip(
+                        self.address.clone(),
+                        u32::from(options.port),
+                        "127.0.0.1",
+                        0,
+                    )
+                    .await
+                    .map_err(|e| failed(format!("through {}: {e}", jump.name)))?;
+                client::connect_stream(Arc::new(config), tunnel.into_stream(), checker)
+                    .await
+                    .map_err(refused)?
+            }
+        };
         let mut tried = Vec::new();
         for path in &options.identity_files {
             let key = match russh::keys::load_secret_key(

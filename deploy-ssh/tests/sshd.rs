@@ -526,3 +526,51 @@ async fn dropped_connection_mid_command_then_reconnect() {
             .success()
     );
 }
+
+/// ProxyJump: a second sshd (its own host key) reached through the first;
+/// both keys are checked, and an unknown target key behind the jump is refused.
+#[tokio::test]
+async fn proxy_jump_through_a_second_sshd() {
+    let Some(bastion) = Sshd::start() else { return };
+    let Some(inner) = Sshd::start() else { return };
+    let known_hosts = bastion.dir.path().join("both_known_hosts");
+    let line = |sshd: &Sshd| {
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            sshd.port,
+            sshd.host_key.public_key().to_openssh().expect("encode")
+        )
+    };
+    std::fs::write(&known_hosts, line(&bastion) + &line(&inner)).expect("write");
+    let jump = std::sync::Arc::new(
+        SshTarget::new("bastion", bastion.options().known_hosts(&known_hosts))
+            .with_address("127.0.0.1"),
+    );
+    // The inner sshd accepts its own user key only.
+    let inner_options = inner.options().known_hosts(&known_hosts);
+    let db = SshTarget::new("db", inner_options.clone())
+        .with_address("127.0.0.1")
+        .via(std::sync::Arc::clone(&jump));
+    let lines = Lines::default();
+    let cmd = Command::shell("echo $SSH_CONNECTION");
+    assert!(
+        db.run(&cmd, &lines)
+            .await
+            .expect("runs through the jump")
+            .success()
+    );
+    let seen = lines.of(OutputStream::Stdout).join("");
+    assert!(seen.ends_with(&inner.port.to_string()), "{seen}");
+
+    // Negative: the inner host's key unknown → refused, though the jump is fine.
+    let only_bastion = bastion.dir.path().join("bastion_only");
+    std::fs::write(&only_bastion, line(&bastion)).expect("write");
+    let db = SshTarget::new("db", inner.options().known_hosts(&only_bastion))
+        .with_address("127.0.0.1")
+        .via(jump);
+    let error = db
+        .run(&Command::new(["true"]), &Lines::default())
+        .await
+        .expect_err("refused");
+    assert!(error.to_string().contains("is not in"), "{error}");
+}

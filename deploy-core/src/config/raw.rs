@@ -56,6 +56,9 @@ pub struct SshSettings {
     pub proxy_jump: Option<String>,
     /// The known_hosts file (default `~/.ssh/known_hosts`).
     pub known_hosts: Option<String>,
+    /// The ssh_config file hosts are resolved through (default
+    /// `~/.ssh/config`); settings here win over it.
+    pub config: Option<String>,
 }
 
 /// `[secrets.NAME]`: where a secret's value comes from at run time.
