@@ -60,7 +60,10 @@ pub struct SshOptions {
     pub user: String,
     /// Port.
     pub port: u16,
-    /// Private keys to offer, in order.
+    /// The ssh-agent socket whose keys are offered first (from
+    /// `SSH_AUTH_SOCK` by default).
+    pub agent: Option<PathBuf>,
+    /// Private keys to offer, in order, after the agent's.
     pub identity_files: Vec<PathBuf>,
     /// Passphrase for encrypted keys.
     pub passphrase: Option<Secret>,
@@ -99,6 +102,7 @@ impl SshOptions {
             .join(".ssh");
         SshOptions {
             user: user.into(),
+            agent: std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from),
             port: 22,
             identity_files: ["id_ed25519", "id_ecdsa", "id_rsa"]
                 .iter()
@@ -131,6 +135,12 @@ impl SshOptions {
             self.default_keys = false;
         }
         self.identity_files.push(path.into());
+        self
+    }
+
+    /// Offers the keys of the agent at this socket (`None`: no agent).
+    pub fn agent(mut self, socket: Option<PathBuf>) -> Self {
+        self.agent = socket;
         self
     }
 

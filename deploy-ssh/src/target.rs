@@ -18,6 +18,8 @@ use deploy_core::target::{
 use russh::ChannelMsg;
 use russh::client::{self, Handle};
 use russh::keys::PrivateKeyWithHashAlg;
+use russh::keys::agent::AgentIdentity;
+use russh::keys::agent::client::AgentClient;
 
 use crate::handler::Checker;
 use crate::options::SshOptions;
@@ -264,6 +266,14 @@ impl SshTarget {
             }
         };
         let mut tried = Vec::new();
+        if let Some(socket) = &options.agent {
+            if self
+                .authenticate_with_agent(&mut handle, socket, &mut tried)
+                .await?
+            {
+                return Ok(handle);
+            }
+        }
         for path in &options.identity_files {
             let key = match russh::keys::load_secret_key(
                 path,
@@ -312,6 +322,46 @@ impl SshTarget {
                 tried.join(", ")
             }
         )))
+    }
+
+    /// Offers each of the agent's keys; true when one was accepted.
+    async fn authenticate_with_agent(
+        &self,
+        handle: &mut Handle<Checker>,
+        socket: &Path,
+        tried: &mut Vec<String>,
+    ) -> Result<bool, TargetError> {
+        let mut agent = match AgentClient::connect_uds(socket).await {
+            Ok(agent) => agent,
+            Err(e) => {
+                tried.push(format!("agent {} (unreachable: {e})", socket.display()));
+                return Ok(false);
+            }
+        };
+        let identities = agent.request_identities().await.unwrap_or_default();
+        if identities.is_empty() {
+            tried.push(format!("agent {} (no keys)", socket.display()));
+        }
+        for identity in identities {
+            let AgentIdentity::PublicKey { key, comment } = identity else {
+                continue;
+            };
+            let hash = handle
+                .best_supported_rsa_hash()
+                .await
+                .ok()
+                .flatten()
+                .flatten();
+            match handle
+                .authenticate_publickey_with(self.options.user.clone(), key, hash, &mut agent)
+                .await
+            {
+                Ok(result) if result.success() => return Ok(true),
+                Ok(_) => tried.push(format!("agent key {comment}")),
+                Err(e) => tried.push(format!("agent key {comment} ({e:?})")),
+            }
+        }
+        Ok(false)
     }
 
     /// Runs a shell line, streaming output to `output` (when given) and

@@ -199,6 +199,7 @@ impl Sshd {
     /// Options that connect as the current user with the test key, strict.
     pub fn options(&self) -> SshOptions {
         SshOptions::new(user())
+            .agent(None)
             .port(self.port)
             .identity_file(&self.user_key_path)
             .known_hosts(self.known_hosts())

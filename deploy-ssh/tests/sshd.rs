@@ -574,3 +574,105 @@ async fn proxy_jump_through_a_second_sshd() {
         .expect_err("refused");
     assert!(error.to_string().contains("is not in"), "{error}");
 }
+
+/// ssh-agent: its keys are offered first; with an empty agent and no key
+/// files the error names the agent.
+#[tokio::test]
+async fn authenticates_with_an_agent() {
+    let Some(sshd) = Sshd::start() else { return };
+    let socket = sshd.dir.path().join("agent.sock");
+    let mut agent_process = std::process::Command::new("ssh-agent")
+        .args(["-D", "-a"])
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent (openssh-client) starts");
+    for _ in 0..100 {
+        if socket.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut only_agent = sshd.options().agent(Some(socket.clone()));
+    only_agent.identity_files.clear();
+
+    let empty = target(&sshd, only_agent.clone());
+    let error = empty
+        .run(&Command::new(["true"]), &Lines::default())
+        .await
+        .expect_err("refused");
+    assert!(error.to_string().contains("no keys"), "{error}");
+
+    let key = russh::keys::load_secret_key(&sshd.user_key_path, None).expect("key");
+    let mut agent = russh::keys::agent::client::AgentClient::connect_uds(&socket)
+        .await
+        .expect("agent");
+    agent.add_identity(&key, &[]).await.expect("added");
+    let web1 = target(&sshd, only_agent);
+    assert!(
+        web1.run(&Command::new(["true"]), &Lines::default())
+            .await
+            .expect("runs")
+            .success()
+    );
+    let _ = agent_process.kill();
+    let _ = agent_process.wait();
+}
+
+/// A key file that is not a key, and an encrypted key with a wrong
+/// passphrase, are named in the error; the right passphrase works.
+#[tokio::test]
+async fn bad_key_files_and_passphrases() {
+    let Some(sshd) = Sshd::start() else { return };
+    let junk = sshd.dir.path().join("junk_key");
+    std::fs::write(&junk, "not a key\n").expect("write");
+    let mut options = sshd.options();
+    options.identity_files = vec![junk.clone()];
+    let error = target(&sshd, options)
+        .run(&Command::new(["true"]), &Lines::default())
+        .await
+        .expect_err("refused");
+    assert!(
+        error.to_string().contains("junk_key (unreadable"),
+        "{error}"
+    );
+
+    let key = russh::keys::load_secret_key(&sshd.user_key_path, None).expect("key");
+    let encrypted = key
+        .encrypt(&mut getrandom::SysRng, "right horse battery")
+        .expect("encrypts");
+    let path = sshd.dir.path().join("encrypted_key");
+    std::fs::write(
+        &path,
+        encrypted
+            .to_openssh(russh::keys::ssh_key::LineEnding::LF)
+            .expect("encode")
+            .as_bytes(),
+    )
+    .expect("write");
+    let mut options = sshd.options().passphrase(deploy_core::Secret::new("wrong"));
+    options.identity_files = vec![path.clone()];
+    let error = target(&sshd, options)
+        .run(&Command::new(["true"]), &Lines::default())
+        .await
+        .expect_err("refused");
+    assert!(
+        error.to_string().contains("encrypted_key (unreadable"),
+        "{error}"
+    );
+    assert!(
+        !error.to_string().contains("wrong"),
+        "the passphrase is not echoed: {error}"
+    );
+    let mut options = sshd
+        .options()
+        .passphrase(deploy_core::Secret::new("right horse battery"));
+    options.identity_files = vec![path];
+    assert!(
+        target(&sshd, options)
+            .run(&Command::new(["true"]), &Lines::default())
+            .await
+            .expect("runs")
+            .success()
+    );
+}
