@@ -266,13 +266,12 @@ impl SshTarget {
             }
         };
         let mut tried = Vec::new();
-        if let Some(socket) = &options.agent {
-            if self
+        if let Some(socket) = &options.agent
+            && self
                 .authenticate_with_agent(&mut handle, socket, &mut tried)
                 .await?
-            {
-                return Ok(handle);
-            }
+        {
+            return Ok(handle);
         }
         for path in &options.identity_files {
             let key = match russh::keys::load_secret_key(
