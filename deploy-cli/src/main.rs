@@ -16,6 +16,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = args::Cli::parse();
+    raise_open_file_limit();
     let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -27,4 +28,15 @@ fn main() -> std::process::ExitCode {
         }
     };
     std::process::ExitCode::from(code)
+}
+
+/// One SSH connection per host holds a socket: lift the soft limit on open
+/// files to the hard one so thousands of hosts fit.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
 }

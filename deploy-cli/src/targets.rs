@@ -81,6 +81,24 @@ impl<'a> SshFleet<'a> {
         Ok(targets)
     }
 
+    /// Asks once on the terminal for the passphrase of the first encrypted
+    /// key, when none came from the environment.
+    fn ask_passphrase(&mut self, keys: &[PathBuf]) -> Result<(), String> {
+        use std::io::IsTerminal;
+        if self.base.passphrase.is_some() || !std::io::stdin().is_terminal() {
+            return Ok(());
+        }
+        if let Some(key) = keys.iter().find(|k| deploy_ssh::key_is_encrypted(k)) {
+            let passphrase = rpassword::prompt_password(format!(
+                "Passphrase for {} ({PASSPHRASE_VAR} skips this): ",
+                key.display()
+            ))
+            .map_err(|e| format!("cannot read the passphrase: {e}"))?;
+            self.base = self.base.clone().passphrase(Secret::new(passphrase));
+        }
+        Ok(())
+    }
+
     /// A target called `label` (the host as deploy.toml lists it) for
     /// `name` (as ssh would be given it), with its jump hosts.
     fn target(
@@ -95,7 +113,11 @@ impl<'a> SshFleet<'a> {
                 eprintln!("warning: ssh config {line}");
             }
         }
-        let options = self.options(&resolved, port)?;
+        let mut options = self.options(&resolved, port)?;
+        if options.passphrase.is_none() {
+            self.ask_passphrase(&options.identity_files)?;
+            options.passphrase = self.base.passphrase.clone();
+        }
         let address = resolved.hostname.clone().unwrap_or_else(|| name.to_owned());
         let mut target = SshTarget::new(label, options.clone()).with_address(address);
         let jump = self

@@ -17,5 +17,5 @@ mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use options::{DEFAULT_HANDSHAKES, HostKeyPolicy, SshOptions};
+pub use options::{DEFAULT_HANDSHAKES, HostKeyPolicy, SshOptions, key_is_encrypted};
 pub use target::SshTarget;

@@ -187,3 +187,17 @@ impl SshOptions {
         self
     }
 }
+
+/// True when the private key at `path` is encrypted (it needs a passphrase).
+///
+/// # Examples
+///
+/// ```
+/// assert!(!deploy_ssh::key_is_encrypted(std::path::Path::new("/no/such/key")));
+/// ```
+pub fn key_is_encrypted(path: &std::path::Path) -> bool {
+    matches!(
+        russh::keys::load_secret_key(path, None),
+        Err(russh::keys::Error::KeyIsEncrypted)
+    )
+}
