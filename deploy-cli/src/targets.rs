@@ -16,6 +16,10 @@ use deploy_ssh::{HostKeyPolicy, SshOptions, SshTarget};
 /// (never from the command line).
 const PASSPHRASE_VAR: &str = "DEPLOY_SSH_PASSPHRASE";
 
+/// The environment variable a sudo password is read from (fed to `sudo -S`
+/// on stdin; without it, sudo runs as `sudo -n`).
+const SUDO_PASSWORD_VAR: &str = "DEPLOY_SUDO_PASSWORD";
+
 pub(crate) fn for_environment(env: &EnvironmentInfo, ssh: &SshSettings) -> Result<Targets, String> {
     match env.transport {
         Transport::Local => Ok(env
@@ -52,6 +56,9 @@ impl<'a> SshFleet<'a> {
         let mut base = SshOptions::new(local_user.clone());
         if let Ok(passphrase) = std::env::var(PASSPHRASE_VAR) {
             base = base.passphrase(Secret::new(passphrase));
+        }
+        if let Ok(password) = std::env::var(SUDO_PASSWORD_VAR) {
+            base = base.sudo_password(Secret::new(password));
         }
         Ok(SshFleet {
             settings,
