@@ -676,3 +676,69 @@ async fn bad_key_files_and_passphrases() {
             .success()
     );
 }
+
+/// A host with ed25519 and ECDSA host keys, known only by its ECDSA key:
+/// the known algorithm is preferred, so strict checking passes instead of
+/// reporting a "changed" key.
+#[tokio::test]
+async fn the_known_host_key_algorithm_is_preferred() {
+    let Some(sshd) = Sshd::start() else { return };
+    let ecdsa = russh::keys::PrivateKey::random(
+        &mut rand_core::UnwrapErr(getrandom::SysRng),
+        russh::keys::Algorithm::Ecdsa {
+            curve: russh::keys::EcdsaCurve::NistP256,
+        },
+    )
+    .expect("ecdsa key");
+    // A second sshd process on the same directory, offering both keys.
+    let dir = sshd.dir.path();
+    support::write_key(&dir.join("host_ecdsa"), &ecdsa);
+    let config = std::fs::read_to_string(dir.join("sshd_config")).expect("config");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let config = config
+        .replace(&format!("Port {}", sshd.port), &format!("Port {port}"))
+        .replace(
+            &format!("HostKey {}/host_ed25519", dir.display()),
+            &format!(
+                "HostKey {d}/host_ed25519\nHostKey {d}/host_ecdsa",
+                d = dir.display()
+            ),
+        )
+        .replace("sshd.pid", "sshd2.pid");
+    std::fs::write(dir.join("sshd2_config"), config).expect("write");
+    let mut second = std::process::Command::new("/usr/sbin/sshd")
+        .arg("-f")
+        .arg(dir.join("sshd2_config"))
+        .args(["-D", "-e"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sshd");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let known = dir.join("ecdsa_known_hosts");
+    std::fs::write(
+        &known,
+        format!(
+            "[127.0.0.1]:{port} {}\n",
+            ecdsa.public_key().to_openssh().expect("encode")
+        ),
+    )
+    .expect("write");
+    let web1 = target(&sshd, sshd.options().port(port).known_hosts(&known));
+    let result = web1.run(&Command::new(["true"]), &Lines::default()).await;
+    let _ = second.kill();
+    let _ = second.wait();
+    assert!(
+        result
+            .expect("the ECDSA key is negotiated and known")
+            .success()
+    );
+}
