@@ -717,3 +717,51 @@ steps = [{{ exec = {{ shell = "echo $SSH_CONNECTION > {out}" }} }}]
         "bastion and db were both learned: {learned}"
     );
 }
+
+/// `StrictHostKeyChecking no` in ssh_config counts as host_keys = "off", with
+/// the warning; deploy.toml's `host_keys` wins over it.
+#[test]
+fn ssh_config_strict_host_key_checking_no_is_off_and_warned() {
+    let Some(sshd) = deploy_ssh::testing::Sshd::start() else {
+        return;
+    };
+    let dir = sshd.dir.path();
+    std::fs::write(
+        dir.join("config_no_check"),
+        format!(
+            "Host db\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}/empty_known_hosts\n  StrictHostKeyChecking no\n",
+            sshd.port,
+            deploy_ssh::testing::user(),
+            sshd.user_key_path.display(),
+            dir.display()
+        ),
+    )
+    .expect("write");
+    let config = |extra: &str| {
+        format!(
+            "[ssh]\nconfig = \"{}\"\n{extra}\n[environments.prod]\nhosts = [\"db\"]\n\n[tasks.t]\nsteps = [{{ exec = {{ cmd = [\"true\"] }} }}]\n",
+            dir.join("config_no_check").display()
+        )
+    };
+    let project = Project::new(&config(""));
+    let out = project
+        .deploy()
+        .args(["run", "prod", "t"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("host keys are not checked"),
+        "{}",
+        stderr(&out)
+    );
+
+    let strict = Project::new(&config("host_keys = \"strict\""));
+    let out = strict
+        .deploy()
+        .args(["run", "prod", "t"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not in"), "{}", stderr(&out));
+}
