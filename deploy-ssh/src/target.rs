@@ -476,16 +476,23 @@ impl SshTarget {
         if raw.status.success() {
             Ok(raw)
         } else {
-            Err(TargetError::Io {
-                op: what,
-                path: path.to_owned(),
-                source: std::io::Error::other(format!(
-                    "{} on {}: {}",
-                    raw.status,
-                    self.name,
-                    String::from_utf8_lossy(&raw.stderr).trim()
-                )),
-            })
+            Err(self.remote_failure(what, path, &raw))
+        }
+    }
+}
+
+impl SshTarget {
+    /// A file operation's remote script failed: its status and stderr.
+    fn remote_failure(&self, op: &'static str, path: &str, raw: &RawOutput) -> TargetError {
+        TargetError::Io {
+            op,
+            path: path.to_owned(),
+            source: std::io::Error::other(format!(
+                "{} on {}: {}",
+                raw.status,
+                self.name,
+                String::from_utf8_lossy(&raw.stderr).trim()
+            )),
         }
     }
 }
@@ -531,16 +538,7 @@ impl Target for SshTarget {
         match raw.status.code {
             Some(0) => Ok(Some(raw.stdout)),
             Some(MISSING) => Ok(None),
-            _ => Err(TargetError::Io {
-                op: "read",
-                path: path.to_owned(),
-                source: std::io::Error::other(format!(
-                    "{} on {}: {}",
-                    raw.status,
-                    self.name,
-                    String::from_utf8_lossy(&raw.stderr).trim()
-                )),
-            }),
+            _ => Err(self.remote_failure("read", path, &raw)),
         }
     }
 
