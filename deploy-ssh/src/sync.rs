@@ -13,7 +13,53 @@ use deploy_core::command::quote;
 use deploy_core::target::{SyncOptions, SyncReport, TargetError};
 use deploy_core::tree::{EntryKind, IgnoreRules, TreeEntry, scan};
 
-use crate::target::SshTarget;
+use crate::target::{Input, SshTarget};
+
+/// The size of the pieces the archive is sent in.
+const CHUNK: usize = 256 * 1024;
+
+/// A `Write` that hands full chunks to the sending side.
+struct ChunkWriter {
+    chunks: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buffer: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn new(chunks: tokio::sync::mpsc::Sender<Vec<u8>>) -> Self {
+        ChunkWriter {
+            chunks,
+            buffer: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
+        self.chunks
+            .blocking_send(chunk)
+            .map_err(|_| std::io::Error::other("the remote tar stopped reading"))
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        if !self.buffer.is_empty() {
+            self.send()?;
+        }
+        Ok(())
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// One remote file as `find -printf` describes it.
 #[derive(Debug, PartialEq, Eq)]
@@ -89,27 +135,19 @@ pub(crate) async fn sync_dir(
             &format!(
                 "mkdir -p -- {d} && cd {d} && find . -mindepth 1 -printf '%y\\t%s\\t%T@\\t%m\\t%P\\0'"
             ),
-            None,
+            Input::Nothing,
         )
         .await?;
     let remote = parse_manifest(&manifest);
     let mut report = SyncReport::default();
-    let mut archive = tar::Builder::new(Vec::new());
-    archive.follow_symlinks(false);
-    let mut appended = 0usize;
+    let mut changed: Vec<String> = Vec::new();
     for entry in &entries {
-        let is_file = matches!(entry.kind, EntryKind::File { .. });
         if unchanged(entry, remote.get(&entry.path)) {
-            if is_file {
+            if matches!(entry.kind, EntryKind::File { .. }) {
                 report.unchanged += 1;
             }
             continue;
         }
-        let source = local.join(&entry.path);
-        archive
-            .append_path_with_name(&source, &entry.path)
-            .map_err(|e| io(&source, e))?;
-        appended += 1;
         match entry.kind {
             EntryKind::File { size, .. } => {
                 report.copied += 1;
@@ -118,17 +156,39 @@ pub(crate) async fn sync_dir(
             EntryKind::Symlink(_) => report.copied += 1,
             EntryKind::Dir => {}
         }
+        changed.push(entry.path.clone());
     }
-    let archive = archive.into_inner().map_err(|e| io(local, e))?;
-    if appended > 0 {
-        target
+    if !changed.is_empty() {
+        // The archive is built on a blocking thread and sent chunk by chunk
+        // while it is built: reading here overlaps extracting there.
+        let (chunks, receiver) = tokio::sync::mpsc::channel(8);
+        let root = local.to_path_buf();
+        let producer = tokio::task::spawn_blocking(move || {
+            let mut archive = tar::Builder::new(ChunkWriter::new(chunks));
+            archive.follow_symlinks(false);
+            for path in &changed {
+                let source = root.join(path);
+                archive
+                    .append_path_with_name(&source, path)
+                    .map_err(|e| io(&source, e))?;
+            }
+            archive
+                .into_inner()
+                .and_then(ChunkWriter::finish)
+                .map_err(|e| io(&root, e))
+        });
+        let sent = target
             .exec_script(
                 "extract into",
                 dest,
                 &format!("cd {d} && tar -x -p --no-same-owner -f -"),
-                Some(&archive),
+                Input::Chunks(receiver),
             )
-            .await?;
+            .await;
+        producer
+            .await
+            .map_err(|e| io(local, format!("archive task failed: {e}")))??;
+        sent?;
     }
     if options.delete {
         let wanted: BTreeSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
@@ -161,7 +221,7 @@ pub(crate) async fn sync_dir(
                     "delete from",
                     dest,
                     &format!("cd {d} && xargs -0 -r rm -rf --"),
-                    Some(&list),
+                    Input::Bytes(&list),
                 )
                 .await?;
             report.deleted = doomed

@@ -63,6 +63,22 @@ impl std::fmt::Debug for SshTarget {
     }
 }
 
+/// What a command reads on stdin.
+pub(crate) enum Input<'a> {
+    /// Nothing (stdin is closed at once).
+    Nothing,
+    /// These bytes.
+    Bytes(&'a [u8]),
+    /// Chunks as a producer makes them (sent while it still works).
+    Chunks(tokio::sync::mpsc::Receiver<Vec<u8>>),
+}
+
+impl<'a> From<Option<&'a [u8]>> for Input<'a> {
+    fn from(bytes: Option<&'a [u8]>) -> Self {
+        bytes.map_or(Input::Nothing, Input::Bytes)
+    }
+}
+
 /// What a command printed and how it ended, as bytes.
 struct RawOutput {
     status: ExitStatus,
@@ -368,7 +384,7 @@ impl SshTarget {
     async fn exec(
         &self,
         line: &str,
-        stdin: Option<&[u8]>,
+        stdin: Input<'_>,
         output: Option<&dyn OutputSink>,
     ) -> Result<RawOutput, TargetError> {
         let lost = |started: bool, detail: String| TargetError::ConnectionLost {
@@ -393,11 +409,20 @@ impl SshTarget {
             pgid: Arc::clone(&pgid),
             armed: true,
         };
-        if let Some(bytes) = stdin {
-            channel
+        match stdin {
+            Input::Nothing => {}
+            Input::Bytes(bytes) => channel
                 .data(bytes)
                 .await
-                .map_err(|e| lost(true, e.to_string()))?;
+                .map_err(|e| lost(true, e.to_string()))?,
+            Input::Chunks(mut chunks) => {
+                while let Some(chunk) = chunks.recv().await {
+                    channel
+                        .data(&chunk[..])
+                        .await
+                        .map_err(|e| lost(true, e.to_string()))?;
+                }
+            }
         }
         channel.eof().await.map_err(|e| lost(true, e.to_string()))?;
 
@@ -470,7 +495,7 @@ impl SshTarget {
         what: &'static str,
         path: &str,
         line: &str,
-        stdin: Option<&[u8]>,
+        stdin: Input<'_>,
     ) -> Result<RawOutput, TargetError> {
         let raw = self.exec(line, stdin, None).await?;
         if raw.status.success() {
@@ -516,11 +541,15 @@ impl Target for SshTarget {
                 let mut stdin = format!("{}\n", password.expose()).into_bytes();
                 stdin.extend_from_slice(cmd.stdin.as_deref().unwrap_or_default());
                 let line = cmd.to_shell_line_with_sudo(SUDO_PASSWORD_ON_STDIN);
-                self.exec(&line, Some(&stdin), Some(output)).await?
+                self.exec(&line, Input::Bytes(&stdin), Some(output)).await?
             }
             _ => {
-                self.exec(&cmd.to_shell_line(), cmd.stdin.as_deref(), Some(output))
-                    .await?
+                self.exec(
+                    &cmd.to_shell_line(),
+                    cmd.stdin.as_deref().into(),
+                    Some(output),
+                )
+                .await?
             }
         };
         Ok(raw.status)
@@ -531,7 +560,7 @@ impl Target for SshTarget {
         let raw = self
             .exec(
                 &format!("if [ -e {p} ]; then exec cat -- {p}; else exit {MISSING}; fi"),
-                None,
+                Input::Nothing,
                 None,
             )
             .await?;
@@ -562,7 +591,7 @@ impl Target for SshTarget {
              tmp=\"$(dirname -- \"$dest\")/.$(basename -- \"$dest\").deploy-tmp-$$\"; \
              trap 'rm -f -- \"$tmp\"' EXIT; cat > \"$tmp\"; {chmod}; mv -f -- \"$tmp\" \"$dest\"; trap - EXIT"
         );
-        self.exec_checked("write", path, &script, Some(contents))
+        self.exec_checked("write", path, &script, Input::Bytes(contents))
             .await
             .map(|_| ())
     }
@@ -603,7 +632,7 @@ impl SshTarget {
         what: &'static str,
         path: &str,
         line: &str,
-        stdin: Option<&[u8]>,
+        stdin: Input<'_>,
     ) -> Result<Vec<u8>, TargetError> {
         Ok(self.exec_checked(what, path, line, stdin).await?.stdout)
     }
