@@ -435,7 +435,7 @@ fn sync_tree(from: &Path, dest: &Path, options: &SyncOptions) -> Result<SyncRepo
         }
     }
     if options.delete {
-        let rules = IgnoreRules::new(from, &options.exclude)
+        let rules = IgnoreRules::from_scan(from, &options.exclude, &entries)
             .map_err(|e| TargetError::io("scan", from, std::io::Error::other(e.to_string())))?;
         report.deleted = delete_unwanted(dest, dest, &wanted, &rules)?;
     }

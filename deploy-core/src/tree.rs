@@ -132,12 +132,34 @@ impl IgnoreRules {
     /// assert!(!rules.ignores("logo.psd", false));
     /// ```
     pub fn new(root: &Path, exclude: &[String]) -> Result<Self, ignore::Error> {
+        Self::from_scan(root, exclude, &scan(root, exclude)?)
+    }
+
+    /// The same rules from a [`scan`] of `root` already made (a sync has
+    /// one), so the tree is not walked twice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::tree::{IgnoreRules, scan};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join(".deployignore"), "*.log\n").unwrap();
+    /// let entries = scan(dir.path(), &[]).unwrap();
+    /// let rules = IgnoreRules::from_scan(dir.path(), &[], &entries).unwrap();
+    /// assert!(rules.ignores("debug.log", false));
+    /// ```
+    pub fn from_scan(
+        root: &Path,
+        exclude: &[String],
+        entries: &[TreeEntry],
+    ) -> Result<Self, ignore::Error> {
         let mut dirs = vec![root.to_path_buf()];
         dirs.extend(
-            scan(root, exclude)?
-                .into_iter()
+            entries
+                .iter()
                 .filter(|e| e.kind == EntryKind::Dir)
-                .map(|e| root.join(e.path)),
+                .map(|e| root.join(&e.path)),
         );
         let mut files = Vec::new();
         for dir in dirs {

@@ -192,7 +192,8 @@ pub(crate) async fn sync_dir(
     }
     if options.delete {
         let wanted: BTreeSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
-        let rules = IgnoreRules::new(local, &options.exclude).map_err(|e| io(local, e))?;
+        let rules =
+            IgnoreRules::from_scan(local, &options.exclude, &entries).map_err(|e| io(local, e))?;
         let doomed: Vec<&String> = remote
             .iter()
             .filter(|(path, r)| {
