@@ -240,8 +240,7 @@ fn split_port(name: &str) -> (&str, Option<u16>) {
 }
 
 fn expand_home(path: &str) -> String {
-    match (path.strip_prefix("~/"), std::env::var("HOME")) {
-        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
-        _ => path.to_owned(),
-    }
+    deploy_ssh::ssh_config::expand_tilde(path)
+        .display()
+        .to_string()
 }

@@ -54,7 +54,16 @@ fn home() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn expand_tilde(path: &str) -> PathBuf {
+/// `~/x` (and `~`) under `$HOME`, as ssh reads paths; others unchanged.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_ssh::ssh_config::expand_tilde;
+/// assert_eq!(expand_tilde("/etc/ssh/ssh_config"), std::path::PathBuf::from("/etc/ssh/ssh_config"));
+/// assert!(expand_tilde("~/.ssh/config").ends_with(".ssh/config"));
+/// ```
+pub fn expand_tilde(path: &str) -> PathBuf {
     match path.strip_prefix("~/") {
         Some(rest) => home().join(rest),
         None if path == "~" => home(),
