@@ -497,8 +497,8 @@ def drive_pssh(conf):
         command = f"echo {i}"
         if c.get("wrap"):
             # The command line deploy-ssh sends for `echo N` (deploy-ssh/src/target.rs):
-            # under setsid, so a timeout can kill the remote process group.
-            command = f"setsid -w sh -c 'printf '\\''@@deploy-pgid %s\\n'\\'' \"$$\" >&2; echo {i}'"
+            # the shell's pid (its process group) first, so a timeout can kill the group.
+            command = f"printf '@@deploy-pgid %s\\n' \"$$\" >&2; echo {i}"
         output = client.run_command(command, stop_on_errors=False)
         client.join(output)
         for o in output:
@@ -614,7 +614,7 @@ def diagnostics(s, sshd):
           "and one command per host.")
     print(f"- `deploy --concurrency {count}`: the executor's default bound of 64 steps in flight lifted.")
     print("- `parallel-ssh, deploy's command line`: parallel-ssh sending each `echo N` wrapped as "
-          "deploy-ssh wraps commands (`setsid -w sh -c 'printf @@deploy-pgid...; echo N'`), to show "
+          "deploy-ssh sends them (`printf '@@deploy-pgid %s\\n' \"$$\" >&2; echo N`), to show "
           "what the wrapper costs the sshd side with the client held fixed.\n")
     cases = [
         ("deploy (10 steps, defaults)", lambda d: tool_deploy(s, sshd, count, d)),

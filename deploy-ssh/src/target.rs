@@ -1,9 +1,11 @@
 //! [`SshTarget`]: one host over SSH, as a [`Target`].
 //!
 //! One connection per host, opened on first use and shared by every command
-//! (each command is a channel on it). Commands run under `setsid` so a
-//! timeout or interrupt can end the whole remote process group: closing a
-//! channel without a pty does not.
+//! (each command is a channel on it). sshd starts every command as the
+//! leader of a new session, so the login shell's `$$` is the process group
+//! id: each command first reports it on stderr, so that a timeout or
+//! interrupt can end the whole remote process group (closing a channel
+//! without a pty does not). Commands are POSIX shell lines, as with `ssh`.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -397,10 +399,10 @@ impl SshTarget {
             .channel_open_session()
             .await
             .map_err(|e| lost(false, e.to_string()))?;
+        // No wrapper process: sshd already made the shell a session leader.
         let script = format!("printf '{PGID_MARK}%s\\n' \"$$\" >&2; {line}");
-        let wrapped = format!("setsid -w sh -c {}", quote(&script));
         channel
-            .exec(true, wrapped)
+            .exec(true, script)
             .await
             .map_err(|e| lost(false, e.to_string()))?;
         let pgid = Arc::new(Mutex::new(None));
