@@ -854,8 +854,17 @@ def workload_b(s, sshd):
     def tar_tool(dest):
         return ["bash", "-c", f'tar -C {tree} -cf - . | {ssh_e} 127.0.0.2 "mkdir -p {dest} && tar -C {dest} -xf -"']
 
+    def sftp_tool(dest):
+        # OpenSSH's scp speaks the SFTP protocol (the default since 9.0; -s makes it explicit):
+        # the best-tuned SFTP client at hand, for "tar over an exec channel or SFTP".
+        # scp spells the port -P and has no -l user (its -l is a bandwidth limit).
+        options = [{"-p": "-P", "-l": "-o"}.get(o, o) for o in ssh_options(s, sshd)]
+        options = [f"User={o}" if o == s["user"] and options[i - 1] == "-o" else o
+                   for i, o in enumerate(options)]
+        return ["scp", "-s", "-q", "-r", "-p", *options, tree, f"127.0.0.2:{dest}"]
+
     tools = [("deploy", deploy_tool), ("rsync -a over ssh", rsync_tool)]
-    first_only = [("tar -c piped to ssh tar -x", tar_tool)]
+    first_only = [("tar -c piped to ssh tar -x", tar_tool), ("scp -r over SFTP (scp -s)", sftp_tool)]
     if shutil.which("rsync") is None:
         tools = tools[:1]
     dests = {name: f"{work}/dest-{slug(name)}" for name, _ in tools + first_only}
