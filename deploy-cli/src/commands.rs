@@ -28,8 +28,11 @@ pub(crate) async fn run(cli: Cli) -> u8 {
 
 /// Every step kind this binary knows (deploy-core's; deploy-docker's join
 /// here when it lands).
+/// Every step kind `deploy.toml` may name: the core ones and `docker.*`.
 fn registry() -> StepRegistry {
-    StepRegistry::with_builtins()
+    let mut registry = StepRegistry::with_builtins();
+    deploy_docker::register(&mut registry);
+    registry
 }
 
 fn load(cli: &Cli) -> Result<Config, String> {

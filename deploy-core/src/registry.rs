@@ -202,7 +202,32 @@ impl StepRegistry {
     /// let err = registry.parse("symlink", table.into()).unwrap_err();
     /// assert_eq!(err.to_string(), "invalid `symlink` step: missing field `to`");
     /// ```
+    ///
+    /// A dotted kind written as TOML writes it (`docker.pull = { … }` is the
+    /// table `docker = { pull = { … } }`) is found by its dotted name:
+    ///
+    /// ```
+    /// use deploy_core::StepRegistry;
+    ///
+    /// let mut registry = StepRegistry::with_builtins();
+    /// registry.register_serde::<deploy_core::steps::Symlink>("files.symlink");
+    /// let entry: toml::Table = toml::from_str(r#"files.symlink = { link = "current", to = "releases/1" }"#).unwrap();
+    /// let step = registry.parse("files", entry["files"].clone()).unwrap();
+    /// assert_eq!(step.kind(), "symlink");
+    /// let typo: toml::Table = toml::from_str(r#"files.symlnk = { link = "current" }"#).unwrap();
+    /// let err = registry.parse("files", typo["files"].clone()).unwrap_err().to_string();
+    /// assert!(err.starts_with("unknown step kind `files.symlnk` (did you mean `files.symlink`?)"), "{err}");
+    /// ```
     pub fn parse(&self, kind: &str, value: toml::Value) -> Result<Arc<dyn Step>, RegistryError> {
+        if !self.kinds.contains_key(kind) {
+            let prefix = format!("{kind}.");
+            if let toml::Value::Table(table) = &value
+                && let (1, Some((sub, inner))) = (table.len(), table.iter().next())
+                && self.kinds.keys().any(|k| k.starts_with(&prefix))
+            {
+                return self.parse(&format!("{prefix}{sub}"), inner.clone());
+            }
+        }
         let Some(parse) = self.kinds.get(kind) else {
             let known: Vec<String> = self.kinds.keys().cloned().collect();
             return Err(RegistryError::UnknownKind {

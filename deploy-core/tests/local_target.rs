@@ -196,10 +196,16 @@ async fn pid_in(path: &Path) -> i32 {
     panic!("no pid was written to {}", path.display());
 }
 
-/// A port on 127.0.0.1 that nothing listens on (bound, then released).
-async fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    listener.local_addr().expect("local address").port()
+/// A port nothing listens on: bound (so no other test can take it) but
+/// never listening, so a connection is refused. Keep the socket while the
+/// port is in use.
+async fn closed_port() -> (u16, tokio::net::TcpSocket) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let port = socket.local_addr().expect("local address").port();
+    (port, socket)
 }
 
 /// A tiny HTTP/1.1 server: the first `failures` requests get a 503, the rest
@@ -996,7 +1002,7 @@ async fn connect_tcp_round_trips() {
 /// Connecting to a closed port or a missing socket is TargetError::Connect naming the endpoint.
 #[tokio::test]
 async fn connect_failures_are_connect_errors() {
-    let port = closed_port().await;
+    let (port, _held) = closed_port().await;
     let err = match local()
         .connect(&Endpoint::Tcp {
             host: "127.0.0.1".to_owned(),
@@ -1474,7 +1480,7 @@ async fn http_check_gives_up_after_attempts() {
 /// HttpCheck to a closed port fails with the connection error.
 #[tokio::test]
 async fn http_check_closed_port_fails() {
-    let port = closed_port().await;
+    let (port, _held) = closed_port().await;
     let url = format!("http://127.0.0.1:{port}/");
     let ran = execute(
         &plan(

@@ -13,6 +13,7 @@ use crate::options::HostKeyPolicy;
 /// Serializes appends to known_hosts files within this process.
 static APPEND_LOCK: Mutex<()> = Mutex::new(());
 
+#[derive(Clone)]
 pub(crate) struct Checker {
     pub(crate) host: String,
     pub(crate) port: u16,

@@ -143,6 +143,24 @@ impl Drop for RemoteKiller {
     }
 }
 
+/// True when the server closed the connection before the SSH handshake
+/// finished and no host key was refused: sshd's MaxStartups drop.
+fn reset_before_handshake(e: &russh::Error, refusal: &Mutex<Option<String>>) -> bool {
+    let refused = refusal.lock().map(|r| r.is_some()).unwrap_or(true);
+    let reset = match e {
+        russh::Error::IO(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionAborted
+        ),
+        russh::Error::Disconnect | russh::Error::HUP => true,
+        _ => false,
+    };
+    reset && !refused
+}
+
 impl SshTarget {
     /// A target named `name` (also its address) with these options.
     pub fn new(name: impl Into<String>, options: SshOptions) -> Self {
@@ -259,14 +277,37 @@ impl SshTarget {
             let refused = refusal.lock().ok().and_then(|r| r.clone());
             failed(refused.unwrap_or_else(|| e.to_string()))
         };
+        let config = Arc::new(config);
         let mut handle = match &self.via {
-            None => client::connect(
-                Arc::new(config),
-                (self.address.as_str(), options.port),
-                checker,
-            )
-            .await
-            .map_err(refused)?,
+            None => {
+                // sshd resets connections past its MaxStartups before the
+                // banner: nothing ran, so try again after a short pause.
+                let mut attempt = 0u32;
+                loop {
+                    let checker = Checker {
+                        refusal: Arc::clone(&refusal),
+                        ..checker.clone()
+                    };
+                    match client::connect(
+                        Arc::clone(&config),
+                        (self.address.as_str(), options.port),
+                        checker,
+                    )
+                    .await
+                    {
+                        Ok(handle) => break handle,
+                        Err(e) if attempt < 4 && reset_before_handshake(&e, &refusal) => {
+                            attempt += 1;
+                            let jitter = u64::from(std::process::id() ^ attempt) % 40;
+                            tokio::time::sleep(std::time::Duration::from_millis(
+                                (50 << attempt) + jitter,
+                            ))
+                            .await;
+                        }
+                        Err(e) => return Err(refused(e)),
+                    }
+                }
+            }
             Some(jump) => {
                 let tunnel = Box::pin(jump.handle())
                     .await?
@@ -278,7 +319,7 @@ impl SshTarget {
                     )
                     .await
                     .map_err(|e| failed(format!("through {}: {e}", jump.name)))?;
-                client::connect_stream(Arc::new(config), tunnel.into_stream(), checker)
+                client::connect_stream(config, tunnel.into_stream(), checker)
                     .await
                     .map_err(refused)?
             }

@@ -1,0 +1,149 @@
+//! [`DockerError`]: what went wrong with an engine, named by host and object.
+//!
+//! bollard reports HTTP statuses and engine messages; these say which host,
+//! which image or container, and what to do, in one line.
+
+use deploy_core::step::StepError;
+
+/// A failed engine operation.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_docker::DockerError;
+///
+/// let e = DockerError::NotFound { host: "web1".into(), what: "image app:v9".into() };
+/// assert_eq!(e.to_string(), "web1: no such image app:v9");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DockerError {
+    /// The engine's socket could not be reached.
+    #[error(
+        "{host}: cannot reach the Docker engine at {address}: {cause} (is the engine running there?)"
+    )]
+    Unreachable {
+        /// The host.
+        host: String,
+        /// The socket or address.
+        address: String,
+        /// What the transport said.
+        cause: String,
+    },
+    /// The socket is there but this user may not open it.
+    #[error(
+        "{host}: permission denied on the Docker engine's socket {address}: \
+         add the user to the `docker` group or name a socket it may open"
+    )]
+    PermissionDenied {
+        /// The host.
+        host: String,
+        /// The socket.
+        address: String,
+    },
+    /// `DOCKER_HOST` or an `engine` setting that cannot be used.
+    #[error("engine address `{value}`: {reason}")]
+    BadAddress {
+        /// The value given.
+        value: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// An image, container or network that does not exist.
+    #[error("{host}: no such {what}")]
+    NotFound {
+        /// The host.
+        host: String,
+        /// What was looked for ("image app:v9").
+        what: String,
+    },
+    /// The engine refused or failed an operation.
+    #[error("{host}: {what}: {message}")]
+    Api {
+        /// The host.
+        host: String,
+        /// The operation and its object.
+        what: String,
+        /// The engine's message.
+        message: String,
+    },
+    /// A build's own error (a failing `RUN`, a missing file).
+    #[error("{host}: building {tag} failed: {message}")]
+    Build {
+        /// The host.
+        host: String,
+        /// The tag being built.
+        tag: String,
+        /// The builder's error line.
+        message: String,
+    },
+    /// A container that never became healthy.
+    #[error("{host}: container {container} did not become healthy: {detail}")]
+    Unhealthy {
+        /// The host.
+        host: String,
+        /// The container.
+        container: String,
+        /// The last health state and check output.
+        detail: String,
+    },
+    /// Something given that cannot be used (a bad tag, a bad port).
+    #[error("{0}")]
+    Invalid(String),
+    /// Reading local files (a build context, credentials, an env file).
+    #[error("{path}: {message}")]
+    Local {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl DockerError {
+    /// Classifies a bollard error about `what` on `host`.
+    pub(crate) fn from_api(
+        host: &str,
+        address: &str,
+        what: String,
+        e: bollard::errors::Error,
+    ) -> DockerError {
+        use bollard::errors::Error as B;
+        match e {
+            B::DockerResponseServerError {
+                status_code: 404,
+                message,
+            } if !message.contains("pull access denied") => DockerError::NotFound {
+                host: host.to_owned(),
+                what: format!("{what} ({message})"),
+            },
+            B::DockerResponseServerError { message, .. } => DockerError::Api {
+                host: host.to_owned(),
+                what,
+                message,
+            },
+            B::IOError { err } if err.kind() == std::io::ErrorKind::PermissionDenied => {
+                DockerError::PermissionDenied {
+                    host: host.to_owned(),
+                    address: address.to_owned(),
+                }
+            }
+            B::IOError { err } => DockerError::Unreachable {
+                host: host.to_owned(),
+                address: address.to_owned(),
+                cause: err.to_string(),
+            },
+            other => DockerError::Api {
+                host: host.to_owned(),
+                what,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<DockerError> for StepError {
+    fn from(e: DockerError) -> Self {
+        StepError::Failed(e.to_string())
+    }
+}

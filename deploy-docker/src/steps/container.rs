@@ -1,0 +1,368 @@
+//! `docker.ensure-running` and `docker.recreate`: a named container from a
+//! spec. Ensure-running starts it only if it is not already running the
+//! wanted image ("do not redeploy logstash if it is running"); recreate
+//! replaces it when its spec or image changed, or always with `force`
+//! (compose's `up -d --no-deps --force-recreate`). Neither leaves the host
+//! without the old container when the new one cannot start.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::text::Text;
+use serde::Deserialize;
+
+use super::{resolve_all, shown, with_engine};
+use crate::container::{ContainerSpec, Healthcheck, PortMapping, SPEC_LABEL};
+use crate::error::DockerError;
+
+/// A container as `deploy.toml` describes it.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_docker::steps::ContainerConfig;
+///
+/// let config: ContainerConfig = toml::from_str(r#"
+///     name = "shop-web"
+///     image = "shop/web:${release}"
+///     env = { DATABASE_URL = "${secret.DATABASE_URL}" }
+///     ports = ["127.0.0.1:8080:8080"]
+///     healthcheck = { test = ["CMD", "/app", "--check"], interval = "2s" }
+/// "#).unwrap();
+/// # let _ = config;
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+// (Flattened into docker.blue-green, where unknown keys are caught there.)
+pub struct ContainerConfig {
+    pub(crate) name: Text,
+    pub(crate) image: Text,
+    command: Option<Vec<Text>>,
+    #[serde(default)]
+    env: BTreeMap<String, Text>,
+    #[serde(default)]
+    env_file: Vec<Text>,
+    #[serde(default)]
+    pub(crate) ports: Vec<String>,
+    #[serde(default)]
+    volumes: Vec<Text>,
+    #[serde(default)]
+    networks: Vec<Text>,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, Text>,
+    restart: Option<String>,
+    healthcheck: Option<HealthcheckConfig>,
+    version: Option<Text>,
+    /// How long a new container may take to become healthy.
+    #[serde(default = "default_wait", with = "deploy_core::duration::serde_req")]
+    pub(crate) wait: Duration,
+    /// How long a stopping container gets between SIGTERM and SIGKILL.
+    #[serde(default = "default_grace", with = "deploy_core::duration::serde_req")]
+    pub(crate) stop_grace: Duration,
+    /// `docker.recreate` only: replace even when nothing changed.
+    #[serde(default)]
+    pub(crate) force: bool,
+    pub(crate) engine: Option<Text>,
+}
+
+fn default_wait() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_grace() -> Duration {
+    Duration::from_secs(10)
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HealthcheckConfig {
+    test: Vec<String>,
+    #[serde(default, with = "deploy_core::duration::serde_opt")]
+    interval: Option<Duration>,
+    #[serde(default, with = "deploy_core::duration::serde_opt")]
+    timeout: Option<Duration>,
+    retries: Option<u32>,
+    #[serde(default, with = "deploy_core::duration::serde_opt")]
+    start_period: Option<Duration>,
+}
+
+/// Reads a compose-style env file: `KEY=VALUE` lines, `#` comments.
+fn read_env_file(path: &str) -> Result<Vec<(String, String)>, DockerError> {
+    let text = std::fs::read_to_string(path).map_err(|e| DockerError::Local {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.trim().to_owned(), v.to_owned()),
+            None => (l.to_owned(), String::new()),
+        })
+        .collect())
+}
+
+impl ContainerConfig {
+    /// A config for container `name` from `image`.
+    pub fn new(name: &str, image: &str) -> ContainerConfig {
+        ContainerConfig {
+            name: Text::from(name),
+            image: Text::from(image),
+            command: None,
+            env: BTreeMap::new(),
+            env_file: Vec::new(),
+            ports: Vec::new(),
+            volumes: Vec::new(),
+            networks: Vec::new(),
+            aliases: Vec::new(),
+            labels: BTreeMap::new(),
+            restart: None,
+            healthcheck: None,
+            version: None,
+            wait: default_wait(),
+            stop_grace: default_grace(),
+            force: false,
+            engine: None,
+        }
+    }
+
+    /// The spec with every placeholder filled (env files read here).
+    pub(crate) fn spec(&self, ctx: &StepContext<'_>) -> Result<ContainerSpec, StepError> {
+        let mut spec = ContainerSpec::new(ctx.resolve(&self.name)?, ctx.resolve(&self.image)?);
+        crate::image::ImageRef::parse(&spec.image)?;
+        spec.command = self
+            .command
+            .as_deref()
+            .map(|c| resolve_all(ctx, c))
+            .transpose()?;
+        for file in &self.env_file {
+            spec.env.extend(read_env_file(&ctx.resolve(file)?)?);
+        }
+        for (name, value) in &self.env {
+            spec.env.insert(name.clone(), ctx.resolve(value)?);
+        }
+        spec.ports = self
+            .ports
+            .iter()
+            .map(|p| PortMapping::parse(p))
+            .collect::<Result<_, _>>()?;
+        spec.volumes = resolve_all(ctx, &self.volumes)?;
+        spec.networks = resolve_all(ctx, &self.networks)?;
+        spec.aliases.clone_from(&self.aliases);
+        for (name, value) in &self.labels {
+            spec.labels.insert(name.clone(), ctx.resolve(value)?);
+        }
+        spec.restart.clone_from(&self.restart);
+        spec.healthcheck = self.healthcheck.as_ref().map(|h| {
+            let mut check = Healthcheck::command(h.test.clone());
+            check.interval = h.interval.unwrap_or(check.interval);
+            check.timeout = h.timeout.unwrap_or(check.timeout);
+            check.retries = h.retries.unwrap_or(check.retries);
+            check.start_period = h.start_period.unwrap_or(check.start_period);
+            check
+        });
+        spec.version = self.version.as_ref().map(|v| ctx.resolve(v)).transpose()?;
+        Ok(spec)
+    }
+
+    pub(crate) fn describe_fields(&self, description: Description) -> Description {
+        let pairs = |map: &BTreeMap<String, Text>| {
+            map.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let list = |items: &[String]| (!items.is_empty()).then(|| items.join(", "));
+        let texts = |items: &[Text]| (!items.is_empty()).then(|| shown(items));
+        description
+            .field_opt("command", self.command.as_deref().map(shown))
+            .field_opt("env", (!self.env.is_empty()).then(|| pairs(&self.env)))
+            .field_opt("env files", texts(&self.env_file))
+            .field_opt("ports", list(&self.ports))
+            .field_opt("volumes", texts(&self.volumes))
+            .field_opt("networks", texts(&self.networks))
+            .field_opt("aliases", list(&self.aliases))
+            .field_opt(
+                "labels",
+                (!self.labels.is_empty()).then(|| pairs(&self.labels)),
+            )
+            .field_opt("restart", self.restart.as_ref())
+            .field_opt(
+                "healthcheck",
+                self.healthcheck.as_ref().map(|h| h.test.join(" ")),
+            )
+            .field_opt("version", self.version.as_ref())
+            .field(
+                "wait",
+                format!(
+                    "up to {} for health, {} to stop",
+                    deploy_core::duration::format(self.wait),
+                    deploy_core::duration::format(self.stop_grace)
+                ),
+            )
+            .field_opt("engine", self.engine.as_ref())
+    }
+}
+
+/// Starts container `name` unless it already runs the wanted image.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::Step;
+/// use deploy_docker::steps::{ContainerConfig, EnsureRunning};
+///
+/// let step = EnsureRunning::new(ContainerConfig::new("logstash", "logstash:8.11"));
+/// assert_eq!(step.describe().summary, "container logstash runs logstash:8.11 (started only if not)");
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "ContainerConfig")]
+pub struct EnsureRunning {
+    config: ContainerConfig,
+}
+
+impl TryFrom<ContainerConfig> for EnsureRunning {
+    type Error = String;
+
+    fn try_from(config: ContainerConfig) -> Result<Self, String> {
+        if config.force {
+            return Err("`force` belongs to docker.recreate".to_owned());
+        }
+        Ok(EnsureRunning { config })
+    }
+}
+
+impl EnsureRunning {
+    /// Ensures the container `config` describes runs.
+    pub fn new(config: ContainerConfig) -> EnsureRunning {
+        EnsureRunning { config }
+    }
+}
+
+#[async_trait]
+impl Step for EnsureRunning {
+    fn kind(&self) -> &str {
+        "docker.ensure-running"
+    }
+
+    fn describe(&self) -> Description {
+        let c = &self.config;
+        c.describe_fields(Description::new(format!(
+            "container {} runs {} (started only if not)",
+            c.name, c.image
+        )))
+    }
+
+    async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
+        let spec = self.config.spec(ctx)?;
+        with_engine(ctx, self.config.engine.as_ref(), |engine| {
+            Box::pin(async move {
+                let Some(info) = engine.inspect(&spec.name).await? else {
+                    return Ok(false);
+                };
+                let wanted = engine.image_id(&spec.image).await?;
+                Ok(info.running() && wanted.as_deref() == Some(info.image_id.as_str()))
+            })
+        })
+        .await
+    }
+
+    async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
+        let spec = self.config.spec(ctx)?;
+        let (grace, wait) = (self.config.stop_grace, self.config.wait);
+        with_engine(ctx, self.config.engine.as_ref(), |engine| {
+            Box::pin(async move { engine.replace(&spec, grace, Some(wait)).await })
+        })
+        .await?;
+        Ok(Applied::done())
+    }
+}
+
+/// Replaces container `name` when its spec or image changed (or always,
+/// with `force`), keeping the old one if the new one fails.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::Step;
+/// use deploy_docker::steps::{ContainerConfig, RecreateContainer};
+///
+/// let step = RecreateContainer::new(ContainerConfig::new("web", "shop/web:v2")).force();
+/// assert_eq!(step.describe().summary, "recreate container web from shop/web:v2 (always)");
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(from = "ContainerConfig")]
+pub struct RecreateContainer {
+    config: ContainerConfig,
+}
+
+impl From<ContainerConfig> for RecreateContainer {
+    fn from(config: ContainerConfig) -> Self {
+        RecreateContainer { config }
+    }
+}
+
+impl RecreateContainer {
+    /// Recreates the container `config` describes when it changed.
+    pub fn new(config: ContainerConfig) -> RecreateContainer {
+        RecreateContainer { config }
+    }
+
+    /// Recreates even when nothing changed.
+    #[must_use]
+    pub fn force(mut self) -> RecreateContainer {
+        self.config.force = true;
+        self
+    }
+}
+
+#[async_trait]
+impl Step for RecreateContainer {
+    fn kind(&self) -> &str {
+        "docker.recreate"
+    }
+
+    fn describe(&self) -> Description {
+        let c = &self.config;
+        c.describe_fields(Description::new(format!(
+            "recreate container {} from {} ({})",
+            c.name,
+            c.image,
+            if c.force { "always" } else { "when changed" }
+        )))
+    }
+
+    async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
+        if self.config.force {
+            return Ok(false);
+        }
+        let spec = self.config.spec(ctx)?;
+        with_engine(ctx, self.config.engine.as_ref(), |engine| {
+            Box::pin(async move {
+                let Some(info) = engine.inspect(&spec.name).await? else {
+                    return Ok(false);
+                };
+                let wanted = engine.image_id(&spec.image).await?;
+                Ok(info.running()
+                    && wanted.as_deref() == Some(info.image_id.as_str())
+                    && info.labels.get(SPEC_LABEL) == Some(&spec.digest()))
+            })
+        })
+        .await
+    }
+
+    async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
+        let spec = self.config.spec(ctx)?;
+        let (grace, wait) = (self.config.stop_grace, self.config.wait);
+        with_engine(ctx, self.config.engine.as_ref(), |engine| {
+            Box::pin(async move { engine.replace(&spec, grace, Some(wait)).await })
+        })
+        .await?;
+        Ok(Applied::done())
+    }
+}

@@ -1,0 +1,83 @@
+//! `docker.prune`: keep the newest N tags of a repository for rollback,
+//! remove the older ones (never one a container still uses).
+
+use async_trait::async_trait;
+use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::target::OutputStream;
+use deploy_core::text::Text;
+use serde::Deserialize;
+
+use super::with_engine;
+
+/// Keeps the newest `keep` tags of `repository`.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::Step;
+/// use deploy_docker::steps::PruneImages;
+///
+/// assert_eq!(PruneImages::new("shop/web", 3).describe().summary,
+///            "keep the newest 3 images of shop/web, remove older ones");
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneImages {
+    repository: Text,
+    keep: usize,
+    engine: Option<Text>,
+}
+
+impl PruneImages {
+    /// Keeps `keep` images of `repository`.
+    pub fn new(repository: &str, keep: usize) -> PruneImages {
+        PruneImages {
+            repository: Text::from(repository),
+            keep,
+            engine: None,
+        }
+    }
+}
+
+#[async_trait]
+impl Step for PruneImages {
+    fn kind(&self) -> &str {
+        "docker.prune"
+    }
+
+    fn describe(&self) -> Description {
+        Description::new(format!(
+            "keep the newest {} images of {}, remove older ones",
+            self.keep, self.repository
+        ))
+        .field_opt("engine", self.engine.as_ref())
+    }
+
+    async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
+        let repository = ctx.resolve(&self.repository)?;
+        let keep = self.keep;
+        with_engine(ctx, self.engine.as_ref(), |engine| {
+            Box::pin(async move { Ok(engine.images_of(&repository).await?.len() <= keep) })
+        })
+        .await
+    }
+
+    async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
+        let repository = ctx.resolve(&self.repository)?;
+        let keep = self.keep;
+        let output = ctx.output;
+        with_engine(ctx, self.engine.as_ref(), |engine| {
+            Box::pin(async move {
+                for (tag, _) in engine.images_of(&repository).await?.into_iter().skip(keep) {
+                    match engine.remove_image(&tag).await {
+                        Ok(()) => output.line(OutputStream::Stdout, &format!("removed {tag}")),
+                        Err(e) => output.line(OutputStream::Stderr, &format!("kept {tag}: {e}")),
+                    }
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(Applied::done())
+    }
+}

@@ -1,0 +1,86 @@
+//! `docker.push`: send an image from the host's engine to its registry.
+
+use async_trait::async_trait;
+use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::text::Text;
+use serde::Deserialize;
+
+use super::with_engine;
+use crate::credentials::Credentials;
+use crate::image::ImageRef;
+
+/// Pushes `image`; done already when the registry holds the digest the
+/// engine has for it.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::Step;
+/// use deploy_docker::steps::PushImage;
+///
+/// assert_eq!(PushImage::new("127.0.0.1:5000/web:v2").describe().summary,
+///            "push image 127.0.0.1:5000/web:v2");
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushImage {
+    image: Text,
+    engine: Option<Text>,
+}
+
+impl PushImage {
+    /// Pushes `image`.
+    pub fn new(image: &str) -> PushImage {
+        PushImage {
+            image: Text::from(image),
+            engine: None,
+        }
+    }
+}
+
+#[async_trait]
+impl Step for PushImage {
+    fn kind(&self) -> &str {
+        "docker.push"
+    }
+
+    fn describe(&self) -> Description {
+        Description::new(format!("push image {}", self.image))
+            .field_opt("engine", self.engine.as_ref())
+    }
+
+    async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
+        let image = ImageRef::parse(&ctx.resolve(&self.image)?)?;
+        let credentials = Credentials::from_docker_config()?;
+        with_engine(ctx, self.engine.as_ref(), |engine| {
+            Box::pin(async move {
+                let name = image.to_string();
+                let local = match engine.image_id(&name).await? {
+                    Some(_) => engine.repo_digests(&name).await?,
+                    None => return Ok(false),
+                };
+                let auth = credentials.for_registry(image.registry());
+                let Ok(remote) = engine.api().inspect_registry_image(&name, auth).await else {
+                    return Ok(false);
+                };
+                let digest = remote.descriptor.digest.unwrap_or_default();
+                Ok(!digest.is_empty()
+                    && local.iter().any(|d| {
+                        d.starts_with(&format!("{}@", image.repository)) && d.ends_with(&digest)
+                    }))
+            })
+        })
+        .await
+    }
+
+    async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
+        let image = ImageRef::parse(&ctx.resolve(&self.image)?)?;
+        let credentials = Credentials::from_docker_config()?;
+        let output = ctx.output;
+        with_engine(ctx, self.engine.as_ref(), |engine| {
+            Box::pin(async move { engine.push(&image, &credentials, output).await })
+        })
+        .await?;
+        Ok(Applied::done())
+    }
+}

@@ -1,0 +1,538 @@
+//! Test fixtures against the real engine (feature `testing`): the engine or a
+//! loud skip, unique labelled names, test images built here (the registry
+//! cannot be reached: nothing is pulled), and a private `docker-registry`.
+//!
+//! Images are built once per machine and reused by name; each carries the
+//! digest of what it was built from, so a changed demo app rebuilds it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use deploy_core::target::DiscardOutput;
+
+use crate::engine::Engine;
+use crate::image::{BuildSpec, CONTEXT_LABEL};
+
+/// The label every test object carries (its value: the test's name).
+pub const TEST_LABEL: &str = "deploy.test";
+
+/// The port the test app listens on inside its container.
+pub const APP_PORT: u16 = 8080;
+
+/// This machine's engine, negotiated; `None` (said loudly) when there is
+/// none outside CI. Under `CI=true` a missing engine fails the test.
+pub async fn engine() -> Option<Engine> {
+    let connected = match Engine::local() {
+        Ok(engine) => engine.negotiate().await,
+        Err(e) => Err(e),
+    };
+    match connected {
+        Ok(engine) => Some(engine),
+        Err(e) => {
+            let message = format!("deploy-docker: no Docker engine here: {e}");
+            assert!(std::env::var("CI").is_err(), "{message}");
+            eprintln!("SKIPPED (no engine), {message}");
+            None
+        }
+    }
+}
+
+/// A name no other test (or run) uses: `deploy-test-<what>-<pid>-<n>`.
+pub fn unique(what: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "deploy-test-{what}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes every container and network labelled for test `test`.
+pub async fn clean_up(engine: &Engine, test: &str) {
+    if let Ok(containers) = engine.list(&[(TEST_LABEL, test)]).await {
+        for container in containers {
+            let _ = engine.remove(&container.name).await;
+        }
+    }
+    let filters = std::collections::HashMap::from([(
+        "label".to_owned(),
+        vec![format!("{TEST_LABEL}={test}")],
+    )]);
+    let options = bollard::query_parameters::ListNetworksOptions {
+        filters: Some(filters),
+    };
+    if let Ok(networks) = engine.api().list_networks(Some(options)).await {
+        for network in networks.into_iter().filter_map(|n| n.name) {
+            let _ = engine.remove_network(&network).await;
+        }
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Builds the demo app as a static binary (once per machine, cargo's own
+/// cache after that) and returns its path.
+fn static_app() -> PathBuf {
+    static BUILT: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(path) = built.as_ref() {
+        return path.clone();
+    }
+    let target_dir = workspace().join("target").join("test-images");
+    let triple = "x86_64-unknown-linux-gnu";
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "demo-app",
+            "--target",
+            triple,
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .current_dir(workspace())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the static demo app failed");
+    let path = target_dir.join(triple).join("release").join("demo-app");
+    *built = Some(path.clone());
+    path
+}
+
+/// Builds (unless already built from the same input) a tagged image from a
+/// context written by `write`; returns the tag.
+async fn ensure_image(engine: &Engine, tag: &str, write: impl FnOnce(&Path)) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path());
+    let spec = BuildSpec::new(dir.path(), tag);
+    let want = engine.build_digest(&spec).expect("context packs");
+    let have = engine.image_labels(tag).await.expect("inspect image");
+    if have.is_some_and(|labels| labels.get(CONTEXT_LABEL) == Some(&want)) {
+        return tag.to_owned();
+    }
+    engine
+        .build(&spec, &DiscardOutput)
+        .await
+        .unwrap_or_else(|e| panic!("building test image {tag}: {e}"));
+    tag.to_owned()
+}
+
+/// `deploy-test-app:<version>`: the static demo app alone in an empty image,
+/// answering its version on [`APP_PORT`], with a Docker health check. With
+/// `healthy = false` the app starts failing its health endpoint.
+pub async fn app_image(engine: &Engine, version: &str, healthy: bool) -> String {
+    let binary = static_app();
+    let tag = format!(
+        "deploy-test-app:{version}{}",
+        if healthy { "" } else { "-unhealthy" }
+    );
+    ensure_image(engine, &tag, |dir| {
+        std::fs::copy(&binary, dir.join("app")).expect("copy app");
+        std::fs::write(
+            dir.join("Dockerfile"),
+            format!(
+                "FROM scratch\nCOPY app /app\nENV VERSION={version}\nENV DEMO_UNHEALTHY={}\n\
+                 EXPOSE {APP_PORT}\n\
+                 HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD [\"/app\", \"--check\", \"--port\", \"{APP_PORT}\"]\n\
+                 ENTRYPOINT [\"/app\", \"--bind\", \"0.0.0.0\", \"--port\", \"{APP_PORT}\"]\n",
+                u8::from(!healthy)
+            ),
+        )
+        .expect("Dockerfile");
+    })
+    .await
+}
+
+/// `deploy-test-busybox:1`: Debian's static busybox with its applets linked.
+pub async fn busybox_image(engine: &Engine) -> String {
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.exists(),
+        "no /bin/busybox: run scripts/install-peers (it installs busybox-static)"
+    );
+    ensure_image(engine, "deploy-test-busybox:1", |dir| {
+        let bin = dir.join("rootfs").join("bin");
+        std::fs::create_dir_all(&bin).expect("mkdir");
+        std::fs::copy(busybox, bin.join("busybox")).expect("copy busybox");
+        for applet in [
+            "sh", "echo", "cat", "sleep", "ls", "env", "printf", "wget", "nc", "httpd", "true",
+            "false", "test", "mkdir", "rm",
+        ] {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("symlink");
+        }
+        std::fs::write(
+            dir.join("Dockerfile"),
+            "FROM scratch\nCOPY rootfs/ /\nCMD [\"/bin/sh\"]\n",
+        )
+        .expect("Dockerfile");
+    })
+    .await
+}
+
+/// A private registry (Debian's `docker-registry`) on a free loopback port,
+/// storing in a temp dir, killed on drop. The engine trusts loopback
+/// registries without TLS.
+pub struct Registry {
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Registry {
+    /// Starts one (fails loudly when the package is missing).
+    pub fn start() -> Registry {
+        let binary = Path::new("/usr/bin/docker-registry");
+        assert!(
+            binary.exists(),
+            "no /usr/bin/docker-registry: run scripts/install-peers"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("registry config");
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            address: format!("127.0.0.1:{port}"),
+            _dir: dir,
+            child,
+        }
+    }
+}
+
+/// A private nginx (Debian's) on a free loopback port, proxying to the
+/// upstream `app` kept in its own file; killed on drop.
+pub struct Nginx {
+    /// Its directory (config, upstream file, logs).
+    pub dir: tempfile::TempDir,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    child: Child,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Nginx {
+    /// Starts one whose upstream has no live server yet.
+    pub fn start() -> Nginx {
+        assert!(
+            Path::new("/usr/sbin/nginx").exists(),
+            "no /usr/sbin/nginx: run scripts/install-peers"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let d = dir.path().display();
+        std::fs::write(
+            dir.path().join("upstream.conf"),
+            "upstream app {\n    server 127.0.0.1:9 down;\n}\n",
+        )
+        .expect("upstream");
+        std::fs::write(
+            dir.path().join("nginx.conf"),
+            format!(
+                "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+                 events {{ worker_connections 1024; }}\n\
+                 http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+                 include {d}/upstream.conf;\n\
+                 server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://app;\n\
+                 proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n\
+                 proxy_next_upstream error timeout;\n    }}\n  }}\n}}\n"
+            ),
+        )
+        .expect("nginx.conf");
+        let child = Command::new("/usr/sbin/nginx")
+            .args(Nginx::command_args(dir.path()))
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nginx did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nginx { dir, port, child }
+    }
+
+    fn command_args(dir: &Path) -> Vec<String> {
+        vec![
+            "-p".to_owned(),
+            dir.display().to_string(),
+            "-c".to_owned(),
+            dir.join("nginx.conf").display().to_string(),
+        ]
+    }
+
+    /// The nginx command (for a proxy setting): `-t` and `-s reload` follow.
+    pub fn command(&self) -> Vec<String> {
+        let mut argv = vec!["/usr/sbin/nginx".to_owned()];
+        argv.extend(Nginx::command_args(self.dir.path()));
+        argv
+    }
+
+    /// The upstream file.
+    pub fn upstream_file(&self) -> PathBuf {
+        self.dir.path().join("upstream.conf")
+    }
+}
+
+/// A private Caddy (Debian's) on a free loopback port with its admin API on
+/// another, reverse-proxying through a handler tagged `@id` `app`; killed on
+/// drop.
+pub struct Caddy {
+    /// Its directory.
+    pub dir: tempfile::TempDir,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its admin API (`127.0.0.1:PORT`).
+    pub admin: String,
+    child: Child,
+}
+
+impl Drop for Caddy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Caddy {
+    /// Starts one whose upstream has no server yet.
+    pub fn start() -> Caddy {
+        assert!(
+            Path::new("/usr/bin/caddy").exists(),
+            "no /usr/bin/caddy: run scripts/install-peers"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("free port")
+        };
+        let (port, admin_port) = (free(), free());
+        let admin = format!("127.0.0.1:{admin_port}");
+        let config = serde_json::json!({
+            "admin": { "listen": admin },
+            "apps": { "http": { "servers": { "srv0": {
+                "listen": [format!("127.0.0.1:{port}")],
+                "routes": [{ "handle": [{
+                    "@id": "app",
+                    "handler": "reverse_proxy",
+                    "upstreams": [{ "dial": "127.0.0.1:9" }]
+                }]}]
+            }}}}
+        });
+        let path = dir.path().join("caddy.json");
+        std::fs::write(&path, config.to_string()).expect("caddy.json");
+        let child = Command::new("/usr/bin/caddy")
+            .arg("run")
+            .arg("--config")
+            .arg(&path)
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(dir.path().join("caddy.log"))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            )
+            .spawn()
+            .expect("caddy starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+            || std::net::TcpStream::connect(("127.0.0.1", admin_port)).is_err()
+        {
+            assert!(Instant::now() < deadline, "caddy did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Caddy {
+            dir,
+            port,
+            admin,
+            child,
+        }
+    }
+}
+
+/// What load through a proxy saw.
+#[derive(Debug, Default, Clone)]
+pub struct LoadReport {
+    /// Requests answered 200.
+    pub ok: usize,
+    /// Requests that failed (connection errors and non-200 answers).
+    pub failed: usize,
+    /// Per client, the versions seen, each run of one version once.
+    pub versions: Vec<Vec<String>>,
+    /// The first few failures, described.
+    pub errors: Vec<String>,
+}
+
+/// Sends requests to `127.0.0.1:port/` from `clients` concurrent clients
+/// until `stop` is set: each request on a new connection (`keep_alive =
+/// false`) or all on one kept-alive connection per client (reopened only
+/// when the server closed it between requests); no request is retried.
+pub async fn load(
+    port: u16,
+    clients: usize,
+    keep_alive: bool,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> LoadReport {
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let stop = std::sync::Arc::clone(&stop);
+            tokio::spawn(async move { client(port, keep_alive, &stop).await })
+        })
+        .collect();
+    let mut report = LoadReport::default();
+    for task in tasks {
+        if let Ok((ok, failed, versions, errors)) = task.await {
+            report.ok += ok;
+            report.failed += failed;
+            report.versions.push(versions);
+            report.errors.extend(errors.into_iter().take(5));
+        }
+    }
+    report
+}
+
+async fn client(
+    port: u16,
+    keep_alive: bool,
+    stop: &std::sync::atomic::AtomicBool,
+) -> (usize, usize, Vec<String>, Vec<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let (mut ok, mut failed, mut versions) = (0, 0, Vec::<String>::new());
+    let mut errors = Vec::new();
+    let started = Instant::now();
+    let mut connection: Option<BufReader<tokio::net::TcpStream>> = None;
+    while !stop.load(Ordering::Relaxed) {
+        if connection.is_none() {
+            match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                Ok(stream) => connection = Some(BufReader::new(stream)),
+                Err(e) => {
+                    failed += 1;
+                    errors.push(format!(
+                        "{:.3}s connect: {e}",
+                        started.elapsed().as_secs_f64()
+                    ));
+                    continue;
+                }
+            }
+        }
+        let Some(stream) = connection.as_mut() else {
+            continue;
+        };
+        let close = if keep_alive { "keep-alive" } else { "close" };
+        let request = format!("GET / HTTP/1.1\r\nHost: app\r\nConnection: {close}\r\n\r\n");
+        let exchange = async {
+            stream.get_mut().write_all(request.as_bytes()).await?;
+            let mut status = String::new();
+            stream.read_line(&mut status).await?;
+            let mut length = 0usize;
+            let mut server_closes = false;
+            loop {
+                let mut header = String::new();
+                stream.read_line(&mut header).await?;
+                let header = header.trim_end();
+                if header.is_empty() {
+                    break;
+                }
+                let lower = header.to_ascii_lowercase();
+                if let Some(value) = lower.strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                if lower == "connection: close" {
+                    server_closes = true;
+                }
+            }
+            let mut body = vec![0u8; length];
+            stream.read_exact(&mut body).await?;
+            Ok::<_, std::io::Error>((
+                status,
+                String::from_utf8_lossy(&body).into_owned(),
+                server_closes,
+            ))
+        };
+        match tokio::time::timeout(Duration::from_secs(10), exchange).await {
+            Ok(Ok((status, body, server_closes))) if status.contains(" 200 ") => {
+                ok += 1;
+                // "demo-app version v2 (release …)"
+                let version = body
+                    .split_whitespace()
+                    .skip_while(|w| *w != "version")
+                    .nth(1)
+                    .unwrap_or("?")
+                    .to_owned();
+                if versions.last() != Some(&version) {
+                    versions.push(version);
+                }
+                if !keep_alive || server_closes {
+                    connection = None;
+                }
+            }
+            outcome => {
+                failed += 1;
+                connection = None;
+                let what = match outcome {
+                    Ok(Ok((status, body, _))) => format!("{} {}", status.trim(), body.trim()),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => "no answer in 10 s".to_owned(),
+                };
+                errors.push(format!("{:.3}s {what}", started.elapsed().as_secs_f64()));
+            }
+        }
+    }
+    (ok, failed, versions, errors)
+}

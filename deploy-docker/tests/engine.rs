@@ -1,0 +1,535 @@
+//! deploy-docker against the real engine on this machine (and, through a
+//! real sshd, as a remote engine): images built here, a private registry,
+//! everything labelled, uniquely named and removed.
+//!
+//! Run: `cargo test -p deploy-docker` (scripts/test runs it with the rest).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deploy_core::secret::Masker;
+use deploy_core::step::Unattended;
+use deploy_core::target::{DiscardOutput, Endpoint, OutputSink, OutputStream};
+use deploy_core::{LocalTarget, RunValues, Step, StepContext, Target};
+use deploy_docker::container::LogRequest;
+use deploy_docker::steps::{
+    BuildImage, ContainerConfig, EnsureNetwork, EnsureRunning, ExecInContainer, PullImage,
+    PushImage, RecreateContainer,
+};
+use deploy_docker::testing::{self, APP_PORT, Registry, TEST_LABEL};
+use deploy_docker::{ContainerSpec, Credentials, DockerError, Engine, ImageRef};
+
+/// Collects output lines.
+#[derive(Default)]
+struct Lines(Mutex<Vec<(OutputStream, String)>>);
+
+impl OutputSink for Lines {
+    fn line(&self, stream: OutputStream, line: &str) {
+        if let Ok(mut lines) = self.0.lock() {
+            lines.push((stream, line.to_owned()));
+        }
+    }
+}
+
+impl Lines {
+    fn of(&self, stream: OutputStream) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|l| {
+                l.iter()
+                    .filter(|(s, _)| *s == stream)
+                    .map(|(_, l)| l.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// GET a path from 127.0.0.1:port (the body), retrying while it starts.
+async fn get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for _ in 0..50 {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            let request = format!("GET {path} HTTP/1.0\r\nConnection: close\r\n\r\n");
+            if stream.write_all(request.as_bytes()).await.is_ok() {
+                let mut response = String::new();
+                if stream.read_to_string(&mut response).await.is_ok() && !response.is_empty() {
+                    return response
+                        .split_once("\r\n\r\n")
+                        .map(|(_, body)| body.to_owned())
+                        .unwrap_or(response);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("nothing answered on port {port}");
+}
+
+/// A step context on this machine.
+struct Here {
+    host: LocalTarget,
+    values: RunValues,
+    approver: Unattended,
+    masker: Masker,
+}
+
+impl Here {
+    fn new() -> Here {
+        Here {
+            host: LocalTarget::new("localhost"),
+            values: RunValues::new("r1"),
+            approver: Unattended::default(),
+            masker: Masker::default(),
+        }
+    }
+
+    fn ctx<'a>(&'a self, output: &'a dyn OutputSink) -> StepContext<'a> {
+        StepContext {
+            target: &self.host,
+            local: &self.host,
+            values: &self.values,
+            output,
+            approver: &self.approver,
+            masker: &self.masker,
+        }
+    }
+}
+
+/// Applies a step unless it is satisfied; returns whether it applied.
+async fn converge(step: &dyn Step, ctx: &StepContext<'_>) -> bool {
+    if step.is_satisfied(ctx).await.expect("check") {
+        return false;
+    }
+    step.apply(ctx).await.expect("apply");
+    assert!(
+        step.is_satisfied(ctx).await.expect("check"),
+        "`{}` is not satisfied right after it applied",
+        step.describe().summary
+    );
+    true
+}
+
+fn app_config(name: &str, image: &str, port: u16, test: &str) -> ContainerConfig {
+    let text = format!(
+        "name = \"{name}\"\nimage = \"{image}\"\nports = [\"127.0.0.1:{port}:{APP_PORT}\"]\n\
+         labels = {{ \"{TEST_LABEL}\" = \"{test}\" }}\nwait = \"20s\"\nstop_grace = \"1s\"\n"
+    );
+    toml::from_str(&text).expect("container config")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_answers_and_a_missing_socket_is_named() {
+    let Some(engine) = testing::engine().await else {
+        return;
+    };
+    let version = engine.api().version().await.expect("version");
+    assert!(version.api_version.is_some());
+    assert_eq!(engine.host(), "localhost");
+
+    let nowhere = Endpoint::Unix("/nonexistent/docker.sock".into());
+    let err = Engine::new(Arc::new(LocalTarget::new("web9")), nowhere)
+        .negotiate()
+        .await
+        .expect_err("no engine there");
+    assert!(
+        matches!(&err, DockerError::Unreachable { host, address, .. }
+            if host == "web9" && address == "unix:/nonexistent/docker.sock"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_push_and_pull_through_a_registry_with_digests() {
+    let Some(engine) = testing::engine().await else {
+        return;
+    };
+    let registry = Registry::start();
+    let here = Here::new();
+    let output = Lines::default();
+    let ctx = here.ctx(&output);
+
+    // Build from a context (idempotent: the same context is not rebuilt).
+    let context = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM deploy-test-busybox:1\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\n",
+    )
+    .expect("Dockerfile");
+    std::fs::write(context.path().join(".dockerignore"), "*.log\n").expect("ignore");
+    std::fs::write(context.path().join("debug.log"), "not sent\n").expect("log");
+    testing::busybox_image(&engine).await;
+    let image = format!(
+        "{}/deploy-test/greeter:{}",
+        registry.address,
+        std::process::id()
+    );
+    let build: BuildImage = toml::from_str(&format!(
+        "context = \"{}\"\ntag = \"{image}\"\nargs = {{ GREETING = \"hello\" }}\n",
+        context.path().display()
+    ))
+    .expect("build config");
+    assert!(converge(&build, &ctx).await, "first build applies");
+    assert!(
+        !converge(&build, &ctx).await,
+        "unchanged context is not rebuilt"
+    );
+    assert!(
+        output
+            .of(OutputStream::Stdout)
+            .iter()
+            .any(|l| l.contains("RUN echo")),
+        "build output streamed: {:?}",
+        output.of(OutputStream::Stdout)
+    );
+
+    // Push (done once), drop the local copy, pull it back (done once).
+    let push = PushImage::new(&image);
+    assert!(converge(&push, &ctx).await, "first push applies");
+    assert!(
+        !converge(&push, &ctx).await,
+        "pushed image is not pushed again"
+    );
+    let pushed = engine.repo_digests(&image).await.expect("digests");
+    assert!(!pushed.is_empty(), "a pushed image has a registry digest");
+    engine.remove_image(&image).await.expect("remove local");
+    let pull = PullImage::new(&image);
+    assert!(
+        converge(&pull, &ctx).await,
+        "pull applies when the image is missing"
+    );
+    assert!(
+        !converge(&pull, &ctx).await,
+        "present image is not pulled again"
+    );
+    assert_eq!(engine.repo_digests(&image).await.expect("digests"), pushed);
+
+    // A missing tag, and a bad tag, are named.
+    let missing =
+        ImageRef::parse(&format!("{}/deploy-test/greeter:nope", registry.address)).expect("ref");
+    let err = engine
+        .pull(&missing, &Credentials::default(), &DiscardOutput)
+        .await
+        .expect_err("no such tag");
+    assert!(err.to_string().contains("greeter:nope"), "{err}");
+    assert!(ImageRef::parse("web:feature/x").is_err());
+
+    // A failing build is an error with the builder's message.
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM deploy-test-busybox:1\nRUN false\n",
+    )
+    .expect("Dockerfile");
+    let err = BuildImage::new(
+        &context.path().display().to_string(),
+        "deploy-test/broken:1",
+    )
+    .apply(&ctx)
+    .await
+    .expect_err("RUN false fails");
+    assert!(
+        err.to_string().contains("returned a non-zero code"),
+        "{err}"
+    );
+    let _ = engine.remove_image(&image).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_run_exec_logs_and_stop() {
+    let Some(engine) = testing::engine().await else {
+        return;
+    };
+    let test = "containers_run_exec_logs_and_stop";
+    testing::clean_up(&engine, test).await;
+    let image = testing::busybox_image(&engine).await;
+    let name = testing::unique("shell");
+    let mut spec = ContainerSpec::new(&name, &image).label(TEST_LABEL, test);
+    spec.command = Some(vec![
+        "sh".into(),
+        "-c".into(),
+        "echo started; echo oops >&2; trap 'exit 0' TERM; sleep 300 & wait".into(),
+    ]);
+    spec.version = Some("v7".into());
+    engine.run(&spec).await.expect("run");
+    let info = engine
+        .inspect(&name)
+        .await
+        .expect("inspect")
+        .expect("exists");
+    assert!(info.running());
+    assert_eq!(info.version(), Some("v7"));
+    assert_eq!(info.health, "none");
+
+    let output = Lines::default();
+    let outcome = engine
+        .exec(
+            &name,
+            &[
+                "sh".into(),
+                "-c".into(),
+                "echo out $GREETING; echo err >&2; exit 3".into(),
+            ],
+            &BTreeMap::from([("GREETING".to_owned(), "hi".to_owned())]),
+            &output,
+        )
+        .await
+        .expect("exec");
+    assert_eq!(outcome.exit_code, 3);
+    assert_eq!(output.of(OutputStream::Stdout), ["out hi"]);
+    assert_eq!(output.of(OutputStream::Stderr), ["err"]);
+
+    let logs = Lines::default();
+    let request = LogRequest {
+        tail: Some(10),
+        ..Default::default()
+    };
+    engine.logs(&name, &request, &logs).await.expect("logs");
+    assert_eq!(logs.of(OutputStream::Stdout), ["started"]);
+    assert_eq!(logs.of(OutputStream::Stderr), ["oops"]);
+
+    let listed = engine.list(&[(TEST_LABEL, test)]).await.expect("list");
+    assert_eq!(
+        listed.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        [name.as_str()]
+    );
+    assert!(listed[0].uptime.is_some());
+
+    engine
+        .stop(&name, Duration::from_secs(1))
+        .await
+        .expect("stop");
+    let stopped = engine
+        .inspect(&name)
+        .await
+        .expect("inspect")
+        .expect("exists");
+    assert_eq!(stopped.state, "exited");
+    engine
+        .stop(&name, Duration::from_secs(1))
+        .await
+        .expect("stopping twice is fine");
+    engine.remove(&name).await.expect("remove");
+    assert!(engine.inspect(&name).await.expect("inspect").is_none());
+
+    // A container from a missing image is a named error.
+    let err = engine
+        .run(&ContainerSpec::new(
+            testing::unique("ghost"),
+            "deploy-test/none:1",
+        ))
+        .await
+        .expect_err("no such image");
+    assert!(err.to_string().contains("deploy-test/none:1"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ensure_running_recreate_and_exec_steps_are_idempotent() {
+    let Some(engine) = testing::engine().await else {
+        return;
+    };
+    let test = "ensure_running_recreate_and_exec_steps_are_idempotent";
+    testing::clean_up(&engine, test).await;
+    let v1 = testing::app_image(&engine, "v1", true).await;
+    let v2 = testing::app_image(&engine, "v2", true).await;
+    let here = Here::new();
+    let ctx = here.ctx(&DiscardOutput);
+    let (name, port) = (testing::unique("app"), free_port());
+
+    let network_name = testing::unique("net");
+    let network = EnsureNetwork::new(&network_name);
+    assert!(converge(&network, &ctx).await);
+    assert!(!converge(&network, &ctx).await);
+
+    let ensure = EnsureRunning::new(app_config(&name, &v1, port, test));
+    assert!(converge(&ensure, &ctx).await, "starts the container");
+    assert!(
+        !converge(&ensure, &ctx).await,
+        "already running v1: left alone"
+    );
+    assert!(get(port, "/").await.contains("v1"));
+    let first = engine
+        .inspect(&name)
+        .await
+        .expect("inspect")
+        .expect("exists");
+    assert_eq!(first.health, "healthy", "ensure-running waited for health");
+
+    // Recreate: nothing changed → left alone; a new image → replaced.
+    assert!(
+        !converge(
+            &RecreateContainer::new(app_config(&name, &v1, port, test)),
+            &ctx
+        )
+        .await
+    );
+    let upgrade = RecreateContainer::new(app_config(&name, &v2, port, test));
+    assert!(converge(&upgrade, &ctx).await, "a new image is a change");
+    assert!(get(port, "/").await.contains("v2"));
+    let forced = RecreateContainer::new(app_config(&name, &v2, port, test)).force();
+    assert!(
+        !forced.is_satisfied(&ctx).await.expect("check"),
+        "force is never satisfied"
+    );
+    forced
+        .apply(&ctx)
+        .await
+        .expect("force recreates even when nothing changed");
+    let forced = engine
+        .inspect(&name)
+        .await
+        .expect("inspect")
+        .expect("exists");
+    assert_ne!(forced.id, first.id);
+
+    // Exec with `unless`: applies once, then the marker satisfies it.
+    let busybox = testing::busybox_image(&engine).await;
+    let shell = testing::unique("shell");
+    let mut spec = ContainerSpec::new(&shell, &busybox).label(TEST_LABEL, test);
+    spec.command = Some(vec!["sleep".into(), "300".into()]);
+    engine.run(&spec).await.expect("run");
+    let mut migrate = ExecInContainer::new(&shell, ["sh", "-c", "echo migrated > /migrated"]);
+    migrate = toml::from_str::<ExecInContainer>(&format!(
+        "container = \"{shell}\"\ncmd = [\"sh\", \"-c\", \"echo migrated > /migrated\"]\n\
+         unless = [\"test\", \"-f\", \"/migrated\"]\n"
+    ))
+    .unwrap_or(migrate);
+    assert!(converge(&migrate, &ctx).await);
+    assert!(!converge(&migrate, &ctx).await);
+    let failing =
+        ExecInContainer::new(&shell, ["sh", "-c", "echo no migrations table >&2; exit 2"]);
+    let err = failing.apply(&ctx).await.expect_err("exit 2");
+    let text = err.to_string();
+    assert!(
+        text.contains("exit code 2") && text.contains("no migrations table"),
+        "{text}"
+    );
+
+    testing::clean_up(&engine, test).await;
+    engine
+        .remove_network(&network_name)
+        .await
+        .expect("remove network");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_that_never_gets_healthy_leaves_the_old_one_serving() {
+    let Some(engine) = testing::engine().await else {
+        return;
+    };
+    let test = "a_replacement_that_never_gets_healthy_leaves_the_old_one_serving";
+    testing::clean_up(&engine, test).await;
+    let v1 = testing::app_image(&engine, "v1", true).await;
+    let broken = testing::app_image(&engine, "v2", false).await;
+    let here = Here::new();
+    let ctx = here.ctx(&DiscardOutput);
+    let (name, port) = (testing::unique("app"), free_port());
+
+    assert!(
+        converge(
+            &RecreateContainer::new(app_config(&name, &v1, port, test)),
+            &ctx
+        )
+        .await
+    );
+    let mut config = app_config(&name, &broken, port, test);
+    config = toml::from_str::<ContainerConfig>(&format!(
+        "name = \"{name}\"\nimage = \"{broken}\"\nports = [\"127.0.0.1:{port}:{APP_PORT}\"]\n\
+         labels = {{ \"{TEST_LABEL}\" = \"{test}\" }}\nwait = \"6s\"\nstop_grace = \"1s\"\n"
+    ))
+    .unwrap_or(config);
+    let err = RecreateContainer::new(config)
+        .apply(&ctx)
+        .await
+        .expect_err("never healthy");
+    assert!(err.to_string().contains("did not become healthy"), "{err}");
+    let info = engine
+        .inspect(&name)
+        .await
+        .expect("inspect")
+        .expect("old one back");
+    assert!(info.running());
+    assert_eq!(info.image, v1);
+    assert!(
+        get(port, "/").await.contains("v1"),
+        "the old version serves again"
+    );
+    assert!(
+        engine
+            .inspect(&format!("{name}-replaced"))
+            .await
+            .expect("inspect")
+            .is_none(),
+        "nothing is left aside"
+    );
+    testing::clean_up(&engine, test).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_engine_through_sshd() {
+    let Some(engine) = testing::engine().await else {
+        return;
+    };
+    let Some(sshd) = deploy_ssh::testing::Sshd::start() else {
+        return;
+    };
+    let test = "a_remote_engine_through_sshd";
+    testing::clean_up(&engine, test).await;
+    let busybox = testing::busybox_image(&engine).await;
+    let web1 = deploy_ssh::SshTarget::new("127.0.0.1", sshd.options());
+    let remote = Engine::new(
+        Arc::new(deploy_ssh::SshTarget::new("127.0.0.1", sshd.options())),
+        Endpoint::Unix("/var/run/docker.sock".into()),
+    )
+    .negotiate()
+    .await
+    .expect("the engine through an SSH channel");
+    assert_eq!(remote.host(), "127.0.0.1");
+    assert!(
+        remote
+            .api()
+            .version()
+            .await
+            .expect("version")
+            .version
+            .is_some()
+    );
+
+    // Steps on an SSH host reach that host's engine: run, then exec (an
+    // upgraded connection) over the forwarded socket.
+    let values = RunValues::new("r1");
+    let (approver, masker, local) = (
+        Unattended::default(),
+        Masker::default(),
+        LocalTarget::new("here"),
+    );
+    let output = Lines::default();
+    let ctx = StepContext {
+        target: &web1 as &dyn Target,
+        local: &local,
+        values: &values,
+        output: &output,
+        approver: &approver,
+        masker: &masker,
+    };
+    let name = testing::unique("remote");
+    let config: ContainerConfig = toml::from_str(&format!(
+        "name = \"{name}\"\nimage = \"{busybox}\"\ncommand = [\"sleep\", \"300\"]\n\
+         labels = {{ \"{TEST_LABEL}\" = \"{test}\" }}\nstop_grace = \"1s\"\n"
+    ))
+    .expect("config");
+    assert!(converge(&EnsureRunning::new(config), &ctx).await);
+    ExecInContainer::new(&name, ["echo", "over ssh"])
+        .apply(&ctx)
+        .await
+        .expect("exec over ssh");
+    assert_eq!(output.of(OutputStream::Stdout), ["over ssh"]);
+    testing::clean_up(&engine, test).await;
+}
