@@ -142,6 +142,7 @@ ${maxstartups}MaxSessions 200
 SetEnv SHLVL=1
 AllowStreamLocalForwarding yes
 AllowTcpForwarding yes
+Subsystem sftp internal-sftp
 KexAlgorithms $KEX
 EOF
     (

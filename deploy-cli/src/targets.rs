@@ -53,7 +53,7 @@ impl<'a> SshFleet<'a> {
             .as_deref()
             .map(expand_home)
             .unwrap_or_else(|| expand_home("~/.ssh/config"));
-        let mut base = SshOptions::new(local_user.clone());
+        let mut base = SshOptions::new(local_user.clone()).max_connections(connection_budget());
         if let Ok(passphrase) = std::env::var(PASSPHRASE_VAR) {
             base = base.passphrase(Secret::new(passphrase));
         }
@@ -243,4 +243,15 @@ fn expand_home(path: &str) -> String {
     deploy_ssh::ssh_config::expand_tilde(path)
         .display()
         .to_string()
+}
+
+/// Open connections allowed: one descriptor each, within the open-file limit
+/// (main raises it to the hard limit) less room for everything else.
+fn connection_budget() -> usize {
+    use nix::sys::resource::{Resource, getrlimit};
+    const RESERVED: u64 = 256;
+    getrlimit(Resource::RLIMIT_NOFILE)
+        .ok()
+        .and_then(|(soft, _)| usize::try_from(soft.saturating_sub(RESERVED)).ok())
+        .map_or(deploy_ssh::DEFAULT_CONNECTIONS, |n| n.max(16))
 }

@@ -765,3 +765,118 @@ fn ssh_config_strict_host_key_checking_no_is_off_and_warned() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("is not in"), "{}", stderr(&out));
 }
+
+/// Runs `deploy ARGS` on a terminal (a pty from util-linux `script`), typing
+/// `typed` once the passphrase prompt shows; returns the exit code and what
+/// the terminal showed.
+fn on_a_terminal(project: &Project, args: &str, typed: &str) -> (Option<i32>, String) {
+    use std::process::Stdio;
+    let deploy = assert_cmd::cargo::cargo_bin("deploy");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &format!("{} {args}", deploy.display()), "/dev/null"])
+        .current_dir(project.path())
+        .env_remove("DEPLOY_SSH_PASSPHRASE")
+        .env_remove("DEPLOY_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (sender, shown) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0 || sender.send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut screen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !String::from_utf8_lossy(&screen).contains("Passphrase for") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no prompt: {}",
+            String::from_utf8_lossy(&screen)
+        );
+        if let Ok(chunk) = shown.recv_timeout(std::time::Duration::from_millis(100)) {
+            screen.extend(chunk);
+        }
+    }
+    stdin.write_all(typed.as_bytes()).expect("type");
+    stdin.flush().expect("flush");
+    let status = child.wait().expect("waits");
+    drop(stdin);
+    let _ = reader.join();
+    while let Ok(chunk) = shown.try_recv() {
+        screen.extend(chunk);
+    }
+    (status.code(), String::from_utf8_lossy(&screen).into_owned())
+}
+
+/// An encrypted key with no passphrase in the environment: `deploy` asks
+/// for it once on the terminal (never echoing it); a wrong one is refused
+/// and nothing runs, the right one logs in.
+#[test]
+fn an_encrypted_key_asks_for_its_passphrase_on_the_terminal() {
+    let Some(sshd) = deploy_ssh::testing::Sshd::start() else {
+        return;
+    };
+    let key = russh::keys::load_secret_key(&sshd.user_key_path, None).expect("key");
+    let encrypted = key
+        .encrypt(&mut getrandom::SysRng, "right horse battery")
+        .expect("encrypts");
+    let key_path = sshd.dir.path().join("terminal_key");
+    std::fs::write(
+        &key_path,
+        encrypted
+            .to_openssh(russh::keys::ssh_key::LineEnding::LF)
+            .expect("encode")
+            .as_bytes(),
+    )
+    .expect("write key");
+    let marker = sshd.dir.path().join("ran");
+    let project = Project::new(&format!(
+        r#"
+[ssh]
+user = "{user}"
+identity_files = ["{key}"]
+known_hosts = "{known_hosts}"
+host_keys = "accept-new"
+
+[environments.prod]
+hosts = ["127.0.0.2:{port}"]
+
+[tasks.hi]
+steps = [{{ exec = {{ shell = "touch {marker} && echo logged-in-with-the-key" }} }}]
+"#,
+        user = deploy_ssh::testing::user(),
+        key = key_path.display(),
+        known_hosts = sshd.dir.path().join("terminal_known_hosts").display(),
+        port = sshd.port,
+        marker = marker.display(),
+    ));
+
+    let (code, screen) = on_a_terminal(&project, "run prod hi", "wrong horse\n");
+    assert_ne!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("terminal_key"),
+        "the error names the key: {screen}"
+    );
+    assert!(!marker.exists(), "nothing ran with a wrong passphrase");
+    assert!(
+        !screen.contains("wrong horse"),
+        "the passphrase is not echoed: {screen}"
+    );
+
+    let (code, screen) = on_a_terminal(&project, "run prod hi", "right horse battery\n");
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("Succeeded"), "{screen}");
+    assert!(
+        !screen.contains("right horse battery"),
+        "not echoed: {screen}"
+    );
+    assert!(marker.exists(), "the step ran over the decrypted key");
+}

@@ -83,6 +83,9 @@ pub struct SshOptions {
     /// Bounds handshakes in flight across every target sharing these
     /// options: sshd drops bursts past its `MaxStartups` (10 by default).
     pub handshakes: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Bounds open connections across every target sharing these options
+    /// (idle ones are closed to make room).
+    pub connections: std::sync::Arc<crate::ConnectionBudget>,
     /// True while `identity_files` holds the defaults, not keys given.
     default_keys: bool,
 }
@@ -117,6 +120,9 @@ impl SshOptions {
             connect_timeout: Duration::from_secs(10),
             keepalive: None,
             handshakes: std::sync::Arc::new(tokio::sync::Semaphore::new(DEFAULT_HANDSHAKES)),
+            connections: std::sync::Arc::new(crate::ConnectionBudget::new(
+                crate::budget::DEFAULT_CONNECTIONS,
+            )),
             default_keys: true,
         }
     }
@@ -153,6 +159,20 @@ impl SshOptions {
     /// Sets the host-key policy.
     pub fn host_keys(mut self, policy: HostKeyPolicy) -> Self {
         self.host_keys = policy;
+        self
+    }
+
+    /// Keeps at most `n` connections open at once (shared by every clone of
+    /// these options): past it, idle connections are closed to make room.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let options = deploy_ssh::SshOptions::new("deploy").max_connections(900);
+    /// assert_eq!(options.connections.limit(), 900);
+    /// ```
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.connections = std::sync::Arc::new(crate::ConnectionBudget::new(n));
         self
     }
 

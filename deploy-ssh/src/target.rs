@@ -23,6 +23,7 @@ use russh::keys::PrivateKeyWithHashAlg;
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
 
+use crate::budget::{Open, Slot};
 use crate::handler::Checker;
 use crate::options::SshOptions;
 
@@ -51,7 +52,8 @@ pub struct SshTarget {
     options: Arc<SshOptions>,
     /// The jump host this one is reached through (`ProxyJump`), if any.
     via: Option<Arc<SshTarget>>,
-    connection: tokio::sync::Mutex<Option<Arc<Handle<Checker>>>>,
+    /// The open connection (and its place in the options' budget).
+    connection: Arc<Slot>,
 }
 
 impl std::fmt::Debug for SshTarget {
@@ -171,7 +173,7 @@ impl SshTarget {
             roles: Vec::new(),
             options: Arc::new(options),
             via: None,
-            connection: tokio::sync::Mutex::new(None),
+            connection: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 
@@ -209,24 +211,28 @@ impl SshTarget {
     /// The shared connection, opened (or reopened) when needed.
     async fn handle(&self) -> Result<Arc<Handle<Checker>>, TargetError> {
         let mut slot = self.connection.lock().await;
-        if let Some(handle) = slot.as_ref().filter(|h| !h.is_closed()) {
-            return Ok(Arc::clone(handle));
+        if let Some(open) = slot.as_ref().filter(|o| !o.handle.is_closed()) {
+            return Ok(Arc::clone(&open.handle));
         }
+        // A closed connection gives its place back before we ask for one.
+        *slot = None;
         // The jump host first, outside our handshake slot: targets behind one
         // jump host must not hold every slot while waiting for it.
         if let Some(jump) = &self.via {
             Box::pin(jump.handle()).await?;
         }
-        // The connect timeout starts once a handshake slot is free.
-        let _slot = self
-            .options
-            .handshakes
-            .acquire()
-            .await
-            .map_err(|e| TargetError::Connect {
-                endpoint: self.who(),
-                detail: e.to_string(),
-            })?;
+        // A place among the open connections, then a handshake slot; the
+        // connect timeout starts once both are ours.
+        let place = self.options.connections.reserve(&self.connection).await;
+        let _handshaking =
+            self.options
+                .handshakes
+                .acquire()
+                .await
+                .map_err(|e| TargetError::Connect {
+                    endpoint: self.who(),
+                    detail: e.to_string(),
+                })?;
         let handle = Arc::new(
             tokio::time::timeout(
                 self.options.connect_timeout,
@@ -241,7 +247,7 @@ impl SshTarget {
                 ),
             })??,
         );
-        *slot = Some(Arc::clone(&handle));
+        *slot = Some(Open::new(Arc::clone(&handle), place));
         Ok(handle)
     }
 

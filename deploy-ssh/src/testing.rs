@@ -90,6 +90,12 @@ fn free_port() -> u16 {
 impl Sshd {
     /// Starts one, or says loudly why it cannot (and fails under CI=true).
     pub fn start() -> Option<Sshd> {
+        Sshd::start_with("")
+    }
+
+    /// Starts one whose config begins with `overrides` (sshd takes the first
+    /// value of a keyword, so these win), e.g. `"PasswordAuthentication yes\n"`.
+    pub fn start_with(overrides: &str) -> Option<Sshd> {
         if !Path::new(SSHD).exists() {
             let message =
                 "deploy-ssh: no /usr/sbin/sshd: run scripts/install-peers (the test command does)";
@@ -125,7 +131,7 @@ impl Sshd {
             std::fs::write(
                 &config,
                 format!(
-                    "Port {port}\nListenAddress 0.0.0.0\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
+                    "{overrides}Port {port}\nListenAddress 0.0.0.0\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
                      AuthorizedKeysFile {d}/authorized_keys\nPubkeyAuthentication yes\nPasswordAuthentication no\n\
                      KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\nStrictModes no\n\
                      LogLevel ERROR\nMaxStartups 1000:30:2000\nMaxSessions 200\nSetEnv SHLVL=1\n\

@@ -742,3 +742,92 @@ async fn the_known_host_key_algorithm_is_preferred() {
             .success()
     );
 }
+
+/// More hosts than the connection budget: every command still runs, idle
+/// connections are closed to make room, and no more than the budget is ever
+/// open (sampled while the commands run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_connections_stay_within_the_budget() {
+    let Some(sshd) = Sshd::start() else { return };
+    let path = sshd.dir.path().join("budget_known_hosts");
+    let options = sshd
+        .options()
+        .known_hosts(&path)
+        .host_keys(HostKeyPolicy::AcceptNew)
+        .max_connections(3);
+    let budget = std::sync::Arc::clone(&options.connections);
+    let targets: Vec<SshTarget> = (2..12)
+        .map(|i| {
+            let address = format!("127.0.0.{i}");
+            SshTarget::new(address.clone(), options.clone()).with_address(address)
+        })
+        .collect();
+    let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sampler = {
+        let (budget, most) = (std::sync::Arc::clone(&budget), std::sync::Arc::clone(&most));
+        tokio::spawn(async move {
+            loop {
+                most.fetch_max(budget.open(), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        })
+    };
+    // Two rounds over all ten hosts at once: the second reconnects the hosts
+    // whose idle connections made room for others.
+    for round in 0..2 {
+        let runs = targets.iter().map(|t| async move {
+            t.run(&Command::shell("sleep 0.05; echo ok"), &Lines::default())
+                .await
+        });
+        let results = futures_util::future::join_all(runs).await;
+        for (target, result) in targets.iter().zip(results) {
+            let status = result.unwrap_or_else(|e| panic!("round {round}, {target:?}: {e}"));
+            assert!(status.success());
+        }
+    }
+    sampler.abort();
+    let most = most.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(most <= 3, "{most} connections were open at once");
+    assert!(most >= 2, "the budget was used ({most})");
+    assert!(budget.open() <= 3);
+}
+
+/// Password authentication (sshd with PasswordAuthentication on, the test
+/// user's test-only password): the right password runs the command as that
+/// user; a wrong one is refused naming the method and user@host:port.
+#[tokio::test]
+async fn authenticates_with_a_password() {
+    let Some(sshd) = Sshd::start_with("PasswordAuthentication yes\n") else {
+        return;
+    };
+    let login = |password: &str| {
+        let mut options = sshd.options().password(deploy_core::Secret::new(password));
+        options.user = "deploy-pw".into();
+        options.identity_files.clear();
+        target(&sshd, options)
+    };
+    let lines = Lines::default();
+    let status = login("sudo-test-pw")
+        .run(&Command::new(["id", "-un"]), &lines)
+        .await
+        .expect("the right password logs in");
+    assert!(status.success());
+    assert_eq!(lines.of(OutputStream::Stdout), vec!["deploy-pw"]);
+
+    let err = login("wrong-password")
+        .run(
+            &Command::new(["touch", "/tmp/deploy-password-marker"]),
+            &Lines::default(),
+        )
+        .await
+        .expect_err("a wrong password is refused")
+        .to_string();
+    assert!(
+        err.contains("password") && err.contains("deploy-pw@127.0.0.1"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("wrong-password"),
+        "the password is not shown: {err}"
+    );
+}
