@@ -737,7 +737,7 @@ def workload_burst(s, sshd2, have):
     print("One run each, on the second sshd: the same config but MaxStartups left at its default and "
           "LogLevel DEBUG1. 'dropped by sshd' = sshd's own log lines `drop connection ... past "
           "MaxStartups` during the run; 'commands ok' = commands that ran and answered. "
-          "parallel-ssh retries a failed connection (3 tries, 5 s apart by default); Fabric and deploy do not.\n")
+          "parallel-ssh retries a failed connection (3 tries, 5 s apart by default); deploy retries one that sshd reset before the SSH banner (after 0.1-0.8 s); Fabric does not.\n")
     print("| tool | exit | wall s | commands ok | hosts failed | dropped by sshd |")
     print("|---|---|---|---|---|---|")
     tools = [("deploy", tool_deploy), ("parallel-ssh", tool_pssh), ("Fabric ThreadingGroup", tool_fabric)]
