@@ -251,10 +251,13 @@ impl Engine {
                 switched.healthy_to_switched = healthy_at.elapsed();
             }
             tokio::time::sleep(plan.drain).await;
-            for (name, _) in &leaving {
-                self.stop(name, plan.stop_grace).await?;
-                stopped_old.push(name.clone());
+            let stops = leaving
+                .iter()
+                .map(|(name, _)| self.stop(name, plan.stop_grace));
+            for result in join_all(stops).await {
+                result?;
             }
+            stopped_old.extend(leaving.into_iter().map(|(name, _)| name));
         }
         // Old replicas beyond the new count (scaling down) leave too.
         let remaining: Vec<String> = old
@@ -262,8 +265,14 @@ impl Engine {
             .filter(|(n, _)| !stopped_old.contains(n))
             .map(|(n, _)| n.clone())
             .collect();
-        for name in remaining {
-            self.stop(&name, plan.stop_grace).await?;
+        for result in join_all(
+            remaining
+                .iter()
+                .map(|name| self.stop(name, plan.stop_grace)),
+        )
+        .await
+        {
+            result?;
         }
         switched.new = serving_new.into_iter().map(|(n, _)| n).collect();
         Ok(switched)

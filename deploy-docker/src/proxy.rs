@@ -95,7 +95,9 @@ pub fn nginx_upstream(name: &str, servers: &[String]) -> String {
     for server in servers {
         text.push_str(&format!("    server {server};\n"));
     }
-    text.push_str("}\n");
+    // Reuse connections to the app (needs `proxy_http_version 1.1` and an
+    // empty `Connection` header in the location, as nginx documents).
+    text.push_str("    keepalive 16;\n}\n");
     text
 }
 

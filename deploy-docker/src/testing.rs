@@ -536,3 +536,25 @@ async fn client(
     }
     (ok, failed, versions, errors)
 }
+
+/// Waits (up to 30 s) until `127.0.0.1:port/` answers 200; true if it did.
+pub async fn load_once(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            if stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")
+                .await
+                .is_ok()
+            {
+                let mut text = String::new();
+                if stream.read_to_string(&mut text).await.is_ok() && text.contains(" 200 ") {
+                    return true;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
