@@ -87,7 +87,7 @@ impl std::fmt::Display for Proxy {
 ///
 /// ```
 /// let text = deploy_docker::proxy::nginx_upstream("web", &["172.18.0.3:8080".into()]);
-/// assert!(text.contains("upstream web {\n    server 172.18.0.3:8080;\n}"));
+/// assert!(text.contains("upstream web {\n    server 172.18.0.3:8080;\n    keepalive 16;\n}"));
 /// ```
 pub fn nginx_upstream(name: &str, servers: &[String]) -> String {
     let mut text =
