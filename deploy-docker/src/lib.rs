@@ -19,6 +19,7 @@
 //! ```
 
 pub mod bluegreen;
+pub mod compose;
 pub mod container;
 mod context;
 pub mod credentials;

@@ -8,6 +8,7 @@
 
 mod bluegreen;
 mod build;
+mod compose;
 mod container;
 mod exec;
 mod network;
@@ -17,6 +18,7 @@ mod push;
 
 pub use bluegreen::ReplaceBlueGreen;
 pub use build::BuildImage;
+pub use compose::ComposeUp;
 pub use container::{ContainerConfig, EnsureRunning, RecreateContainer};
 pub use exec::ExecInContainer;
 pub use network::EnsureNetwork;
@@ -95,5 +97,6 @@ pub fn register(registry: &mut deploy_core::StepRegistry) {
     registry.register_serde::<RecreateContainer>("docker.recreate");
     registry.register_serde::<ExecInContainer>("docker.exec");
     registry.register_serde::<ReplaceBlueGreen>("docker.blue-green");
+    registry.register_serde::<ComposeUp>("docker.compose");
     registry.register_serde::<PruneImages>("docker.prune");
 }

@@ -1,0 +1,738 @@
+//! Compose files: a team's existing `docker-compose.yml` read into what the
+//! engine should run, so deploy can bring it up (and replace services
+//! without downtime) where `docker-compose` would.
+//!
+//! Read as compose reads it: `${VAR}`, `$VAR`, `${VAR:-default}`,
+//! `${VAR-default}`, `${VAR:?error}`, `${VAR?error}` and `$$` in every string,
+//! from the environment first and then the `.env` file beside the compose
+//! file; relative paths from the file's directory; named volumes and
+//! networks prefixed with the project; each service reachable by its name on
+//! its networks. Containers carry compose's own labels, so containers that
+//! `docker-compose` created are recognised and replaced, not duplicated.
+//! Keys deploy does not apply are listed in [`ComposeFile::ignored`], never
+//! silently dropped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_yaml_ng::Value;
+
+use crate::container::{ContainerSpec, Healthcheck, PortMapping};
+use crate::error::DockerError;
+
+/// Compose's label for the project.
+pub const PROJECT_LABEL: &str = "com.docker.compose.project";
+/// Compose's label for the service.
+pub const SERVICE_LABEL: &str = "com.docker.compose.service";
+/// Compose's label for the replica number.
+pub const NUMBER_LABEL: &str = "com.docker.compose.container-number";
+
+/// How a service's image is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeBuild {
+    /// The context directory.
+    pub context: PathBuf,
+    /// The Dockerfile, relative to the context.
+    pub dockerfile: String,
+    /// Build arguments.
+    pub args: BTreeMap<String, String>,
+}
+
+/// One service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeService {
+    /// Its name.
+    pub name: String,
+    /// Its image (for a built service: the tag to give the build).
+    pub image: String,
+    /// How to build it, when it is built.
+    pub build: Option<ComposeBuild>,
+    /// Everything the container is created with (its name is per replica).
+    pub spec: ContainerSpec,
+    /// Services it starts after.
+    pub depends_on: Vec<String>,
+    /// How many containers (`deploy.replicas`).
+    pub replicas: usize,
+    /// A fixed container name (`container_name`).
+    pub container_name: Option<String>,
+}
+
+/// A compose file, read.
+#[derive(Debug, Clone)]
+pub struct ComposeFile {
+    /// The project (containers, networks and volumes are named after it).
+    pub project: String,
+    /// The file.
+    pub path: PathBuf,
+    /// Its services, in dependency order.
+    pub services: Vec<ComposeService>,
+    /// Networks to create (project-prefixed), the default one included.
+    pub networks: Vec<String>,
+    /// Keys deploy does not apply, as `services.web.logging`.
+    pub ignored: Vec<String>,
+}
+
+fn invalid(path: &Path, message: impl std::fmt::Display) -> DockerError {
+    DockerError::Local {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Compose's `${VAR}` substitution on one string.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_docker::compose::interpolate;
+///
+/// let vars = |name: &str| (name == "TAG").then(|| "v2".to_owned());
+/// assert_eq!(interpolate("web:${TAG}", &vars).unwrap(), "web:v2");
+/// assert_eq!(interpolate("${MISSING:-fallback} $$HOME $TAG", &vars).unwrap(), "fallback $HOME v2");
+/// assert!(interpolate("${MISSING:?set MISSING}", &vars).unwrap_err().contains("set MISSING"));
+/// ```
+pub fn interpolate(text: &str, vars: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = after;
+        } else if let Some(braced) = rest.strip_prefix('{') {
+            let end = braced
+                .find('}')
+                .ok_or_else(|| format!("unclosed `${{` in `{text}`"))?;
+            let inner = &braced[..end];
+            rest = &braced[end + 1..];
+            let split = inner.find([':', '-', '?']).unwrap_or(inner.len());
+            let (name, op) = inner.split_at(split);
+            let value = vars(name);
+            let resolved = match op {
+                "" => value.unwrap_or_default(),
+                _ if op.starts_with(":-") => value
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| op[2..].to_owned()),
+                _ if op.starts_with('-') => value.unwrap_or_else(|| op[1..].to_owned()),
+                _ if op.starts_with(":?") => value
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| format!("{name}: {}", &op[2..]))?,
+                _ if op.starts_with('?') => value.ok_or_else(|| format!("{name}: {}", &op[1..]))?,
+                _ => {
+                    return Err(format!(
+                        "`${{{inner}}}` is not a substitution compose knows"
+                    ));
+                }
+            };
+            out.push_str(&resolved);
+        } else {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            if end == 0 {
+                out.push('$');
+            } else {
+                out.push_str(&vars(&rest[..end]).unwrap_or_default());
+                rest = &rest[end..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn interpolate_all(value: &mut Value, vars: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
+    match value {
+        Value::String(s) => *s = interpolate(s, vars)?,
+        Value::Sequence(items) => {
+            for item in items {
+                interpolate_all(item, vars)?;
+            }
+        }
+        Value::Mapping(map) => {
+            for (_, item) in map.iter_mut() {
+                interpolate_all(item, vars)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A scalar as text (compose accepts numbers and booleans where it means text).
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A list of strings, or one string split like a shell would.
+fn words(value: &Value) -> Option<Vec<String>> {
+    match value {
+        Value::String(s) => shlex::split(s),
+        Value::Sequence(items) => items.iter().map(text).collect(),
+        _ => None,
+    }
+}
+
+/// `KEY: value` mappings or `KEY=value` lists (compose allows both).
+fn pairs(
+    value: &Value,
+    from_env: &dyn Fn(&str) -> Option<String>,
+) -> Option<BTreeMap<String, String>> {
+    match value {
+        Value::Mapping(map) => map
+            .iter()
+            .map(|(k, v)| {
+                Some((
+                    text(k)?,
+                    if v.is_null() {
+                        from_env(&text(k)?).unwrap_or_default()
+                    } else {
+                        text(v)?
+                    },
+                ))
+            })
+            .collect(),
+        Value::Sequence(items) => items
+            .iter()
+            .map(|item| {
+                let item = text(item)?;
+                Some(match item.split_once('=') {
+                    Some((k, v)) => (k.to_owned(), v.to_owned()),
+                    None => (item.clone(), from_env(&item).unwrap_or_default()),
+                })
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
+fn duration(value: &Value) -> Option<Duration> {
+    deploy_core::duration::parse(&text(value)?).ok()
+}
+
+/// Compose's default project name: the directory's name, lowercased, only
+/// letters, digits, `-` and `_`.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+/// assert_eq!(deploy_docker::compose::project_name(Path::new("/srv/My Shop/docker-compose.yml")), "myshop");
+/// ```
+pub fn project_name(file: &Path) -> String {
+    file.parent()
+        .and_then(|d| d.canonicalize().ok().or_else(|| Some(d.to_path_buf())))
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+const SERVICE_KEYS: &[&str] = &[
+    "image",
+    "build",
+    "command",
+    "environment",
+    "env_file",
+    "ports",
+    "volumes",
+    "networks",
+    "depends_on",
+    "healthcheck",
+    "restart",
+    "deploy",
+    "labels",
+    "container_name",
+];
+
+impl ComposeFile {
+    /// Reads `path`, with variables from the environment and then `.env`
+    /// beside it; the project is `project` or the directory's name.
+    pub fn load(path: &Path, project: Option<&str>) -> Result<ComposeFile, DockerError> {
+        let source = std::fs::read_to_string(path).map_err(|e| invalid(path, e))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let dotenv = std::fs::read_to_string(dir.join(".env")).unwrap_or_default();
+        let file_vars: BTreeMap<String, String> = dotenv
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter_map(|l| l.trim_start_matches("export ").split_once('='))
+            .map(|(k, v)| {
+                (
+                    k.trim().to_owned(),
+                    v.trim().trim_matches(['"', '\'']).to_owned(),
+                )
+            })
+            .collect();
+        let vars = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .or_else(|| file_vars.get(name).cloned())
+        };
+        let project = project.map_or_else(|| project_name(path), str::to_owned);
+        ComposeFile::parse(&source, path, &project, &vars)
+    }
+
+    /// Reads compose text (`path` names it in errors and anchors relative paths).
+    pub fn parse(
+        source: &str,
+        path: &Path,
+        project: &str,
+        vars: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ComposeFile, DockerError> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut root: Value = serde_yaml_ng::from_str(source).map_err(|e| invalid(path, e))?;
+        interpolate_all(&mut root, vars).map_err(|e| invalid(path, e))?;
+        let mut ignored = Vec::new();
+        let Value::Mapping(top) = &root else {
+            return Err(invalid(path, "a compose file is a mapping with `services`"));
+        };
+        for (key, _) in top {
+            let key = text(key).unwrap_or_default();
+            if !["version", "services", "networks", "volumes"].contains(&key.as_str()) {
+                ignored.push(key);
+            }
+        }
+        let Some(Value::Mapping(services)) = root.get("services") else {
+            return Err(invalid(path, "no `services`"));
+        };
+        let default_network = format!("{project}_default");
+        let mut networks: BTreeSet<String> = BTreeSet::new();
+        if let Some(Value::Mapping(declared)) = root.get("networks") {
+            for (name, config) in declared {
+                let name = text(name).unwrap_or_default();
+                if let Value::Mapping(config) = config {
+                    for (key, _) in config {
+                        ignored.push(format!("networks.{name}.{}", text(key).unwrap_or_default()));
+                    }
+                }
+                networks.insert(format!("{project}_{name}"));
+            }
+        }
+        let mut read = Vec::new();
+        for (name, service) in services {
+            let name = text(name).unwrap_or_default();
+            let bad = |key: &str, why: &str| invalid(path, format!("services.{name}.{key}: {why}"));
+            let Value::Mapping(fields) = service else {
+                return Err(bad("", "a service is a mapping"));
+            };
+            for (key, _) in fields {
+                let key = text(key).unwrap_or_default();
+                if !SERVICE_KEYS.contains(&key.as_str()) {
+                    ignored.push(format!("services.{name}.{key}"));
+                }
+            }
+            let build = match service.get("build") {
+                None => None,
+                Some(Value::String(context)) => Some(ComposeBuild {
+                    context: dir.join(context),
+                    dockerfile: "Dockerfile".to_owned(),
+                    args: BTreeMap::new(),
+                }),
+                Some(Value::Mapping(b)) => {
+                    for (key, _) in b {
+                        let key = text(key).unwrap_or_default();
+                        if !["context", "dockerfile", "args"].contains(&key.as_str()) {
+                            ignored.push(format!("services.{name}.build.{key}"));
+                        }
+                    }
+                    Some(ComposeBuild {
+                        context: dir.join(
+                            b.get("context")
+                                .and_then(text)
+                                .unwrap_or_else(|| ".".into()),
+                        ),
+                        dockerfile: b
+                            .get("dockerfile")
+                            .and_then(text)
+                            .unwrap_or_else(|| "Dockerfile".into()),
+                        args: match b.get("args") {
+                            Some(args) => pairs(args, vars)
+                                .ok_or_else(|| bad("build.args", "a mapping or KEY=VALUE list"))?,
+                            None => BTreeMap::new(),
+                        },
+                    })
+                }
+                Some(_) => return Err(bad("build", "a path or a mapping")),
+            };
+            let image = match (service.get("image").and_then(text), &build) {
+                (Some(image), _) => image,
+                (None, Some(_)) => format!("{project}_{name}:latest"),
+                (None, None) => return Err(bad("image", "a service needs `image` or `build`")),
+            };
+            let mut spec = ContainerSpec::new(String::new(), image.clone());
+            if let Some(command) = service.get("command") {
+                spec.command =
+                    Some(words(command).ok_or_else(|| bad("command", "a string or a list"))?);
+            }
+            if let Some(files) = service.get("env_file") {
+                let files = match files {
+                    Value::String(f) => vec![f.clone()],
+                    other => words(other).ok_or_else(|| bad("env_file", "a path or a list"))?,
+                };
+                for file in files {
+                    let file = dir.join(file);
+                    let text = std::fs::read_to_string(&file).map_err(|e| invalid(&file, e))?;
+                    for line in text
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    {
+                        if let Some((k, v)) = line.split_once('=') {
+                            spec.env.insert(k.trim().to_owned(), v.to_owned());
+                        }
+                    }
+                }
+            }
+            if let Some(environment) = service.get("environment") {
+                spec.env.extend(
+                    pairs(environment, vars)
+                        .ok_or_else(|| bad("environment", "a mapping or KEY=VALUE list"))?,
+                );
+            }
+            if let Some(ports) = service.get("ports") {
+                for port in words(ports).ok_or_else(|| bad("ports", "a list of HOST:CONTAINER"))? {
+                    spec.ports
+                        .push(PortMapping::parse(&port).map_err(|e| bad("ports", &e.to_string()))?);
+                }
+            }
+            if let Some(volumes) = service.get("volumes") {
+                for volume in
+                    words(volumes).ok_or_else(|| bad("volumes", "a list of SOURCE:TARGET"))?
+                {
+                    spec.volumes.push(volume_bind(&volume, dir, project));
+                }
+            }
+            let service_networks = match service.get("networks") {
+                None => vec![default_network.clone()],
+                Some(Value::Sequence(items)) => items
+                    .iter()
+                    .filter_map(text)
+                    .map(|n| format!("{project}_{n}"))
+                    .collect(),
+                Some(Value::Mapping(map)) => map
+                    .iter()
+                    .filter_map(|(k, _)| text(k))
+                    .map(|n| format!("{project}_{n}"))
+                    .collect(),
+                Some(_) => return Err(bad("networks", "a list or a mapping")),
+            };
+            networks.extend(service_networks.iter().cloned());
+            spec.networks = service_networks;
+            spec.aliases = vec![name.clone()];
+            let depends_on = match service.get("depends_on") {
+                None => Vec::new(),
+                Some(Value::Sequence(items)) => items.iter().filter_map(text).collect(),
+                Some(Value::Mapping(map)) => map.iter().filter_map(|(k, _)| text(k)).collect(),
+                Some(_) => return Err(bad("depends_on", "a list or a mapping")),
+            };
+            if let Some(check) = service.get("healthcheck") {
+                let disabled = check
+                    .get("disable")
+                    .is_some_and(|d| d.as_bool() == Some(true));
+                let test = match check.get("test") {
+                    Some(Value::String(s)) => vec!["CMD-SHELL".to_owned(), s.clone()],
+                    Some(other) => {
+                        words(other).ok_or_else(|| bad("healthcheck.test", "a string or a list"))?
+                    }
+                    None => Vec::new(),
+                };
+                if disabled || test.first().map(String::as_str) == Some("NONE") {
+                    spec.healthcheck = Some(Healthcheck::command(["NONE"]));
+                } else if !test.is_empty() {
+                    let mut h = Healthcheck::command(test);
+                    h.interval = check
+                        .get("interval")
+                        .and_then(duration)
+                        .unwrap_or(Duration::from_secs(30));
+                    h.timeout = check
+                        .get("timeout")
+                        .and_then(duration)
+                        .unwrap_or(Duration::from_secs(30));
+                    h.retries = check
+                        .get("retries")
+                        .and_then(Value::as_u64)
+                        .and_then(|r| u32::try_from(r).ok())
+                        .unwrap_or(3);
+                    h.start_period = check
+                        .get("start_period")
+                        .and_then(duration)
+                        .unwrap_or_default();
+                    spec.healthcheck = Some(h);
+                }
+            }
+            spec.restart = service.get("restart").and_then(text);
+            if let Some(labels) = service.get("labels") {
+                spec.labels.extend(
+                    pairs(labels, vars)
+                        .ok_or_else(|| bad("labels", "a mapping or KEY=VALUE list"))?,
+                );
+            }
+            let mut replicas = 1;
+            if let Some(Value::Mapping(deploy)) = service.get("deploy") {
+                for (key, value) in deploy {
+                    match text(key).as_deref() {
+                        Some("replicas") => {
+                            replicas = value
+                                .as_u64()
+                                .and_then(|r| usize::try_from(r).ok())
+                                .ok_or_else(|| bad("deploy.replicas", "a number"))?;
+                        }
+                        other => ignored.push(format!(
+                            "services.{name}.deploy.{}",
+                            other.unwrap_or_default()
+                        )),
+                    }
+                }
+            }
+            spec.labels
+                .insert(PROJECT_LABEL.to_owned(), project.to_owned());
+            spec.labels.insert(SERVICE_LABEL.to_owned(), name.clone());
+            read.push(ComposeService {
+                name: name.clone(),
+                image,
+                build,
+                spec,
+                depends_on,
+                replicas,
+                container_name: service.get("container_name").and_then(text),
+            });
+        }
+        let services = dependency_order(read, path)?;
+        Ok(ComposeFile {
+            project: project.to_owned(),
+            path: path.to_path_buf(),
+            services,
+            networks: networks.into_iter().collect(),
+            ignored,
+        })
+    }
+
+    /// The named services and, with `deps`, what they depend on, in order
+    /// (all of them when `names` is empty).
+    pub fn select(
+        &self,
+        names: &[String],
+        deps: bool,
+    ) -> Result<Vec<&ComposeService>, DockerError> {
+        if names.is_empty() {
+            return Ok(self.services.iter().collect());
+        }
+        let mut wanted: BTreeSet<&str> = BTreeSet::new();
+        let mut todo: Vec<&str> = names.iter().map(String::as_str).collect();
+        while let Some(name) = todo.pop() {
+            let service = self
+                .services
+                .iter()
+                .find(|s| s.name == name)
+                .ok_or_else(|| {
+                    invalid(
+                        &self.path,
+                        format!(
+                            "no service `{name}` (services: {})",
+                            self.services
+                                .iter()
+                                .map(|s| s.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })?;
+            if wanted.insert(&service.name) && deps {
+                todo.extend(service.depends_on.iter().map(String::as_str));
+            }
+        }
+        Ok(self
+            .services
+            .iter()
+            .filter(|s| wanted.contains(s.name.as_str()))
+            .collect())
+    }
+}
+
+impl ComposeService {
+    /// The default name of replica `n` (compose v2's; a container compose
+    /// already made keeps its own).
+    pub fn container(&self, project: &str, n: usize) -> String {
+        match &self.container_name {
+            Some(name) if n == 1 => name.clone(),
+            _ => format!("{project}-{}-{n}", self.name),
+        }
+    }
+
+    /// The spec of replica `n` named `name`.
+    pub fn replica(&self, name: &str, n: usize) -> ContainerSpec {
+        let mut spec = self.spec.clone();
+        spec.name = name.to_owned();
+        spec.labels.insert(NUMBER_LABEL.to_owned(), n.to_string());
+        spec
+    }
+}
+
+/// `./data:/data` → an absolute bind; `db:/var/lib/db` → the project's volume.
+fn volume_bind(volume: &str, dir: &Path, project: &str) -> String {
+    let (source, rest) = match volume.split_once(':') {
+        Some((source, rest)) => (source, Some(rest)),
+        None => (volume, None),
+    };
+    let source = if source.starts_with('.') || source.starts_with('~') {
+        dir.join(source).display().to_string()
+    } else if source.starts_with('/') || rest.is_none() {
+        source.to_owned()
+    } else {
+        format!("{project}_{source}")
+    };
+    match rest {
+        Some(rest) => format!("{source}:{rest}"),
+        None => source,
+    }
+}
+
+fn dependency_order(
+    services: Vec<ComposeService>,
+    path: &Path,
+) -> Result<Vec<ComposeService>, DockerError> {
+    let names: BTreeSet<String> = services.iter().map(|s| s.name.clone()).collect();
+    for service in &services {
+        if let Some(missing) = service.depends_on.iter().find(|d| !names.contains(*d)) {
+            return Err(invalid(
+                path,
+                format!(
+                    "services.{}.depends_on: no service `{missing}`",
+                    service.name
+                ),
+            ));
+        }
+    }
+    let mut ordered: Vec<ComposeService> = Vec::new();
+    let mut left = services;
+    while !left.is_empty() {
+        let (ready, waiting): (Vec<_>, Vec<_>) = left.into_iter().partition(|s| {
+            s.depends_on
+                .iter()
+                .all(|d| ordered.iter().any(|o| &o.name == d))
+        });
+        if ready.is_empty() {
+            let cycle: Vec<&str> = waiting.iter().map(|s| s.name.as_str()).collect();
+            return Err(invalid(
+                path,
+                format!("depends_on has a cycle among: {}", cycle.join(", ")),
+            ));
+        }
+        ordered.extend(ready);
+        left = waiting;
+    }
+    Ok(ordered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_services_with_substitution_and_lists_what_it_ignores() {
+        let vars = |name: &str| match name {
+            "VERSION" => Some("v2".to_owned()),
+            _ => None,
+        };
+        let text = r#"
+version: "3.8"
+x-common: &common
+  restart: unless-stopped
+services:
+  web:
+    image: shop/web:${VERSION}
+    command: gunicorn app:wsgi --bind 0.0.0.0:8000
+    environment:
+      DEBUG: "false"
+      LEVEL: ${LEVEL:-info}
+    ports: ["127.0.0.1:8000:8000"]
+    volumes: ["./static:/srv/static:ro", "media:/srv/media"]
+    depends_on: [db]
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://localhost:8000/health"]
+      interval: 5s
+    logging: { driver: json-file }
+    deploy: { replicas: 2, resources: { limits: { cpus: "1" } } }
+  db:
+    image: postgres:15
+    environment: ["POSTGRES_PASSWORD=$${NOT_A_VAR}"]
+networks:
+  backend: {}
+"#;
+        let file = ComposeFile::parse(
+            text,
+            Path::new("/srv/shop/docker-compose.yml"),
+            "shop",
+            &vars,
+        )
+        .expect("parses");
+        let names: Vec<&str> = file.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["db", "web"], "dependencies first");
+        let web = &file.services[1];
+        assert_eq!(web.image, "shop/web:v2");
+        assert_eq!(web.replicas, 2);
+        assert_eq!(web.spec.env.get("LEVEL").map(String::as_str), Some("info"));
+        assert_eq!(
+            web.spec.volumes,
+            ["/srv/shop/./static:/srv/static:ro", "shop_media:/srv/media"]
+        );
+        assert_eq!(web.spec.networks, ["shop_default"]);
+        assert_eq!(web.spec.aliases, ["web"]);
+        assert_eq!(web.spec.command.as_deref().map(<[String]>::len), Some(4));
+        assert_eq!(
+            file.services[0]
+                .spec
+                .env
+                .get("POSTGRES_PASSWORD")
+                .map(String::as_str),
+            Some("${NOT_A_VAR}")
+        );
+        assert_eq!(
+            file.ignored,
+            [
+                "x-common",
+                "services.web.logging",
+                "services.web.deploy.resources"
+            ]
+        );
+        assert!(file.networks.contains(&"shop_backend".to_owned()));
+    }
+
+    #[test]
+    fn bad_files_are_named() {
+        let none = |_: &str| None;
+        let err = ComposeFile::parse(
+            "services:\n  web:\n    depends_on: [db]\n    image: x\n",
+            Path::new("c.yml"),
+            "p",
+            &none,
+        )
+        .expect_err("no db");
+        assert!(
+            err.to_string()
+                .contains("services.web.depends_on: no service `db`"),
+            "{err}"
+        );
+        let err = ComposeFile::parse(
+            "services:\n  web:\n    ports: [\"http\"]\n    image: x\n",
+            Path::new("c.yml"),
+            "p",
+            &none,
+        )
+        .expect_err("bad port");
+        assert!(err.to_string().contains("services.web.ports"), "{err}");
+        let err =
+            ComposeFile::parse("services: [", Path::new("c.yml"), "p", &none).expect_err("yaml");
+        assert!(err.to_string().starts_with("c.yml: "), "{err}");
+    }
+}

@@ -1,0 +1,320 @@
+//! `docker.compose`: bring up a compose file's services (what
+//! `docker-compose up -d` does): networks, then each service in dependency
+//! order (built or pulled, then its containers replaced when their spec or
+//! image changed, waiting for health). Containers compose made are taken
+//! over by their labels; the compose keys deploy does not apply are listed
+//! in the plan.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::target::{OutputSink, OutputStream};
+use deploy_core::text::Text;
+use serde::Deserialize;
+
+use super::with_engine;
+use crate::compose::{ComposeFile, ComposeService, NUMBER_LABEL, PROJECT_LABEL, SERVICE_LABEL};
+use crate::container::{ContainerInfo, SPEC_LABEL};
+use crate::engine::Engine;
+use crate::error::DockerError;
+use crate::image::{BuildSpec, CONTEXT_LABEL, ImageRef};
+
+/// Brings up the services of a compose file.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::Step;
+/// use deploy_docker::steps::ComposeUp;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let file = dir.path().join("docker-compose.yml");
+/// std::fs::write(&file, "services:\n  web:\n    image: shop/web:v2\n    logging: { driver: syslog }\n").unwrap();
+/// let step: ComposeUp = toml::from_str(&format!("file = {:?}\nproject = \"shop\"", file)).unwrap();
+/// let d = step.describe();
+/// assert_eq!(d.summary, format!("compose up shop from {}: web", file.display()));
+/// assert!(d.fields.iter().any(|(k, v)| k == "not applied" && v == "services.web.logging"));
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "RawComposeUp")]
+pub struct ComposeUp {
+    compose: ComposeFile,
+    services: Vec<String>,
+    deps: bool,
+    force: bool,
+    wait: Duration,
+    stop_grace: Duration,
+    engine: Option<Text>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComposeUp {
+    file: PathBuf,
+    project: Option<String>,
+    #[serde(default)]
+    services: Vec<String>,
+    #[serde(default = "yes")]
+    deps: bool,
+    #[serde(default)]
+    force: bool,
+    #[serde(default = "default_wait", with = "deploy_core::duration::serde_req")]
+    wait: Duration,
+    #[serde(default = "default_grace", with = "deploy_core::duration::serde_req")]
+    stop_grace: Duration,
+    engine: Option<Text>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_wait() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn default_grace() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl TryFrom<RawComposeUp> for ComposeUp {
+    type Error = String;
+
+    fn try_from(raw: RawComposeUp) -> Result<Self, String> {
+        let compose =
+            ComposeFile::load(&raw.file, raw.project.as_deref()).map_err(|e| e.to_string())?;
+        let up = ComposeUp {
+            compose,
+            services: raw.services,
+            deps: raw.deps,
+            force: raw.force,
+            wait: raw.wait,
+            stop_grace: raw.stop_grace,
+            engine: raw.engine,
+        };
+        up.selection().map_err(|e| e.to_string())?;
+        Ok(up)
+    }
+}
+
+impl ComposeUp {
+    /// Brings up every service of `compose`.
+    pub fn new(compose: ComposeFile) -> ComposeUp {
+        ComposeUp {
+            compose,
+            services: Vec::new(),
+            deps: true,
+            force: false,
+            wait: default_wait(),
+            stop_grace: default_grace(),
+            engine: None,
+        }
+    }
+
+    fn selection(&self) -> Result<Vec<ComposeService>, DockerError> {
+        Ok(self
+            .compose
+            .select(&self.services, self.deps)?
+            .into_iter()
+            .cloned()
+            .collect())
+    }
+}
+
+/// What a service needs done, or `None` when it runs as wanted.
+async fn service_state(
+    engine: &Engine,
+    project: &str,
+    service: &ComposeService,
+) -> Result<(Vec<ContainerInfo>, bool), DockerError> {
+    let existing = engine
+        .list(&[
+            (PROJECT_LABEL, project),
+            (SERVICE_LABEL, service.name.as_str()),
+        ])
+        .await?;
+    let wanted_image = engine.image_id(&service.image).await?;
+    let built_current = match &service.build {
+        Some(build) => {
+            let spec = build_spec(service, build);
+            let want = engine.build_digest(&spec)?;
+            engine
+                .image_labels(&service.image)
+                .await?
+                .is_some_and(|l| l.get(CONTEXT_LABEL) == Some(&want))
+        }
+        None => wanted_image.is_some(),
+    };
+    let current = built_current
+        && existing.len() == service.replicas
+        && (1..=service.replicas).all(|n| {
+            existing.iter().any(|c| {
+                c.labels.get(NUMBER_LABEL) == Some(&n.to_string())
+                    && c.running()
+                    && Some(c.image_id.as_str()) == wanted_image.as_deref()
+                    && c.labels.get(SPEC_LABEL) == Some(&service.replica(&c.name, n).digest())
+            })
+        });
+    Ok((existing, current))
+}
+
+fn build_spec(service: &ComposeService, build: &crate::compose::ComposeBuild) -> BuildSpec {
+    let mut spec = BuildSpec::new(&build.context, &service.image);
+    spec.dockerfile.clone_from(&build.dockerfile);
+    spec.args = build.args.clone().into_iter().collect();
+    spec
+}
+
+async fn up(
+    engine: &Engine,
+    step: &ComposeUp,
+    services: &[ComposeService],
+    output: &dyn OutputSink,
+) -> Result<(), DockerError> {
+    let project = &step.compose.project;
+    let networks: std::collections::BTreeSet<&String> = services
+        .iter()
+        .flat_map(|s| s.spec.networks.iter())
+        .collect();
+    for network in networks {
+        engine.ensure_network(network, "bridge").await?;
+    }
+    for service in services {
+        let (existing, current) = service_state(engine, project, service).await?;
+        if current && !step.force {
+            output.line(
+                OutputStream::Stdout,
+                &format!("{}: up to date", service.name),
+            );
+            continue;
+        }
+        match &service.build {
+            Some(build) => {
+                engine.build(&build_spec(service, build), output).await?;
+            }
+            None if engine.image_id(&service.image).await?.is_none() => {
+                let credentials = crate::credentials::Credentials::from_docker_config()?;
+                engine
+                    .pull(&ImageRef::parse(&service.image)?, &credentials, output)
+                    .await?;
+            }
+            None => {}
+        }
+        let health = service
+            .spec
+            .healthcheck
+            .as_ref()
+            .is_some_and(|h| h.test.first().map(String::as_str) != Some("NONE"))
+            .then_some(step.wait);
+        for n in 1..=service.replicas {
+            let name = existing
+                .iter()
+                .find(|c| c.labels.get(NUMBER_LABEL) == Some(&n.to_string()))
+                .map_or_else(|| service.container(project, n), |c| c.name.clone());
+            let spec = service.replica(&name, n);
+            let unchanged = existing.iter().any(|c| {
+                c.name == name && c.running() && c.labels.get(SPEC_LABEL) == Some(&spec.digest())
+            }) && engine.image_id(&service.image).await?
+                == existing
+                    .iter()
+                    .find(|c| c.name == name)
+                    .map(|c| c.image_id.clone());
+            if unchanged && !step.force {
+                continue;
+            }
+            engine.replace(&spec, step.stop_grace, health).await?;
+            output.line(
+                OutputStream::Stdout,
+                &format!("{}: {name} runs {}", service.name, service.image),
+            );
+        }
+        // Replicas beyond the wanted count (scaled down) go.
+        for surplus in existing.iter().filter(|c| {
+            c.labels
+                .get(NUMBER_LABEL)
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_none_or(|n| n > service.replicas)
+        }) {
+            engine.stop(&surplus.name, step.stop_grace).await?;
+            engine.remove(&surplus.name).await?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Step for ComposeUp {
+    fn kind(&self) -> &str {
+        "docker.compose"
+    }
+
+    fn describe(&self) -> Description {
+        let services = self.selection().unwrap_or_default();
+        let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        let mut description = Description::new(format!(
+            "compose up {} from {}: {}",
+            self.compose.project,
+            self.compose.path.display(),
+            names.join(", ")
+        ));
+        for service in &services {
+            let mut parts = vec![match &service.build {
+                Some(b) => format!("build {} as {}", b.context.display(), service.image),
+                None => service.image.clone(),
+            }];
+            if service.replicas != 1 {
+                parts.push(format!("×{}", service.replicas));
+            }
+            if !service.spec.ports.is_empty() {
+                let ports: Vec<String> =
+                    service.spec.ports.iter().map(ToString::to_string).collect();
+                parts.push(format!("ports {}", ports.join(" ")));
+            }
+            if !service.depends_on.is_empty() {
+                parts.push(format!("after {}", service.depends_on.join(", ")));
+            }
+            description = description.field(service.name.clone(), parts.join(", "));
+        }
+        description
+            .field_opt(
+                "force",
+                self.force.then_some("recreate even when unchanged"),
+            )
+            .field_opt(
+                "not applied",
+                (!self.compose.ignored.is_empty()).then(|| self.compose.ignored.join(", ")),
+            )
+            .field_opt("engine", self.engine.as_ref())
+    }
+
+    async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
+        if self.force {
+            return Ok(false);
+        }
+        let services = self.selection()?;
+        let project = self.compose.project.clone();
+        with_engine(ctx, self.engine.as_ref(), |engine| {
+            Box::pin(async move {
+                for service in &services {
+                    if !service_state(&engine, &project, service).await?.1 {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
+        let services = self.selection()?;
+        let output = ctx.output;
+        with_engine(ctx, self.engine.as_ref(), |engine| {
+            Box::pin(async move { up(&engine, self, &services, output).await })
+        })
+        .await?;
+        Ok(Applied::done())
+    }
+}
