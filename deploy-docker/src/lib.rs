@@ -29,6 +29,7 @@ pub mod image;
 mod network;
 pub mod proxy;
 pub mod steps;
+pub mod swarm;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -79,8 +79,8 @@ fn default_grace() -> Duration {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HealthcheckConfig {
-    test: Vec<String>,
+pub(crate) struct HealthcheckConfig {
+    pub(crate) test: Vec<String>,
     #[serde(default, with = "deploy_core::duration::serde_opt")]
     interval: Option<Duration>,
     #[serde(default, with = "deploy_core::duration::serde_opt")]
@@ -88,6 +88,18 @@ struct HealthcheckConfig {
     retries: Option<u32>,
     #[serde(default, with = "deploy_core::duration::serde_opt")]
     start_period: Option<Duration>,
+}
+
+impl HealthcheckConfig {
+    /// The check, with deploy's defaults where the table says nothing.
+    pub(crate) fn to_healthcheck(&self) -> Healthcheck {
+        let mut check = Healthcheck::command(self.test.clone());
+        check.interval = self.interval.unwrap_or(check.interval);
+        check.timeout = self.timeout.unwrap_or(check.timeout);
+        check.retries = self.retries.unwrap_or(check.retries);
+        check.start_period = self.start_period.unwrap_or(check.start_period);
+        check
+    }
 }
 
 /// Reads a compose-style env file: `KEY=VALUE` lines, `#` comments.
@@ -158,14 +170,10 @@ impl ContainerConfig {
             spec.labels.insert(name.clone(), ctx.resolve(value)?);
         }
         spec.restart.clone_from(&self.restart);
-        spec.healthcheck = self.healthcheck.as_ref().map(|h| {
-            let mut check = Healthcheck::command(h.test.clone());
-            check.interval = h.interval.unwrap_or(check.interval);
-            check.timeout = h.timeout.unwrap_or(check.timeout);
-            check.retries = h.retries.unwrap_or(check.retries);
-            check.start_period = h.start_period.unwrap_or(check.start_period);
-            check
-        });
+        spec.healthcheck = self
+            .healthcheck
+            .as_ref()
+            .map(HealthcheckConfig::to_healthcheck);
         spec.version = self.version.as_ref().map(|v| ctx.resolve(v)).transpose()?;
         Ok(spec)
     }

@@ -15,6 +15,7 @@ mod network;
 mod prune;
 mod pull;
 mod push;
+mod swarm;
 
 pub use bluegreen::ReplaceBlueGreen;
 pub use build::BuildImage;
@@ -25,6 +26,7 @@ pub use network::EnsureNetwork;
 pub use prune::PruneImages;
 pub use pull::PullImage;
 pub use push::PushImage;
+pub use swarm::DeploySwarmService;
 
 use deploy_core::StepContext;
 use deploy_core::step::StepError;
@@ -98,5 +100,6 @@ pub fn register(registry: &mut deploy_core::StepRegistry) {
     registry.register_serde::<ExecInContainer>("docker.exec");
     registry.register_serde::<ReplaceBlueGreen>("docker.blue-green");
     registry.register_serde::<ComposeUp>("docker.compose");
+    registry.register_serde::<DeploySwarmService>("docker.swarm-service");
     registry.register_serde::<PruneImages>("docker.prune");
 }

@@ -1,0 +1,387 @@
+//! Swarm services, for a team that outgrows one host: create or update a
+//! service with rolling-update settings (parallelism, delay, start-first,
+//! roll back on failure) and follow its rollout to the end.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bollard::models::{
+    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointSpec, HealthConfig, ServiceSpec,
+    ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecRollbackConfig,
+    ServiceSpecRollbackConfigOrderEnum, ServiceSpecUpdateConfig,
+    ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum,
+    ServiceUpdateStatusStateEnum, TaskSpec, TaskSpecContainerSpec,
+};
+use bollard::query_parameters::{InspectServiceOptions, UpdateServiceOptions};
+
+use crate::container::{Healthcheck, PortMapping, SPEC_LABEL};
+use crate::engine::Engine;
+use crate::error::DockerError;
+
+/// How an update rolls out.
+///
+/// # Examples
+///
+/// ```
+/// let update = deploy_docker::swarm::RollingUpdate::default();
+/// assert!(update.start_first && update.rollback_on_failure);
+/// assert_eq!(update.parallelism, 1);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollingUpdate {
+    /// Tasks replaced at once.
+    pub parallelism: u64,
+    /// Between batches.
+    pub delay: Duration,
+    /// Start the new task before stopping the old one.
+    pub start_first: bool,
+    /// Roll back automatically when the update fails.
+    pub rollback_on_failure: bool,
+    /// How long a new task is watched for failure.
+    pub monitor: Duration,
+    /// Failed tasks tolerated, as a fraction.
+    pub max_failure_ratio: f64,
+}
+
+impl Default for RollingUpdate {
+    fn default() -> Self {
+        RollingUpdate {
+            parallelism: 1,
+            delay: Duration::from_secs(5),
+            start_first: true,
+            rollback_on_failure: true,
+            monitor: Duration::from_secs(10),
+            max_failure_ratio: 0.0,
+        }
+    }
+}
+
+/// A replicated swarm service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwarmService {
+    /// Its name.
+    pub name: String,
+    /// The image.
+    pub image: String,
+    /// Replaces the image's command.
+    pub command: Option<Vec<String>>,
+    /// Environment.
+    pub env: BTreeMap<String, String>,
+    /// Tasks.
+    pub replicas: u64,
+    /// Ports published on the swarm's routing mesh.
+    pub ports: Vec<PortMapping>,
+    /// Service labels.
+    pub labels: BTreeMap<String, String>,
+    /// Health check (otherwise the image's).
+    pub healthcheck: Option<Healthcheck>,
+    /// Rolling-update settings (rollbacks use the same).
+    pub update: RollingUpdate,
+}
+
+/// Where a service's rollout stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rollout {
+    /// Created, or updated and done.
+    Completed,
+    /// Still replacing tasks.
+    Updating,
+    /// Paused on a failure (`failure_action = pause`).
+    Paused(String),
+    /// A failed update is being rolled back.
+    RollingBack(String),
+    /// A failed update was rolled back: the previous spec runs.
+    RolledBack(String),
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+impl SwarmService {
+    /// A service of one replica from `image`, default rolling updates.
+    pub fn new(name: impl Into<String>, image: impl Into<String>) -> SwarmService {
+        SwarmService {
+            name: name.into(),
+            image: image.into(),
+            command: None,
+            env: BTreeMap::new(),
+            replicas: 1,
+            ports: Vec::new(),
+            labels: BTreeMap::new(),
+            healthcheck: None,
+            update: RollingUpdate::default(),
+        }
+    }
+
+    /// A digest of the spec (equal: nothing to update).
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        let text = format!("{self:?}");
+        crate::image::hex(&sha2::Sha256::digest(text.as_bytes())[..12])
+    }
+
+    fn spec(&self) -> ServiceSpec {
+        let mut labels: HashMap<String, String> = self.labels.clone().into_iter().collect();
+        labels.insert(SPEC_LABEL.to_owned(), self.digest());
+        let update = &self.update;
+        ServiceSpec {
+            name: Some(self.name.clone()),
+            labels: Some(labels),
+            task_template: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    image: Some(self.image.clone()),
+                    command: self.command.clone(),
+                    env: Some(self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                    health_check: self.healthcheck.as_ref().map(|h| HealthConfig {
+                        test: Some(h.test.clone()),
+                        interval: Some(nanos(h.interval)),
+                        timeout: Some(nanos(h.timeout)),
+                        retries: Some(i64::from(h.retries)),
+                        start_period: Some(nanos(h.start_period)),
+                        start_interval: None,
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            mode: Some(ServiceSpecMode {
+                replicated: Some(ServiceSpecModeReplicated {
+                    replicas: i64::try_from(self.replicas).ok(),
+                }),
+                ..Default::default()
+            }),
+            update_config: Some(ServiceSpecUpdateConfig {
+                parallelism: i64::try_from(update.parallelism).ok(),
+                delay: Some(nanos(update.delay)),
+                failure_action: Some(if update.rollback_on_failure {
+                    ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK
+                } else {
+                    ServiceSpecUpdateConfigFailureActionEnum::PAUSE
+                }),
+                monitor: Some(nanos(update.monitor)),
+                max_failure_ratio: Some(update.max_failure_ratio),
+                order: Some(if update.start_first {
+                    ServiceSpecUpdateConfigOrderEnum::START_FIRST
+                } else {
+                    ServiceSpecUpdateConfigOrderEnum::STOP_FIRST
+                }),
+            }),
+            rollback_config: Some(ServiceSpecRollbackConfig {
+                parallelism: i64::try_from(update.parallelism).ok(),
+                delay: Some(nanos(update.delay)),
+                monitor: Some(nanos(update.monitor)),
+                order: Some(if update.start_first {
+                    ServiceSpecRollbackConfigOrderEnum::START_FIRST
+                } else {
+                    ServiceSpecRollbackConfigOrderEnum::STOP_FIRST
+                }),
+                ..Default::default()
+            }),
+            endpoint_spec: (!self.ports.is_empty()).then(|| EndpointSpec {
+                ports: Some(
+                    self.ports
+                        .iter()
+                        .map(|p| EndpointPortConfig {
+                            protocol: Some(if p.protocol == "udp" {
+                                EndpointPortConfigProtocolEnum::UDP
+                            } else {
+                                EndpointPortConfigProtocolEnum::TCP
+                            }),
+                            target_port: Some(i64::from(p.container_port)),
+                            published_port: p.host_port.map(i64::from),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+impl Engine {
+    /// True when this engine is a swarm manager.
+    pub async fn swarm_manager(&self) -> Result<bool, DockerError> {
+        let info = self
+            .api()
+            .info()
+            .await
+            .map_err(|e| self.error("read the engine's info", e))?;
+        Ok(info
+            .swarm
+            .and_then(|s| s.control_available)
+            .unwrap_or(false))
+    }
+
+    /// The service's spec digest and rollout, or `None` when it does not exist.
+    pub async fn service_state(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Option<String>, Rollout)>, DockerError> {
+        let service = match self
+            .api()
+            .inspect_service(name, None::<InspectServiceOptions>)
+            .await
+        {
+            Ok(service) => service,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            Err(e) => return Err(self.error(format!("inspect service {name}"), e)),
+        };
+        let digest = service
+            .spec
+            .as_ref()
+            .and_then(|s| s.labels.as_ref())
+            .and_then(|l| l.get(SPEC_LABEL).cloned());
+        let status = service.update_status.unwrap_or_default();
+        let message = status.message.unwrap_or_default();
+        let rollout = match status.state {
+            Some(ServiceUpdateStatusStateEnum::UPDATING) => Rollout::Updating,
+            Some(
+                ServiceUpdateStatusStateEnum::PAUSED
+                | ServiceUpdateStatusStateEnum::ROLLBACK_PAUSED,
+            ) => Rollout::Paused(message),
+            Some(ServiceUpdateStatusStateEnum::ROLLBACK_STARTED) => Rollout::RollingBack(message),
+            Some(ServiceUpdateStatusStateEnum::ROLLBACK_COMPLETED) => Rollout::RolledBack(message),
+            _ => Rollout::Completed,
+        };
+        Ok(Some((digest, rollout)))
+    }
+
+    /// Creates the service, or updates it to `service` (a rolling update).
+    pub async fn deploy_service(&self, service: &SwarmService) -> Result<(), DockerError> {
+        let what = format!("service {}", service.name);
+        match self
+            .api()
+            .inspect_service(&service.name, None::<InspectServiceOptions>)
+            .await
+        {
+            Ok(current) => {
+                let version = current
+                    .version
+                    .and_then(|v| v.index)
+                    .and_then(|i| i32::try_from(i).ok())
+                    .unwrap_or(0);
+                let options = UpdateServiceOptions {
+                    version,
+                    ..Default::default()
+                };
+                self.api()
+                    .update_service(&service.name, service.spec(), options, None)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| self.error(format!("update {what}"), e))
+            }
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => self
+                .api()
+                .create_service(service.spec(), None)
+                .await
+                .map(|_| ())
+                .map_err(|e| self.error(format!("create {what}"), e)),
+            Err(e) => Err(self.error(format!("inspect {what}"), e)),
+        }
+    }
+
+    /// Waits until the service's rollout ends (done, paused or rolled back)
+    /// and its tasks run; returns how it ended.
+    pub async fn wait_rollout(&self, name: &str, limit: Duration) -> Result<Rollout, DockerError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let (_, rollout) =
+                self.service_state(name)
+                    .await?
+                    .ok_or_else(|| DockerError::NotFound {
+                        host: self.host().to_owned(),
+                        what: format!("service {name}"),
+                    })?;
+            let settled = match &rollout {
+                Rollout::Completed => self.service_running(name).await?,
+                Rollout::Paused(_) | Rollout::RolledBack(_) => true,
+                Rollout::Updating | Rollout::RollingBack(_) => false,
+            };
+            if settled {
+                return Ok(rollout);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(DockerError::Api {
+                    host: self.host().to_owned(),
+                    what: format!("service {name}"),
+                    message: format!("rollout still {rollout:?} after {}s", limit.as_secs()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// True when every replica the service wants has a running task.
+    async fn service_running(&self, name: &str) -> Result<bool, DockerError> {
+        let service = self
+            .api()
+            .inspect_service(name, None::<InspectServiceOptions>)
+            .await
+            .map_err(|e| self.error(format!("inspect service {name}"), e))?;
+        let wanted = service
+            .spec
+            .and_then(|s| s.mode)
+            .and_then(|m| m.replicated)
+            .and_then(|r| r.replicas)
+            .unwrap_or(1);
+        let running = self.service_tasks(name).await?;
+        Ok(i64::try_from(
+            running
+                .iter()
+                .filter(|(_, state)| state == "running")
+                .count(),
+        )
+        .unwrap_or(0)
+            >= wanted)
+    }
+
+    /// The service's tasks that should run: (image, state).
+    pub async fn service_tasks(&self, name: &str) -> Result<Vec<(String, String)>, DockerError> {
+        let filters = HashMap::from([
+            ("service".to_owned(), vec![name.to_owned()]),
+            ("desired-state".to_owned(), vec!["running".to_owned()]),
+        ]);
+        let options = bollard::query_parameters::ListTasksOptions {
+            filters: Some(filters),
+        };
+        let tasks = self
+            .api()
+            .list_tasks(Some(options))
+            .await
+            .map_err(|e| self.error(format!("list tasks of {name}"), e))?;
+        Ok(tasks
+            .into_iter()
+            .map(|t| {
+                let image = t
+                    .spec
+                    .and_then(|s| s.container_spec)
+                    .and_then(|c| c.image)
+                    .unwrap_or_default();
+                let state = t
+                    .status
+                    .and_then(|s| s.state)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                (image, state)
+            })
+            .collect())
+    }
+
+    /// Removes a service; a missing one is fine.
+    pub async fn remove_service(&self, name: &str) -> Result<(), DockerError> {
+        match self.api().delete_service(name).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(self.error(format!("remove service {name}"), e)),
+        }
+    }
+}
