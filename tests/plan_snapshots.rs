@@ -22,8 +22,10 @@ fn plan(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    let mut registry = StepRegistry::with_builtins();
+    deploy_docker::register(&mut registry);
     config
-        .plan(env, task, &args, &StepRegistry::with_builtins())
+        .plan(env, task, &args, &registry)
         .expect("fixture plans")
 }
 
@@ -219,4 +221,37 @@ fn recipe_doc_matches_the_tested_file() {
         doc.contains(&format!("```rust\n{recipe}```")),
         "update docs/snapshot-testing.md from tests/team_recipe.rs"
     );
+}
+
+/// `docker.build`, `docker.push`, `docker.pull` (once, and always with
+/// another engine), `docker.prune`.
+#[test]
+fn docker_images() {
+    insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("images"), &[]));
+}
+
+/// `docker.network`, `docker.ensure-running`, `docker.recreate` (every
+/// container setting, a secret in its env), `docker.exec` with `unless`.
+#[test]
+fn docker_containers() {
+    insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("containers"), &[]));
+}
+
+/// `docker.blue-green` behind nginx (replicas in batches) and Caddy.
+#[test]
+fn docker_blue_green() {
+    insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("blue-green"), &[]));
+}
+
+/// `docker.compose`: one service and its dependencies, the keys it does not
+/// apply listed.
+#[test]
+fn docker_compose() {
+    insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("compose"), &[]));
+}
+
+/// `docker.swarm-service` with its rolling-update settings.
+#[test]
+fn docker_swarm_service() {
+    insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("swarm"), &[]));
 }
