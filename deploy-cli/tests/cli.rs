@@ -613,17 +613,25 @@ steps = [
 /// A PATH holding every program of this one except OpenSSH's and rsync:
 /// the deploying side must not need them.
 fn path_without_ssh_tools(scratch: &Path) -> PathBuf {
-    let dir = scratch.join("bin-without-ssh");
+    path_without(
+        scratch,
+        "bin-without-ssh",
+        &[
+            "ssh",
+            "scp",
+            "sftp",
+            "rsync",
+            "ssh-keygen",
+            "ssh-agent",
+            "ssh-add",
+        ],
+    )
+}
+
+/// A directory of links to every program on PATH but `forbidden`.
+fn path_without(scratch: &Path, name: &str, forbidden: &[&str]) -> PathBuf {
+    let dir = scratch.join(name);
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let forbidden = [
-        "ssh",
-        "scp",
-        "sftp",
-        "rsync",
-        "ssh-keygen",
-        "ssh-agent",
-        "ssh-add",
-    ];
     let path = std::env::var_os("PATH").expect("PATH");
     for entry in std::env::split_paths(&path) {
         let Ok(programs) = std::fs::read_dir(&entry) else {
@@ -879,4 +887,63 @@ steps = [{{ exec = {{ shell = "touch {marker} && echo logged-in-with-the-key" }}
         "not echoed: {screen}"
     );
     assert!(marker.exists(), "the step ran over the decrypted key");
+}
+
+/// docker.* steps through the real `deploy` binary with no `docker` (nor
+/// docker-compose) on PATH: a network, a container, an exec in it; run twice,
+/// the second run finds everything done.
+#[test]
+fn docker_steps_run_without_the_docker_cli() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let Some(engine) = runtime.block_on(deploy_docker::testing::engine()) else {
+        return;
+    };
+    let busybox = runtime.block_on(deploy_docker::testing::busybox_image(&engine));
+    let id = std::process::id();
+    let (network, name) = (
+        format!("deploy-cli-net-{id}"),
+        format!("deploy-cli-box-{id}"),
+    );
+    let project = Project::new(&format!(
+        r#"
+[environments.here]
+transport = "local"
+hosts = ["localhost"]
+
+[tasks.up]
+steps = [
+  {{ docker.network = {{ name = "{network}" }} }},
+  {{ docker.ensure-running = {{ name = "{name}", image = "{busybox}", command = ["sleep", "300"], networks = ["{network}"], labels = {{ "deploy.test" = "cli-{id}" }}, stop_grace = "1s" }} }},
+  {{ docker.exec = {{ container = "{name}", cmd = ["sh", "-c", "echo inside-$HOSTNAME > /ran"], unless = ["test", "-f", "/ran"] }} }},
+]
+"#
+    ));
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let path = path_without(
+        scratch.path(),
+        "bin-without-docker",
+        &["docker", "docker-compose"],
+    );
+    let run = || {
+        project
+            .deploy()
+            .args(["run", "here", "up", "--json"])
+            .env("PATH", &path)
+            .output()
+            .expect("runs")
+    };
+    let first = run();
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let second = run();
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    let events = stdout(&second);
+    assert_eq!(
+        events.matches("\"event\":\"step-skipped\"").count(),
+        3,
+        "every step was already done the second time: {events}"
+    );
+    runtime.block_on(async {
+        deploy_docker::testing::clean_up(&engine, &format!("cli-{id}")).await;
+        engine.remove_network(&network).await.expect("network");
+    });
 }
