@@ -774,6 +774,34 @@ impl Engine {
         })
     }
 
+    /// Streams the logs of every container carrying `labels` (all of a
+    /// compose project's services, or one service), each line prefixed
+    /// with its container's name (`web-1 | …`), as `docker-compose logs`
+    /// prints them; returns how many containers there were.
+    pub async fn logs_of(
+        &self,
+        labels: &[(&str, &str)],
+        request: &LogRequest,
+        output: &dyn OutputSink,
+    ) -> Result<usize, DockerError> {
+        let containers = self.list(labels).await?;
+        let sinks: Vec<Prefixed<'_>> = containers
+            .iter()
+            .map(|c| Prefixed {
+                name: &c.name,
+                output,
+            })
+            .collect();
+        let streams = containers
+            .iter()
+            .zip(&sinks)
+            .map(|(c, sink)| self.logs(&c.name, request, sink));
+        for result in futures_util::future::join_all(streams).await {
+            result?;
+        }
+        Ok(containers.len())
+    }
+
     /// Streams a container's logs into `output`.
     pub async fn logs(
         &self,
@@ -802,6 +830,18 @@ impl Engine {
         }
         lines.finish(output, &mut tail);
         Ok(())
+    }
+}
+
+/// Lines of one container among several, prefixed with its name.
+struct Prefixed<'a> {
+    name: &'a str,
+    output: &'a dyn OutputSink,
+}
+
+impl OutputSink for Prefixed<'_> {
+    fn line(&self, stream: OutputStream, line: &str) {
+        self.output.line(stream, &format!("{} | {line}", self.name));
     }
 }
 

@@ -20,7 +20,8 @@ use deploy_core::step::StepError;
 pub enum DockerError {
     /// The engine's socket could not be reached.
     #[error(
-        "{host}: cannot reach the Docker engine at {address}: {cause} (is the engine running there?)"
+        "{host}: cannot reach the Docker engine at {address}: {cause} (is the engine running \
+         there, and may this user open its socket? members of the `docker` group may)"
     )]
     Unreachable {
         /// The host.

@@ -101,11 +101,12 @@ impl ImageRef {
 
 impl std::fmt::Display for ImageRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.repository, self.tag)?;
-        if let Some(digest) = &self.digest {
-            write!(f, "@{digest}")?;
+        match &self.digest {
+            // A digest pins the bytes: the tag is only a label then.
+            Some(digest) if self.tag == "latest" => write!(f, "{}@{digest}", self.repository),
+            Some(digest) => write!(f, "{}:{}@{digest}", self.repository, self.tag),
+            None => write!(f, "{}:{}", self.repository, self.tag),
         }
-        Ok(())
     }
 }
 

@@ -7,11 +7,23 @@
 use deploy_core::secret::Masker;
 use deploy_core::step::Unattended;
 use deploy_core::target::DiscardOutput;
+use deploy_core::target::{OutputSink, OutputStream};
 use deploy_core::{LocalTarget, RunValues, Step, StepContext};
 use deploy_docker::ContainerSpec;
 use deploy_docker::compose::{NUMBER_LABEL, PROJECT_LABEL, SERVICE_LABEL};
-use deploy_docker::steps::ComposeUp;
+use deploy_docker::steps::{ComposeUp, ExecInContainer};
 use deploy_docker::testing::{self, APP_PORT, TEST_LABEL};
+
+#[derive(Default)]
+struct Lines(std::sync::Mutex<Vec<String>>);
+
+impl OutputSink for Lines {
+    fn line(&self, _: OutputStream, line: &str) {
+        if let Ok(mut lines) = self.0.lock() {
+            lines.push(line.to_owned());
+        }
+    }
+}
 
 async fn body(port: u16) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -128,6 +140,34 @@ services:
         "now deploy's"
     );
     let worker_id = workers[0].id.clone();
+
+    // Exec by compose service (as `docker-compose exec web …`), and the
+    // logs of every service of the project, prefixed by container.
+    ExecInContainer::new_in_service(
+        "web",
+        Some(&project),
+        ["/app", "--check", "--port", &APP_PORT.to_string()],
+    )
+    .apply(&ctx)
+    .await
+    .expect("exec in the web service");
+    let logs = Lines::default();
+    let request = deploy_docker::container::LogRequest {
+        tail: Some(5),
+        ..Default::default()
+    };
+    let containers = engine
+        .logs_of(&[(PROJECT_LABEL, project.as_str())], &request, &logs)
+        .await
+        .expect("logs");
+    assert_eq!(containers, 2);
+    let lines = logs.0.lock().expect("lines").clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{project}-web-1 | demo-app v1"))),
+        "{lines:?}"
+    );
 
     // Upgrade through .env: web is replaced, the unchanged worker is not.
     std::fs::write(dir.path().join(".env"), "VERSION=v2\n").expect(".env");

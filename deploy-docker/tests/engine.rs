@@ -212,6 +212,15 @@ async fn build_push_and_pull_through_a_registry_with_digests() {
     );
     assert_eq!(engine.repo_digests(&image).await.expect("digests"), pushed);
 
+    // A promotion pulls by digest: exactly the bytes that were pushed.
+    let pinned = pushed[0].clone();
+    assert!(pinned.contains("@sha256:"), "{pinned}");
+    engine.remove_image(&image).await.expect("remove local");
+    let by_digest = PullImage::new(&pinned);
+    assert!(converge(&by_digest, &ctx).await, "pull by digest applies");
+    assert!(!converge(&by_digest, &ctx).await, "and is then done");
+    assert!(engine.image_id(&pinned).await.expect("inspect").is_some());
+
     // A missing tag, and a bad tag, are named.
     let missing =
         ImageRef::parse(&format!("{}/deploy-test/greeter:nope", registry.address)).expect("ref");
@@ -532,4 +541,76 @@ async fn a_remote_engine_through_sshd() {
         .expect("exec over ssh");
     assert_eq!(output.of(OutputStream::Stdout), ["over ssh"]);
     testing::clean_up(&engine, test).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_in_use_is_named_and_nothing_is_left_behind() {
+    let Some(engine) = testing::engine().await else {
+        return;
+    };
+    let test = "a_port_in_use_is_named_and_nothing_is_left_behind";
+    testing::clean_up(&engine, test).await;
+    let image = testing::busybox_image(&engine).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("address").port();
+    let name = testing::unique("busy-port");
+    let mut spec = ContainerSpec::new(&name, &image)
+        .label(TEST_LABEL, test)
+        .port(&format!("127.0.0.1:{port}:80"))
+        .expect("port");
+    spec.command = Some(vec!["sleep".into(), "300".into()]);
+    let err = engine.run(&spec).await.expect_err("the port is taken");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("localhost: start container ") && text.contains(&name),
+        "names the host and the container: {text}"
+    );
+    assert!(
+        text.contains("address already in use") || text.contains("already allocated"),
+        "{text}"
+    );
+    assert!(
+        engine.inspect(&name).await.expect("inspect").is_none(),
+        "the container that could not start was removed"
+    );
+    // Positive control: the same spec on a free port runs.
+    drop(taken);
+    engine.run(&spec).await.expect("runs once the port is free");
+    testing::clean_up(&engine, test).await;
+}
+
+/// A remote user who may not open the engine's socket (not in the `docker`
+/// group) gets an error naming the host and socket, and the cause; root on
+/// the same sshd reaches the engine (the positive control is
+/// `a_remote_engine_through_sshd`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_user_without_socket_access_is_told_so() {
+    let Some(_engine) = testing::engine().await else {
+        return;
+    };
+    let Some(sshd) = deploy_ssh::testing::Sshd::start() else {
+        return;
+    };
+    let mut options = sshd.options();
+    options.user = "deploy-nopw".into();
+    let err = Engine::new(
+        Arc::new(deploy_ssh::SshTarget::new("127.0.0.1", options)),
+        Endpoint::Unix("/var/run/docker.sock".into()),
+    )
+    .negotiate()
+    .await
+    .expect_err("deploy-nopw is not in the docker group");
+    let text = err.to_string();
+    assert!(
+        matches!(
+            err,
+            DockerError::Unreachable { .. } | DockerError::PermissionDenied { .. }
+        ),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("127.0.0.1: ") && text.contains("unix:/var/run/docker.sock"),
+        "{text}"
+    );
+    assert!(text.contains("docker` group"), "says what to do: {text}");
 }

@@ -12,8 +12,9 @@ use serde::Deserialize;
 
 use super::{resolve_all, shown, with_engine};
 
-/// Runs `cmd` in `container`; with `unless`, done already when that command
-/// exits 0 in the container.
+/// Runs `cmd` in `container` (or in the first running container of compose
+/// service `service`, of `project` when given); with `unless`, done already
+/// when that command exits 0 in the container.
 ///
 /// # Examples
 ///
@@ -25,14 +26,105 @@ use super::{resolve_all, shown, with_engine};
 /// assert_eq!(step.describe().summary, "in container shop-web: python manage.py migrate");
 /// ```
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "RawExec")]
 pub struct ExecInContainer {
-    container: Text,
+    container: Where,
     cmd: Vec<Text>,
     #[serde(default)]
     env: BTreeMap<String, Text>,
     unless: Option<Vec<Text>>,
     engine: Option<Text>,
+}
+
+/// Which container.
+#[derive(Clone, Debug)]
+enum Where {
+    Container(Text),
+    Service {
+        service: Text,
+        project: Option<Text>,
+    },
+}
+
+impl std::fmt::Display for Where {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Where::Container(name) => write!(f, "container {name}"),
+            Where::Service {
+                service,
+                project: Some(project),
+            } => write!(f, "service {service} of {project}"),
+            Where::Service { service, .. } => write!(f, "service {service}"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExec {
+    container: Option<Text>,
+    service: Option<Text>,
+    project: Option<Text>,
+    cmd: Vec<Text>,
+    #[serde(default)]
+    env: BTreeMap<String, Text>,
+    unless: Option<Vec<Text>>,
+    engine: Option<Text>,
+}
+
+impl TryFrom<RawExec> for ExecInContainer {
+    type Error = String;
+
+    fn try_from(raw: RawExec) -> Result<Self, String> {
+        let container = match (raw.container, raw.service, raw.project) {
+            (Some(container), None, None) => Where::Container(container),
+            (None, Some(service), project) => Where::Service { service, project },
+            (Some(_), Some(_), _) => return Err("name `container` or `service`, not both".into()),
+            (Some(_), None, Some(_)) => return Err("`project` goes with `service`".into()),
+            (None, None, _) => return Err("name the `container` (or the compose `service`)".into()),
+        };
+        Ok(ExecInContainer {
+            container,
+            cmd: raw.cmd,
+            env: raw.env,
+            unless: raw.unless,
+            engine: raw.engine,
+        })
+    }
+}
+
+/// A [`Where`] with its placeholders filled.
+enum Resolved {
+    Container(String),
+    Service {
+        service: String,
+        project: Option<String>,
+    },
+}
+
+impl Resolved {
+    /// The container's name (a compose service's first running one).
+    async fn name(&self, engine: &crate::Engine) -> Result<String, crate::DockerError> {
+        match self {
+            Resolved::Container(name) => Ok(name.clone()),
+            Resolved::Service { service, project } => {
+                let mut labels = vec![(crate::compose::SERVICE_LABEL, service.as_str())];
+                if let Some(project) = project {
+                    labels.push((crate::compose::PROJECT_LABEL, project.as_str()));
+                }
+                engine
+                    .list(&labels)
+                    .await?
+                    .into_iter()
+                    .find(crate::container::ContainerInfo::running)
+                    .map(|c| c.name)
+                    .ok_or_else(|| crate::DockerError::NotFound {
+                        host: engine.host().to_owned(),
+                        what: format!("running container of compose service {service}"),
+                    })
+            }
+        }
+    }
 }
 
 impl ExecInContainer {
@@ -43,7 +135,51 @@ impl ExecInContainer {
         S: AsRef<str>,
     {
         ExecInContainer {
-            container: Text::from(container),
+            container: Where::Container(Text::from(container)),
+            cmd: cmd.into_iter().map(|s| Text::from(s.as_ref())).collect(),
+            env: BTreeMap::new(),
+            unless: None,
+            engine: None,
+        }
+    }
+}
+
+impl ExecInContainer {
+    /// The container reference with its placeholders filled.
+    fn resolved(&self, ctx: &StepContext<'_>) -> Result<Resolved, StepError> {
+        Ok(match &self.container {
+            Where::Container(name) => Resolved::Container(ctx.resolve(name)?),
+            Where::Service { service, project } => Resolved::Service {
+                service: ctx.resolve(service)?,
+                project: project.as_ref().map(|p| ctx.resolve(p)).transpose()?,
+            },
+        })
+    }
+}
+
+impl ExecInContainer {
+    /// Runs `cmd` in the first running container of compose service
+    /// `service` (of `project`, when given).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Step;
+    /// use deploy_docker::steps::ExecInContainer;
+    ///
+    /// let step = ExecInContainer::new_in_service("web", Some("shop"), ["python", "manage.py", "migrate"]);
+    /// assert_eq!(step.describe().summary, "in service web of shop: python manage.py migrate");
+    /// ```
+    pub fn new_in_service<I, S>(service: &str, project: Option<&str>, cmd: I) -> ExecInContainer
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        ExecInContainer {
+            container: Where::Service {
+                service: Text::from(service),
+                project: project.map(Text::from),
+            },
             cmd: cmd.into_iter().map(|s| Text::from(s.as_ref())).collect(),
             env: BTreeMap::new(),
             unless: None,
@@ -60,24 +196,21 @@ impl Step for ExecInContainer {
 
     fn describe(&self) -> Description {
         let env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        Description::new(format!(
-            "in container {}: {}",
-            self.container,
-            shown(&self.cmd)
-        ))
-        .field_opt("env", (!env.is_empty()).then(|| env.join(" ")))
-        .field_opt("unless", self.unless.as_deref().map(shown))
-        .field_opt("engine", self.engine.as_ref())
+        Description::new(format!("in {}: {}", self.container, shown(&self.cmd)))
+            .field_opt("env", (!env.is_empty()).then(|| env.join(" ")))
+            .field_opt("unless", self.unless.as_deref().map(shown))
+            .field_opt("engine", self.engine.as_ref())
     }
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
         let Some(unless) = &self.unless else {
             return Ok(false);
         };
-        let container = ctx.resolve(&self.container)?;
+        let target = self.resolved(ctx)?;
         let cmd = resolve_all(ctx, unless)?;
         with_engine(ctx, self.engine.as_ref(), |engine| {
             Box::pin(async move {
+                let container = target.name(&engine).await?;
                 let outcome = engine
                     .exec(&container, &cmd, &BTreeMap::new(), &DiscardOutput)
                     .await?;
@@ -88,16 +221,19 @@ impl Step for ExecInContainer {
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
-        let container = ctx.resolve(&self.container)?;
+        let target = self.resolved(ctx)?;
         let cmd = resolve_all(ctx, &self.cmd)?;
         let mut env = BTreeMap::new();
         for (name, value) in &self.env {
             env.insert(name.clone(), ctx.resolve(value)?);
         }
         let output = ctx.output;
-        let shown_cmd = format!("{} (in container {container})", shown(&self.cmd));
+        let shown_cmd = format!("{} (in {})", shown(&self.cmd), self.container);
         let outcome = with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move { engine.exec(&container, &cmd, &env, output).await })
+            Box::pin(async move {
+                let container = target.name(&engine).await?;
+                engine.exec(&container, &cmd, &env, output).await
+            })
         })
         .await?;
         if outcome.exit_code == 0 {

@@ -67,6 +67,31 @@ pub(crate) async fn with_engine<'a, R: Send>(
     Ok(result?)
 }
 
+/// A registry login given in `deploy.toml` (the password a secret).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Login {
+    user: Text,
+    password: Text,
+}
+
+/// The docker config's logins, plus the step's own for the image's registry.
+fn credentials(
+    ctx: &StepContext<'_>,
+    login: Option<&Login>,
+    image: &crate::ImageRef,
+) -> Result<crate::Credentials, StepError> {
+    let mut credentials = crate::Credentials::from_docker_config()?;
+    if let Some(login) = login {
+        credentials.insert(
+            image.registry().unwrap_or("docker.io"),
+            &ctx.resolve(&login.user)?,
+            deploy_core::Secret::new(ctx.resolve(&login.password)?),
+        );
+    }
+    Ok(credentials)
+}
+
 /// Resolves a list of texts.
 fn resolve_all(ctx: &StepContext<'_>, texts: &[Text]) -> Result<Vec<String>, StepError> {
     texts.iter().map(|t| ctx.resolve(t)).collect()

@@ -6,7 +6,6 @@ use deploy_core::text::Text;
 use serde::Deserialize;
 
 use super::with_engine;
-use crate::credentials::Credentials;
 use crate::image::ImageRef;
 
 /// Pulls `image`; done already when the engine has it (unless `always`,
@@ -27,6 +26,8 @@ pub struct PullImage {
     image: Text,
     #[serde(default)]
     always: bool,
+    /// Registry login (else `~/.docker/config.json`'s).
+    login: Option<super::Login>,
     engine: Option<Text>,
 }
 
@@ -36,6 +37,7 @@ impl PullImage {
         PullImage {
             image: Text::from(image),
             always: false,
+            login: None,
             engine: None,
         }
     }
@@ -60,6 +62,10 @@ impl Step for PullImage {
                 "always",
                 self.always.then_some("even when present (a moving tag)"),
             )
+            .field_opt(
+                "login",
+                self.login.as_ref().map(|l| format!("as {}", l.user)),
+            )
             .field_opt("engine", self.engine.as_ref())
     }
 
@@ -76,7 +82,7 @@ impl Step for PullImage {
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         let image = ImageRef::parse(&ctx.resolve(&self.image)?)?;
-        let credentials = Credentials::from_docker_config()?;
+        let credentials = super::credentials(ctx, self.login.as_ref(), &image)?;
         let output = ctx.output;
         with_engine(ctx, self.engine.as_ref(), |engine| {
             Box::pin(async move { engine.pull(&image, &credentials, output).await })

@@ -6,7 +6,6 @@ use deploy_core::text::Text;
 use serde::Deserialize;
 
 use super::with_engine;
-use crate::credentials::Credentials;
 use crate::image::ImageRef;
 
 /// Pushes `image`; done already when the registry holds the digest the
@@ -25,6 +24,8 @@ use crate::image::ImageRef;
 #[serde(deny_unknown_fields)]
 pub struct PushImage {
     image: Text,
+    /// Registry login (else `~/.docker/config.json`'s).
+    login: Option<super::Login>,
     engine: Option<Text>,
 }
 
@@ -33,6 +34,7 @@ impl PushImage {
     pub fn new(image: &str) -> PushImage {
         PushImage {
             image: Text::from(image),
+            login: None,
             engine: None,
         }
     }
@@ -46,12 +48,16 @@ impl Step for PushImage {
 
     fn describe(&self) -> Description {
         Description::new(format!("push image {}", self.image))
+            .field_opt(
+                "login",
+                self.login.as_ref().map(|l| format!("as {}", l.user)),
+            )
             .field_opt("engine", self.engine.as_ref())
     }
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
         let image = ImageRef::parse(&ctx.resolve(&self.image)?)?;
-        let credentials = Credentials::from_docker_config()?;
+        let credentials = super::credentials(ctx, self.login.as_ref(), &image)?;
         with_engine(ctx, self.engine.as_ref(), |engine| {
             Box::pin(async move {
                 let name = image.to_string();
@@ -75,7 +81,7 @@ impl Step for PushImage {
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         let image = ImageRef::parse(&ctx.resolve(&self.image)?)?;
-        let credentials = Credentials::from_docker_config()?;
+        let credentials = super::credentials(ctx, self.login.as_ref(), &image)?;
         let output = ctx.output;
         with_engine(ctx, self.engine.as_ref(), |engine| {
             Box::pin(async move { engine.push(&image, &credentials, output).await })
