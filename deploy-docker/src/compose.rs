@@ -471,6 +471,10 @@ impl ComposeFile {
                 }
             }
             spec.restart = service.get("restart").and_then(text);
+            spec.init = service
+                .get("init")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             if let Some(labels) = service.get("labels") {
                 spec.labels.extend(
                     pairs(labels, vars)

@@ -186,6 +186,9 @@ pub struct ContainerSpec {
     pub healthcheck: Option<Healthcheck>,
     /// The version label.
     pub version: Option<String>,
+    /// Run Docker's init as PID 1 (it forwards signals and reaps children,
+    /// so an app that installs no SIGTERM handler still stops at once).
+    pub init: bool,
 }
 
 impl ContainerSpec {
@@ -230,7 +233,7 @@ impl ContainerSpec {
     pub fn digest(&self) -> String {
         let mut hash = sha2::Sha256::new();
         let text = format!(
-            "{}\0{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}",
+            "{}\0{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{}",
             self.name,
             self.image,
             self.command,
@@ -242,7 +245,8 @@ impl ContainerSpec {
             self.labels,
             self.restart,
             self.healthcheck,
-            self.version
+            self.version,
+            self.init
         );
         hash.update(text.as_bytes());
         crate::image::hex(&hash.finalize()[..12])
@@ -324,6 +328,7 @@ impl ContainerSpec {
                 port_bindings: (!bindings.is_empty()).then_some(bindings),
                 restart_policy: self.restart_policy()?,
                 network_mode: self.networks.first().cloned(),
+                init: self.init.then_some(true),
                 ..Default::default()
             }),
             networking_config: endpoints,

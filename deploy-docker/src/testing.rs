@@ -417,6 +417,8 @@ pub struct LoadReport {
     pub versions: Vec<Vec<String>>,
     /// The first few failures, described.
     pub errors: Vec<String>,
+    /// The longest time one client went without a successful answer.
+    pub longest_gap: Duration,
 }
 
 /// Sends requests to `127.0.0.1:port/` from `clients` concurrent clients
@@ -437,7 +439,8 @@ pub async fn load(
         .collect();
     let mut report = LoadReport::default();
     for task in tasks {
-        if let Ok((ok, failed, versions, errors)) = task.await {
+        if let Ok((ok, failed, versions, errors, gap)) = task.await {
+            report.longest_gap = report.longest_gap.max(gap);
             report.ok += ok;
             report.failed += failed;
             report.versions.push(versions);
@@ -451,11 +454,12 @@ async fn client(
     port: u16,
     keep_alive: bool,
     stop: &std::sync::atomic::AtomicBool,
-) -> (usize, usize, Vec<String>, Vec<String>) {
+) -> (usize, usize, Vec<String>, Vec<String>, Duration) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     let (mut ok, mut failed, mut versions) = (0, 0, Vec::<String>::new());
     let mut errors = Vec::new();
     let started = Instant::now();
+    let (mut last_ok, mut longest_gap) = (Instant::now(), Duration::ZERO);
     let mut connection: Option<BufReader<tokio::net::TcpStream>> = None;
     while !stop.load(Ordering::Relaxed) {
         if connection.is_none() {
@@ -508,6 +512,8 @@ async fn client(
         match tokio::time::timeout(Duration::from_secs(10), exchange).await {
             Ok(Ok((status, body, server_closes))) if status.contains(" 200 ") => {
                 ok += 1;
+                longest_gap = longest_gap.max(last_ok.elapsed());
+                last_ok = Instant::now();
                 // "demo-app version v2 (release …)"
                 let version = body
                     .split_whitespace()
@@ -534,7 +540,7 @@ async fn client(
             }
         }
     }
-    (ok, failed, versions, errors)
+    (ok, failed, versions, errors, longest_gap)
 }
 
 /// Waits (up to 30 s) until `127.0.0.1:port/` answers 200; true if it did.

@@ -614,3 +614,73 @@ async fn a_remote_user_without_socket_access_is_told_so() {
     );
     assert!(text.contains("docker` group"), "says what to do: {text}");
 }
+
+/// `docker.prune` keeps the newest N tags of a repository, never one a
+/// container still uses, and is then done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_keeps_the_newest_images() {
+    let Some(engine) = testing::engine().await else {
+        return;
+    };
+    let test = "prune_keeps_the_newest_images";
+    testing::clean_up(&engine, test).await;
+    let busybox = testing::busybox_image(&engine).await;
+    let repository = format!("deploy-test/prune-{}", std::process::id());
+    // Four versions, each its own image (built one after the other, so
+    // their creation times order them).
+    for n in 1..=4 {
+        let context = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            context.path().join("Dockerfile"),
+            format!("FROM {busybox}\nLABEL version={n}\nRUN echo {n} > /version\n"),
+        )
+        .expect("Dockerfile");
+        engine
+            .build(
+                &deploy_docker::BuildSpec::new(context.path(), format!("{repository}:{n}")),
+                &DiscardOutput,
+            )
+            .await
+            .expect("build");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    // The oldest is still in use by a container: it must stay.
+    let name = testing::unique("uses-old");
+    let mut spec = ContainerSpec::new(&name, format!("{repository}:1")).label(TEST_LABEL, test);
+    spec.command = Some(vec!["sleep".into(), "300".into()]);
+    engine.run(&spec).await.expect("run");
+
+    let here = Here::new();
+    let ctx = here.ctx(&DiscardOutput);
+    let prune = deploy_docker::steps::PruneImages::new(&repository, 2);
+    assert!(!prune.is_satisfied(&ctx).await.expect("check"));
+    prune.apply(&ctx).await.expect("prune");
+    let tags: Vec<String> = engine
+        .images_of(&repository)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|(tag, _)| tag)
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            format!("{repository}:4"),
+            format!("{repository}:3"),
+            format!("{repository}:1")
+        ],
+        "the newest two stay, and the one in use"
+    );
+    testing::clean_up(&engine, test).await;
+    prune.apply(&ctx).await.expect("prune again");
+    assert!(
+        prune.is_satisfied(&ctx).await.expect("check"),
+        "done once nothing uses the old one"
+    );
+    for n in 3..=4 {
+        engine
+            .remove_image(&format!("{repository}:{n}"))
+            .await
+            .expect("remove");
+    }
+}

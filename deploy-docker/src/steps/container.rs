@@ -57,6 +57,8 @@ pub struct ContainerConfig {
     restart: Option<String>,
     healthcheck: Option<HealthcheckConfig>,
     version: Option<Text>,
+    #[serde(default)]
+    init: bool,
     /// How long a new container may take to become healthy.
     #[serde(default = "default_wait", with = "deploy_core::duration::serde_req")]
     pub(crate) wait: Duration,
@@ -136,6 +138,7 @@ impl ContainerConfig {
             restart: None,
             healthcheck: None,
             version: None,
+            init: false,
             wait: default_wait(),
             stop_grace: default_grace(),
             force: false,
@@ -175,6 +178,7 @@ impl ContainerConfig {
             .as_ref()
             .map(HealthcheckConfig::to_healthcheck);
         spec.version = self.version.as_ref().map(|v| ctx.resolve(v)).transpose()?;
+        spec.init = self.init;
         Ok(spec)
     }
 
@@ -205,6 +209,7 @@ impl ContainerConfig {
                 self.healthcheck.as_ref().map(|h| h.test.join(" ")),
             )
             .field_opt("version", self.version.as_ref())
+            .field_opt("init", self.init.then_some("Docker's init as PID 1"))
             .field(
                 "wait",
                 format!(

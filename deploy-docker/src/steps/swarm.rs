@@ -30,7 +30,7 @@ use crate::swarm::{RollingUpdate, Rollout, SwarmService};
 ///     update = { parallelism = 1, delay = "5s", order = "start-first", failure_action = "rollback" }
 /// "#).unwrap();
 /// let d = step.describe();
-/// assert_eq!(d.summary, "swarm service web runs shop/web:${release} ×3");
+/// assert_eq!(d.summary, "swarm service web runs shop/web:{release} ×3");
 /// assert!(d.fields.iter().any(|(k, v)| k == "rolling update" && v.contains("start-first")));
 /// ```
 #[derive(Clone, Debug, Deserialize)]
