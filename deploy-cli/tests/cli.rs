@@ -813,6 +813,9 @@ fn on_a_terminal(project: &Project, args: &str, typed: &str) -> (Option<i32>, St
             screen.extend(chunk);
         }
     }
+    // rpassword prints the prompt, then puts the terminal in raw mode: type
+    // once that has surely happened, as a person would.
+    std::thread::sleep(std::time::Duration::from_millis(500));
     stdin.write_all(typed.as_bytes()).expect("type");
     stdin.flush().expect("flush");
     let status = child.wait().expect("waits");
