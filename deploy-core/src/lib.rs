@@ -30,6 +30,7 @@ pub mod dotenv;
 pub mod duration;
 pub mod event;
 pub mod executor;
+pub mod git;
 pub mod local;
 pub mod location;
 pub mod plan;

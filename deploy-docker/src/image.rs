@@ -130,27 +130,13 @@ fn valid_tag(tag: &str) -> bool {
 /// assert!(sanitize_tag("///").is_err());
 /// ```
 pub fn sanitize_tag(text: &str) -> Result<String, DockerError> {
-    let replaced: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let trimmed: String = replaced
-        .trim_start_matches(['.', '-'])
-        .chars()
-        .take(128)
-        .collect();
-    if trimmed.is_empty() {
+    let tag = deploy_core::git::tag_safe(text);
+    if tag.is_empty() {
         return Err(DockerError::Invalid(format!(
             "`{text}` has nothing that can be an image tag"
         )));
     }
-    Ok(trimmed)
+    Ok(tag)
 }
 
 /// What to build.

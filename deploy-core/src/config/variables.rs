@@ -28,6 +28,9 @@ impl Config {
             ("task".to_owned(), task_name.to_owned()),
             ("config_dir".to_owned(), self.dir.display().to_string()),
         ]);
+        let branch = crate::git::current_branch(&self.dir).unwrap_or_default();
+        values.insert("git_branch_tag".to_owned(), crate::git::tag_safe(&branch));
+        values.insert("git_branch".to_owned(), branch);
         let mut params: BTreeMap<String, (String, usize)> = BTreeMap::new();
         for task in tasks {
             for (key, value) in &self.raw.tasks[task].get_ref().params {
