@@ -562,13 +562,9 @@ impl Engine {
             t: Some(i32::try_from(grace.as_secs()).unwrap_or(i32::MAX)),
             ..Default::default()
         };
-        match self.api().stop_container(name, Some(options)).await {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 304, ..
-            }) => Ok(()),
-            Err(e) => Err(self.error(format!("stop container {name}"), e)),
-        }
+        let stopped = self.api().stop_container(name, Some(options)).await;
+        crate::error::gone_is_fine(stopped, Some(304))
+            .map_err(|e| self.error(format!("stop container {name}"), e))
     }
 
     /// Removes a container (running or not); a missing one is fine.
@@ -577,13 +573,9 @@ impl Engine {
             force: true,
             ..Default::default()
         };
-        match self.api().remove_container(name, Some(options)).await {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(e) => Err(self.error(format!("remove container {name}"), e)),
-        }
+        let removed = self.api().remove_container(name, Some(options)).await;
+        crate::error::gone_is_fine(removed, None)
+            .map_err(|e| self.error(format!("remove container {name}"), e))
     }
 
     /// A container's state, or `None` when there is no such container.

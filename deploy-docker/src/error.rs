@@ -148,3 +148,19 @@ impl From<DockerError> for StepError {
         StepError::Failed(e.to_string())
     }
 }
+
+/// `Ok(())` for a 404 (or, with `also`, that status too): removing what is
+/// already gone, stopping what is already stopped.
+pub(crate) fn gone_is_fine(
+    result: Result<(), bollard::errors::Error>,
+    also: Option<u16>,
+) -> Result<(), bollard::errors::Error> {
+    match result {
+        Err(bollard::errors::Error::DockerResponseServerError { status_code, .. })
+            if status_code == 404 || Some(status_code) == also =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}

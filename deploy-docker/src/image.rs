@@ -196,20 +196,36 @@ fn emit(output: &dyn OutputSink, text: &str) {
     }
 }
 
-/// Pull and push progress: each distinct status line once (layer progress
-/// repeats many times a second).
-fn report_status(
-    status: Option<String>,
-    progress: bool,
-    last: &mut String,
-    output: &dyn OutputSink,
-) {
-    if let Some(status) = status
-        && !progress
-        && status != *last
-    {
-        emit(output, &status);
-        *last = status;
+/// One message of a pull's or a push's progress stream.
+trait Progress {
+    /// The error inside the stream, if this message is one.
+    fn error(&self) -> Option<Option<String>>;
+    /// A status line, unless it is a layer's progress (repeated many times
+    /// a second).
+    fn status(self) -> Option<String>;
+}
+
+impl Progress for bollard::models::CreateImageInfo {
+    fn error(&self) -> Option<Option<String>> {
+        self.error_detail.as_ref().map(|d| d.message.clone())
+    }
+    fn status(self) -> Option<String> {
+        self.progress_detail
+            .is_none()
+            .then_some(self.status)
+            .flatten()
+    }
+}
+
+impl Progress for bollard::models::PushImageInfo {
+    fn error(&self) -> Option<Option<String>> {
+        self.error_detail.as_ref().map(|d| d.message.clone())
+    }
+    fn status(self) -> Option<String> {
+        self.progress_detail
+            .is_none()
+            .then_some(self.status)
+            .flatten()
     }
 }
 
@@ -265,19 +281,32 @@ impl Engine {
             ..Default::default()
         };
         let auth = credentials.for_registry(image.registry());
-        let mut progress = self.api().create_image(Some(options), None, auth);
+        let progress = self.api().create_image(Some(options), None, auth);
+        self.follow("pull", image, progress, output).await
+    }
+
+    /// Reports each distinct status line once; an error inside the stream
+    /// is an error.
+    async fn follow<P: Progress>(
+        &self,
+        op: &str,
+        image: &ImageRef,
+        progress: impl futures_util::Stream<Item = Result<P, bollard::errors::Error>>,
+        output: &dyn OutputSink,
+    ) -> Result<(), DockerError> {
+        let mut progress = std::pin::pin!(progress);
         let mut last_status = String::new();
         while let Some(item) = progress.next().await {
-            let info = item.map_err(|e| self.error(format!("pull {image}"), e))?;
-            if let Some(detail) = info.error_detail {
-                return Err(self.pull_push_error("pull", image, detail.message));
+            let info = item.map_err(|e| self.error(format!("{op} {image}"), e))?;
+            if let Some(message) = info.error() {
+                return Err(self.pull_push_error(op, image, message));
             }
-            report_status(
-                info.status,
-                info.progress_detail.is_some(),
-                &mut last_status,
-                output,
-            );
+            if let Some(status) = info.status()
+                && status != last_status
+            {
+                emit(output, &status);
+                last_status = status;
+            }
         }
         Ok(())
     }
@@ -312,23 +341,10 @@ impl Engine {
         let auth = credentials
             .for_registry(image.registry())
             .or_else(|| Some(DockerCredentials::default()));
-        let mut progress = self
+        let progress = self
             .api()
             .push_image(&image.repository, Some(options), auth);
-        let mut last_status = String::new();
-        while let Some(item) = progress.next().await {
-            let info = item.map_err(|e| self.error(format!("push {image}"), e))?;
-            if let Some(detail) = info.error_detail {
-                return Err(self.pull_push_error("push", image, detail.message));
-            }
-            report_status(
-                info.status,
-                info.progress_detail.is_some(),
-                &mut last_status,
-                output,
-            );
-        }
-        Ok(())
+        self.follow("push", image, progress, output).await
     }
 
     /// Gives `source` the name `target` too.

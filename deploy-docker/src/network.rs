@@ -50,12 +50,7 @@ impl Engine {
 
     /// Removes a network; a missing one is fine.
     pub async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
-        match self.api().remove_network(name).await {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(e) => Err(self.error(format!("remove network {name}"), e)),
-        }
+        crate::error::gone_is_fine(self.api().remove_network(name).await, None)
+            .map_err(|e| self.error(format!("remove network {name}"), e))
     }
 }

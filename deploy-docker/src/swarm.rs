@@ -376,12 +376,7 @@ impl Engine {
 
     /// Removes a service; a missing one is fine.
     pub async fn remove_service(&self, name: &str) -> Result<(), DockerError> {
-        match self.api().delete_service(name).await {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(e) => Err(self.error(format!("remove service {name}"), e)),
-        }
+        crate::error::gone_is_fine(self.api().delete_service(name).await, None)
+            .map_err(|e| self.error(format!("remove service {name}"), e))
     }
 }

@@ -564,3 +564,105 @@ pub async fn load_once(port: u16) -> bool {
     }
     false
 }
+
+/// A step context on this machine (the target is the deploying machine, so
+/// steps reach the engine `DOCKER_HOST` names).
+pub struct Here {
+    host: deploy_core::LocalTarget,
+    values: deploy_core::RunValues,
+    approver: deploy_core::step::Unattended,
+    masker: deploy_core::secret::Masker,
+}
+
+impl Default for Here {
+    fn default() -> Self {
+        Here {
+            host: deploy_core::LocalTarget::new("localhost"),
+            values: deploy_core::RunValues::new("r1"),
+            approver: deploy_core::step::Unattended::default(),
+            masker: deploy_core::secret::Masker::default(),
+        }
+    }
+}
+
+impl Here {
+    /// The context, with output going to `output`.
+    pub fn ctx<'a>(
+        &'a self,
+        output: &'a dyn deploy_core::target::OutputSink,
+    ) -> deploy_core::StepContext<'a> {
+        deploy_core::StepContext {
+            target: &self.host,
+            local: &self.host,
+            values: &self.values,
+            output,
+            approver: &self.approver,
+            masker: &self.masker,
+        }
+    }
+}
+
+/// Collects output lines with their stream.
+#[derive(Default)]
+pub struct Lines(std::sync::Mutex<Vec<(deploy_core::target::OutputStream, String)>>);
+
+impl deploy_core::target::OutputSink for Lines {
+    fn line(&self, stream: deploy_core::target::OutputStream, line: &str) {
+        if let Ok(mut lines) = self.0.lock() {
+            lines.push((stream, line.to_owned()));
+        }
+    }
+}
+
+impl Lines {
+    /// The lines of one stream.
+    pub fn of(&self, stream: deploy_core::target::OutputStream) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|l| {
+                l.iter()
+                    .filter(|(s, _)| *s == stream)
+                    .map(|(_, l)| l.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every line, whichever stream.
+    pub fn all(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|l| l.iter().map(|(_, l)| l.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The body `GET path` on `127.0.0.1:port` answers, retrying for up to 5 s
+/// while the server starts.
+pub async fn get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for _ in 0..50 {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            let request = format!("GET {path} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n");
+            if stream.write_all(request.as_bytes()).await.is_ok() {
+                let mut response = String::new();
+                if stream.read_to_string(&mut response).await.is_ok() && !response.is_empty() {
+                    return response
+                        .split_once("\r\n\r\n")
+                        .map(|(_, body)| body.to_owned())
+                        .unwrap_or(response);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("nothing answered on port {port}");
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}

@@ -4,40 +4,12 @@
 //!
 //! Run: `cargo test -p deploy-docker --test compose`.
 
-use deploy_core::secret::Masker;
-use deploy_core::step::Unattended;
+use deploy_core::Step;
 use deploy_core::target::DiscardOutput;
-use deploy_core::target::{OutputSink, OutputStream};
-use deploy_core::{LocalTarget, RunValues, Step, StepContext};
 use deploy_docker::ContainerSpec;
 use deploy_docker::compose::{NUMBER_LABEL, PROJECT_LABEL, SERVICE_LABEL};
 use deploy_docker::steps::{ComposeUp, ExecInContainer};
 use deploy_docker::testing::{self, APP_PORT, TEST_LABEL};
-
-#[derive(Default)]
-struct Lines(std::sync::Mutex<Vec<String>>);
-
-impl OutputSink for Lines {
-    fn line(&self, _: OutputStream, line: &str) {
-        if let Ok(mut lines) = self.0.lock() {
-            lines.push(line.to_owned());
-        }
-    }
-}
-
-async fn body(port: u16) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("send");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).await.expect("read");
-    text
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compose_file_deployed_then_upgraded() {
@@ -50,10 +22,7 @@ async fn a_compose_file_deployed_then_upgraded() {
     testing::app_image(&engine, "v2", true).await;
     let busybox = testing::busybox_image(&engine).await;
     let project = format!("deploytest{}", std::process::id());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = testing::free_port();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("docker-compose.yml");
     std::fs::write(
@@ -90,17 +59,8 @@ services:
     spec.command = Some(vec!["sleep".into(), "300".into()]);
     engine.run(&spec).await.expect("compose's container");
 
-    let host = LocalTarget::new("localhost");
-    let values = RunValues::new("r1");
-    let (approver, masker) = (Unattended::default(), Masker::default());
-    let ctx = StepContext {
-        target: &host,
-        local: &host,
-        values: &values,
-        output: &DiscardOutput,
-        approver: &approver,
-        masker: &masker,
-    };
+    let here = testing::Here::default();
+    let ctx = here.ctx(&DiscardOutput);
     let step = || -> ComposeUp {
         toml::from_str(&format!(
             "file = {:?}\nproject = \"{project}\"\nwait = \"30s\"\nstop_grace = \"1s\"",
@@ -123,7 +83,7 @@ services:
         first.is_satisfied(&ctx).await.expect("check"),
         "up to date after"
     );
-    assert!(body(port).await.contains("version v1"));
+    assert!(testing::get(port, "/").await.contains("version v1"));
 
     let workers = engine
         .list(&[(PROJECT_LABEL, project.as_str()), (SERVICE_LABEL, "worker")])
@@ -151,7 +111,7 @@ services:
     .apply(&ctx)
     .await
     .expect("exec in the web service");
-    let logs = Lines::default();
+    let logs = testing::Lines::default();
     let request = deploy_docker::container::LogRequest {
         tail: Some(5),
         ..Default::default()
@@ -161,7 +121,7 @@ services:
         .await
         .expect("logs");
     assert_eq!(containers, 2);
-    let lines = logs.0.lock().expect("lines").clone();
+    let lines = logs.all();
     assert!(
         lines
             .iter()
@@ -175,7 +135,7 @@ services:
     assert!(!upgrade.is_satisfied(&ctx).await.expect("check"));
     upgrade.apply(&ctx).await.expect("upgrade");
     assert!(upgrade.is_satisfied(&ctx).await.expect("check"));
-    assert!(body(port).await.contains("version v2"));
+    assert!(testing::get(port, "/").await.contains("version v2"));
     let workers = engine
         .list(&[(PROJECT_LABEL, project.as_str()), (SERVICE_LABEL, "worker")])
         .await

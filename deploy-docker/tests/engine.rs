@@ -5,104 +5,20 @@
 //! Run: `cargo test -p deploy-docker` (scripts/test runs it with the rest).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use deploy_core::secret::Masker;
 use deploy_core::step::Unattended;
-use deploy_core::target::{DiscardOutput, Endpoint, OutputSink, OutputStream};
+use deploy_core::target::{DiscardOutput, Endpoint, OutputStream};
 use deploy_core::{LocalTarget, RunValues, Step, StepContext, Target};
 use deploy_docker::container::LogRequest;
 use deploy_docker::steps::{
     BuildImage, ContainerConfig, EnsureNetwork, EnsureRunning, ExecInContainer, PullImage,
     PushImage, RecreateContainer,
 };
-use deploy_docker::testing::{self, APP_PORT, Registry, TEST_LABEL};
+use deploy_docker::testing::{self, APP_PORT, Here, Lines, Registry, TEST_LABEL, free_port, get};
 use deploy_docker::{ContainerSpec, Credentials, DockerError, Engine, ImageRef};
-
-/// Collects output lines.
-#[derive(Default)]
-struct Lines(Mutex<Vec<(OutputStream, String)>>);
-
-impl OutputSink for Lines {
-    fn line(&self, stream: OutputStream, line: &str) {
-        if let Ok(mut lines) = self.0.lock() {
-            lines.push((stream, line.to_owned()));
-        }
-    }
-}
-
-impl Lines {
-    fn of(&self, stream: OutputStream) -> Vec<String> {
-        self.0
-            .lock()
-            .map(|l| {
-                l.iter()
-                    .filter(|(s, _)| *s == stream)
-                    .map(|(_, l)| l.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// GET a path from 127.0.0.1:port (the body), retrying while it starts.
-async fn get(port: u16, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    for _ in 0..50 {
-        if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            let request = format!("GET {path} HTTP/1.0\r\nConnection: close\r\n\r\n");
-            if stream.write_all(request.as_bytes()).await.is_ok() {
-                let mut response = String::new();
-                if stream.read_to_string(&mut response).await.is_ok() && !response.is_empty() {
-                    return response
-                        .split_once("\r\n\r\n")
-                        .map(|(_, body)| body.to_owned())
-                        .unwrap_or(response);
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("nothing answered on port {port}");
-}
-
-/// A step context on this machine.
-struct Here {
-    host: LocalTarget,
-    values: RunValues,
-    approver: Unattended,
-    masker: Masker,
-}
-
-impl Here {
-    fn new() -> Here {
-        Here {
-            host: LocalTarget::new("localhost"),
-            values: RunValues::new("r1"),
-            approver: Unattended::default(),
-            masker: Masker::default(),
-        }
-    }
-
-    fn ctx<'a>(&'a self, output: &'a dyn OutputSink) -> StepContext<'a> {
-        StepContext {
-            target: &self.host,
-            local: &self.host,
-            values: &self.values,
-            output,
-            approver: &self.approver,
-            masker: &self.masker,
-        }
-    }
-}
 
 /// Applies a step unless it is satisfied; returns whether it applied.
 async fn converge(step: &dyn Step, ctx: &StepContext<'_>) -> bool {
@@ -153,7 +69,7 @@ async fn build_push_and_pull_through_a_registry_with_digests() {
         return;
     };
     let registry = Registry::start();
-    let here = Here::new();
+    let here = Here::default();
     let output = Lines::default();
     let ctx = here.ctx(&output);
 
@@ -348,7 +264,7 @@ async fn ensure_running_recreate_and_exec_steps_are_idempotent() {
     testing::clean_up(&engine, test).await;
     let v1 = testing::app_image(&engine, "v1", true).await;
     let v2 = testing::app_image(&engine, "v2", true).await;
-    let here = Here::new();
+    let here = Here::default();
     let ctx = here.ctx(&DiscardOutput);
     let (name, port) = (testing::unique("app"), free_port());
 
@@ -437,7 +353,7 @@ async fn a_replacement_that_never_gets_healthy_leaves_the_old_one_serving() {
     testing::clean_up(&engine, test).await;
     let v1 = testing::app_image(&engine, "v1", true).await;
     let broken = testing::app_image(&engine, "v2", false).await;
-    let here = Here::new();
+    let here = Here::default();
     let ctx = here.ctx(&DiscardOutput);
     let (name, port) = (testing::unique("app"), free_port());
 
@@ -650,7 +566,7 @@ async fn prune_keeps_the_newest_images() {
     spec.command = Some(vec!["sleep".into(), "300".into()]);
     engine.run(&spec).await.expect("run");
 
-    let here = Here::new();
+    let here = Here::default();
     let ctx = here.ctx(&DiscardOutput);
     let prune = deploy_docker::steps::PruneImages::new(&repository, 2);
     assert!(!prune.is_satisfied(&ctx).await.expect("check"));

@@ -4,10 +4,8 @@
 //!
 //! Run: `cargo test -p deploy-docker --test swarm`.
 
-use deploy_core::secret::Masker;
-use deploy_core::step::Unattended;
+use deploy_core::Step;
 use deploy_core::target::DiscardOutput;
-use deploy_core::{LocalTarget, RunValues, Step, StepContext};
 use deploy_docker::steps::DeploySwarmService;
 use deploy_docker::swarm::Rollout;
 use deploy_docker::testing::{self, APP_PORT};
@@ -48,17 +46,8 @@ async fn a_swarm_service_rolls_out_and_rolls_back() {
             .expect("a one-node swarm");
     }
     let name = testing::unique("svc");
-    let host = LocalTarget::new("localhost");
-    let values = RunValues::new("r1");
-    let (approver, masker) = (Unattended::default(), Masker::default());
-    let ctx = StepContext {
-        target: &host,
-        local: &host,
-        values: &values,
-        output: &DiscardOutput,
-        approver: &approver,
-        masker: &masker,
-    };
+    let here = testing::Here::default();
+    let ctx = here.ctx(&DiscardOutput);
     let outcome = async {
         let first = service(&name, &v1);
         assert!(!first.is_satisfied(&ctx).await.expect("check"));

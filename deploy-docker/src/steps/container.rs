@@ -92,6 +92,20 @@ pub(crate) struct HealthcheckConfig {
     start_period: Option<Duration>,
 }
 
+impl ContainerConfig {
+    /// Replaces the container with one made from this config (the old one
+    /// comes back if the new one fails), waiting for its health.
+    async fn replace(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
+        let spec = self.spec(ctx)?;
+        let (grace, wait) = (self.stop_grace, self.wait);
+        with_engine(ctx, self.engine.as_ref(), |engine| {
+            Box::pin(async move { engine.replace(&spec, grace, Some(wait)).await })
+        })
+        .await?;
+        Ok(Applied::done())
+    }
+}
+
 impl HealthcheckConfig {
     /// The check, with deploy's defaults where the table says nothing.
     pub(crate) fn to_healthcheck(&self) -> Healthcheck {
@@ -286,13 +300,7 @@ impl Step for EnsureRunning {
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
-        let spec = self.config.spec(ctx)?;
-        let (grace, wait) = (self.config.stop_grace, self.config.wait);
-        with_engine(ctx, self.config.engine.as_ref(), |engine| {
-            Box::pin(async move { engine.replace(&spec, grace, Some(wait)).await })
-        })
-        .await?;
-        Ok(Applied::done())
+        self.config.replace(ctx).await
     }
 }
 
@@ -370,12 +378,6 @@ impl Step for RecreateContainer {
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
-        let spec = self.config.spec(ctx)?;
-        let (grace, wait) = (self.config.stop_grace, self.config.wait);
-        with_engine(ctx, self.config.engine.as_ref(), |engine| {
-            Box::pin(async move { engine.replace(&spec, grace, Some(wait)).await })
-        })
-        .await?;
-        Ok(Applied::done())
+        self.config.replace(ctx).await
     }
 }
