@@ -580,16 +580,14 @@ impl Engine {
 
     /// A container's state, or `None` when there is no such container.
     pub async fn inspect(&self, name: &str) -> Result<Option<ContainerInfo>, DockerError> {
-        let inspect = match self
+        let inspected = self
             .api()
             .inspect_container(name, None::<InspectContainerOptions>)
-            .await
-        {
-            Ok(inspect) => inspect,
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Ok(None),
-            Err(e) => return Err(self.error(format!("inspect container {name}"), e)),
+            .await;
+        let Some(inspect) = crate::error::found(inspected)
+            .map_err(|e| self.error(format!("inspect container {name}"), e))?
+        else {
+            return Ok(None);
         };
         let state = inspect.state.unwrap_or_default();
         let health = state.health.unwrap_or_default();

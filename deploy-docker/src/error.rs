@@ -164,3 +164,16 @@ pub(crate) fn gone_is_fine(
         other => other,
     }
 }
+
+/// `None` for a 404: looking up what does not exist.
+pub(crate) fn found<T>(
+    result: Result<T, bollard::errors::Error>,
+) -> Result<Option<T>, bollard::errors::Error> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

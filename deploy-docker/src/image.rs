@@ -205,40 +205,31 @@ trait Progress {
     fn status(self) -> Option<String>;
 }
 
-impl Progress for bollard::models::CreateImageInfo {
-    fn error(&self) -> Option<Option<String>> {
-        self.error_detail.as_ref().map(|d| d.message.clone())
-    }
-    fn status(self) -> Option<String> {
-        self.progress_detail
-            .is_none()
-            .then_some(self.status)
-            .flatten()
-    }
+/// Pull and push messages have the same fields under different types.
+macro_rules! progress {
+    ($($info:ty),*) => {$(
+        impl Progress for $info {
+            fn error(&self) -> Option<Option<String>> {
+                self.error_detail.as_ref().map(|d| d.message.clone())
+            }
+            fn status(self) -> Option<String> {
+                self.progress_detail.is_none().then_some(self.status).flatten()
+            }
+        }
+    )*};
 }
 
-impl Progress for bollard::models::PushImageInfo {
-    fn error(&self) -> Option<Option<String>> {
-        self.error_detail.as_ref().map(|d| d.message.clone())
-    }
-    fn status(self) -> Option<String> {
-        self.progress_detail
-            .is_none()
-            .then_some(self.status)
-            .flatten()
-    }
-}
+progress!(
+    bollard::models::CreateImageInfo,
+    bollard::models::PushImageInfo
+);
 
 impl Engine {
     /// The image's id (`sha256:…`), or `None` when the engine lacks it.
     pub async fn image_id(&self, image: &str) -> Result<Option<String>, DockerError> {
-        match self.api().inspect_image(image).await {
-            Ok(inspect) => Ok(inspect.id),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(None),
-            Err(e) => Err(self.error(format!("inspect image {image}"), e)),
-        }
+        crate::error::found(self.api().inspect_image(image).await)
+            .map(|inspect| inspect.and_then(|i| i.id))
+            .map_err(|e| self.error(format!("inspect image {image}"), e))
     }
 
     /// The image's labels, or `None` when the engine lacks it.

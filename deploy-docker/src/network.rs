@@ -11,20 +11,16 @@ use crate::error::DockerError;
 impl Engine {
     /// True when a network of that name exists.
     pub async fn network_exists(&self, name: &str) -> Result<bool, DockerError> {
-        match self
+        let inspected = self
             .api()
             .inspect_network(
                 name,
                 None::<bollard::query_parameters::InspectNetworkOptions>,
             )
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(false),
-            Err(e) => Err(self.error(format!("inspect network {name}"), e)),
-        }
+            .await;
+        crate::error::found(inspected)
+            .map(|network| network.is_some())
+            .map_err(|e| self.error(format!("inspect network {name}"), e))
     }
 
     /// Creates a network unless it exists; true when it was created.

@@ -220,16 +220,14 @@ impl Engine {
         &self,
         name: &str,
     ) -> Result<Option<(Option<String>, Rollout)>, DockerError> {
-        let service = match self
+        let inspected = self
             .api()
             .inspect_service(name, None::<InspectServiceOptions>)
-            .await
-        {
-            Ok(service) => service,
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Ok(None),
-            Err(e) => return Err(self.error(format!("inspect service {name}"), e)),
+            .await;
+        let Some(service) = crate::error::found(inspected)
+            .map_err(|e| self.error(format!("inspect service {name}"), e))?
+        else {
+            return Ok(None);
         };
         let digest = service
             .spec
