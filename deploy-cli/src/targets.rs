@@ -53,7 +53,11 @@ impl<'a> SshFleet<'a> {
             .as_deref()
             .map(expand_home)
             .unwrap_or_else(|| expand_home("~/.ssh/config"));
-        let mut base = SshOptions::new(local_user.clone()).max_connections(connection_budget());
+        let mut base = SshOptions::new(local_user.clone())
+            .max_connections(settings.max_connections.unwrap_or_else(connection_budget));
+        if let Some(handshakes) = settings.handshakes {
+            base = base.max_handshakes(handshakes);
+        }
         if let Ok(passphrase) = std::env::var(PASSPHRASE_VAR) {
             base = base.passphrase(Secret::new(passphrase));
         }

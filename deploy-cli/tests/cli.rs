@@ -560,6 +560,8 @@ user = "{user}"
 identity_files = ["{key}"]
 known_hosts = "{known_hosts}"
 host_keys = "{policy}"
+handshakes = 2
+max_connections = 1    # two hosts take turns on one connection
 
 [environments.prod]
 hosts = ["127.0.0.2:{port}", "127.0.0.3:{port}"]

@@ -59,6 +59,13 @@ pub struct SshSettings {
     /// The ssh_config file hosts are resolved through (default
     /// `~/.ssh/config`); settings here win over it.
     pub config: Option<String>,
+    /// SSH handshakes in flight at once (default 8: under sshd's default
+    /// `MaxStartups` of a shared jump host; a fleet of separate hosts can
+    /// take more).
+    pub handshakes: Option<usize>,
+    /// Connections open at once (default: the open-file limit less 256);
+    /// idle ones are closed to make room.
+    pub max_connections: Option<usize>,
 }
 
 /// `[secrets.NAME]`: where a secret's value comes from at run time.
