@@ -170,11 +170,18 @@ impl Engine {
     ) -> Result<Switched, DockerError> {
         let network = plan.check()?.to_owned();
         let existing = self.service_containers(&plan.service).await?;
-        let live: Vec<&ContainerInfo> = existing.iter().filter(|c| c.running()).collect();
-        let live_slot = live
+        // The live slot is the one started last: after a switch whose old
+        // replicas failed to stop, or after an undo, both slots may run.
+        let live_slot = existing
             .iter()
-            .find_map(|c| c.labels.get(SLOT_LABEL).cloned())
+            .filter(|c| c.running())
+            .max_by(|a, b| a.started_at.cmp(&b.started_at))
+            .and_then(|c| c.labels.get(SLOT_LABEL).cloned())
             .unwrap_or_else(|| "green".to_owned());
+        let live: Vec<&ContainerInfo> = existing
+            .iter()
+            .filter(|c| c.running() && c.labels.get(SLOT_LABEL) == Some(&live_slot))
+            .collect();
         let new_slot = other(&live_slot);
         // What a failed attempt or the deploy before last left in the slot.
         for leftover in existing
@@ -246,36 +253,66 @@ impl Engine {
                 .chain(serving_new.iter())
                 .map(|(_, a)| a.clone())
                 .collect();
-            plan.proxy.switch(target, self, &upstream, output).await?;
+            if let Err(e) = plan.proxy.switch(target, self, &upstream, output).await {
+                output.line(
+                    OutputStream::Stderr,
+                    &format!(
+                        "{}: switching the proxy failed; keeping the old version",
+                        plan.service
+                    ),
+                );
+                return Err(
+                    match self
+                        .abandon(target, plan, &[], &serving_new, &old, &stopped_old, output)
+                        .await
+                    {
+                        Ok(()) => e,
+                        Err(again) => DockerError::Api {
+                            host: self.host().to_owned(),
+                            what: format!("blue/green {}", plan.service),
+                            message: format!("{e}; going back failed too: {again}"),
+                        },
+                    },
+                );
+            }
             if index == 0 {
                 switched.healthy_to_switched = healthy_at.elapsed();
             }
             tokio::time::sleep(plan.drain).await;
-            let stops = leaving
-                .iter()
-                .map(|(name, _)| self.stop(name, plan.stop_grace));
-            for result in join_all(stops).await {
-                result?;
-            }
+            self.stop_all(&leaving, plan, output).await;
             stopped_old.extend(leaving.into_iter().map(|(name, _)| name));
         }
         // Old replicas beyond the new count (scaling down) leave too.
-        let remaining: Vec<String> = old
+        let remaining: Vec<(String, String)> = old
             .iter()
             .filter(|(n, _)| !stopped_old.contains(n))
-            .map(|(n, _)| n.clone())
+            .cloned()
             .collect();
-        for result in join_all(
-            remaining
-                .iter()
-                .map(|name| self.stop(name, plan.stop_grace)),
-        )
-        .await
-        {
-            result?;
-        }
+        self.stop_all(&remaining, plan, output).await;
         switched.new = serving_new.into_iter().map(|(n, _)| n).collect();
         Ok(switched)
+    }
+
+    /// Stops replicas the proxy no longer sends to. The new version already
+    /// serves, so a replica that will not stop is a warning, not a failure
+    /// (the next deploy removes it).
+    async fn stop_all(
+        &self,
+        replicas: &[(String, String)],
+        plan: &BlueGreen,
+        output: &dyn OutputSink,
+    ) {
+        let stops = replicas
+            .iter()
+            .map(|(name, _)| self.stop(name, plan.stop_grace));
+        for ((name, _), result) in replicas.iter().zip(join_all(stops).await) {
+            if let Err(e) = result {
+                output.line(
+                    OutputStream::Stderr,
+                    &format!("warning: the old replica {name} did not stop: {e}"),
+                );
+            }
+        }
     }
 
     /// A batch failed: the new replicas go, the old ones serve again.

@@ -23,6 +23,10 @@ use sha2::Digest;
 use crate::engine::Engine;
 use crate::error::DockerError;
 
+/// How long a container without a health check must keep running after a
+/// start before it counts as up.
+const SETTLE: Duration = Duration::from_secs(2);
+
 /// Marks containers deploy created.
 pub const MANAGED_LABEL: &str = "deploy.managed";
 /// The digest of the spec a container was created from.
@@ -501,13 +505,18 @@ impl Engine {
         health: Option<Duration>,
     ) -> Result<(), DockerError> {
         let aside = format!("{}-replaced", spec.name);
+        self.recover_aside(&spec.name, &aside).await?;
         let old = self.inspect(&spec.name).await?;
         if let Some(old) = &old {
-            self.remove(&aside).await?;
             if old.running() {
                 self.stop(&spec.name, grace).await?;
             }
-            self.rename(&spec.name, &aside).await?;
+            if let Err(e) = self.rename(&spec.name, &aside).await {
+                if old.running() {
+                    let _ = self.start(&spec.name).await;
+                }
+                return Err(e);
+            }
         }
         let mut outcome = self.run(spec).await.map(|_| ());
         if let (Ok(()), Some(limit)) = (&outcome, health) {
@@ -521,14 +530,52 @@ impl Engine {
                 Ok(())
             }
             Err(e) => {
-                self.remove(&spec.name).await?;
-                if let Some(old) = old {
-                    self.rename(&aside, &spec.name).await?;
-                    if old.running() {
-                        self.start(&spec.name).await?;
+                // Put the old one back; a failure here is reported with the
+                // reason the new one failed, never instead of it.
+                let restored = async {
+                    self.remove(&spec.name).await?;
+                    if let Some(old) = &old {
+                        self.rename(&aside, &spec.name).await?;
+                        if old.running() {
+                            self.start(&spec.name).await?;
+                        }
                     }
+                    Ok::<(), DockerError>(())
                 }
-                Err(e)
+                .await;
+                match restored {
+                    Ok(()) => Err(e),
+                    Err(again) => Err(DockerError::Api {
+                        host: self.host().to_owned(),
+                        what: format!("replace container {}", spec.name),
+                        message: format!(
+                            "{e}; putting the old one back failed too: {again} (it is kept as {aside})"
+                        ),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// A replacement interrupted earlier left the previous version aside:
+    /// it comes back unless the container under the name runs.
+    async fn recover_aside(&self, name: &str, aside: &str) -> Result<(), DockerError> {
+        let Some(set_aside) = self.inspect(aside).await? else {
+            return Ok(());
+        };
+        match self.inspect(name).await? {
+            Some(current) if current.running() && current.health != "unhealthy" => {
+                self.remove(aside).await
+            }
+            current => {
+                if current.is_some() {
+                    self.remove(name).await?;
+                }
+                self.rename(aside, name).await?;
+                if !set_aside.running() {
+                    self.start(name).await?;
+                }
+                Ok(())
             }
         }
     }
@@ -681,6 +728,8 @@ impl Engine {
     /// it runs); an exit or "unhealthy" ends the wait early with an error.
     pub async fn wait_healthy(&self, name: &str, limit: Duration) -> Result<(), DockerError> {
         let deadline = tokio::time::Instant::now() + limit;
+        let mut settled_since: Option<tokio::time::Instant> = None;
+        let mut seen_start: Option<String> = None;
         loop {
             let info = self
                 .inspect(name)
@@ -695,7 +744,19 @@ impl Engine {
                 detail,
             };
             match (info.state.as_str(), info.health.as_str()) {
-                ("running", "healthy" | "none") => return Ok(()),
+                ("running", "healthy") => return Ok(()),
+                // No health check: it must keep running for a moment (a
+                // container that crashes at start is not a success).
+                ("running", "none") => {
+                    // Restarted since we last looked: start counting again.
+                    if seen_start != info.started_at {
+                        seen_start.clone_from(&info.started_at);
+                        settled_since = Some(tokio::time::Instant::now());
+                    }
+                    if settled_since.is_some_and(|t| t.elapsed() >= SETTLE) {
+                        return Ok(());
+                    }
+                }
                 ("running", "unhealthy") => {
                     return Err(unhealthy(format!(
                         "its health check failed: {}",

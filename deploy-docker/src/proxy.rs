@@ -139,22 +139,37 @@ impl Proxy {
                     argv.extend(args.iter().map(|a| (*a).to_owned()));
                     Command::new(argv)
                 };
-                let checked = capture(target, &run(&["-t"])).await?;
-                if let Err(message) = checked {
-                    if let Some(previous) = previous {
-                        let _ = target
-                            .write_file(upstream_file, &previous, Some(0o644))
-                            .await;
+                // Whatever fails, the file goes back to what nginx runs with.
+                let put_back = || async {
+                    match &previous {
+                        Some(previous) => target
+                            .write_file(upstream_file, previous, Some(0o644))
+                            .await
+                            .map_err(|e| e.to_string()),
+                        None => {
+                            capture(target, &Command::new(["rm", "-f", upstream_file.as_str()]))
+                                .await
+                                .map_err(|e| e.to_string())?
+                        }
                     }
+                };
+                let mut failure = None;
+                if let Err(message) = capture(target, &run(&["-t"])).await? {
+                    failure = Some(("nginx -t", message));
+                } else if let Err(message) = capture(target, &run(&["-s", "reload"])).await? {
+                    failure = Some(("nginx -s reload", message));
+                }
+                if let Some((what, message)) = failure {
+                    let restored = match put_back().await {
+                        Ok(()) => "the old upstream file is back".to_owned(),
+                        Err(e) => format!("putting the old file back failed: {e}"),
+                    };
                     return Err(proxy_error(
                         target,
-                        format!("nginx -t with the new {upstream_file} (the old one is back)"),
+                        format!("{what} with the new {upstream_file} ({restored})"),
                         message,
                     ));
                 }
-                capture(target, &run(&["-s", "reload"]))
-                    .await?
-                    .map_err(|m| proxy_error(target, "nginx -s reload".to_owned(), m))?;
                 output.line(
                     OutputStream::Stdout,
                     &format!("nginx upstream {upstream} -> {}", servers.join(", ")),
@@ -169,11 +184,15 @@ impl Proxy {
             } => {
                 let text = nginx_upstream(upstream, servers);
                 let nginx = command.join(" ");
+                // Whatever fails, the file goes back to what nginx runs with.
                 let script = format!(
-                    "set -e; cp -p \"$1\" \"$1.deploy-old\" 2>/dev/null || true; \
+                    "set -e; old=\"$1.deploy-old\"; rm -f \"$old\"; \
+                     if [ -e \"$1\" ]; then cp -p \"$1\" \"$old\"; fi; \
+                     back() {{ if [ -e \"$old\" ]; then mv \"$old\" \"$1\"; else rm -f \"$1\"; fi; }}; \
                      printf '%s' \"$2\" > \"$1.deploy-new\"; mv \"$1.deploy-new\" \"$1\"; \
-                     if ! {nginx} -t; then mv \"$1.deploy-old\" \"$1\" 2>/dev/null; exit 1; fi; \
-                     {nginx} -s reload"
+                     if ! {nginx} -t; then back \"$1\"; exit 1; fi; \
+                     if ! {nginx} -s reload; then back \"$1\"; exit 1; fi; \
+                     rm -f \"$old\""
                 );
                 let argv: Vec<String> = vec![
                     "sh".into(),

@@ -600,3 +600,67 @@ async fn prune_keeps_the_newest_images() {
             .expect("remove");
     }
 }
+
+/// A new container without a health check that dies right after it starts
+/// is a failure, and the old one comes back; a replacement interrupted
+/// earlier (the old one still set aside) is recovered first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_keeps_the_old_container_through_crashes_and_interruptions() {
+    let Some(engine) = testing::engine().await else {
+        return;
+    };
+    let test = "replace_keeps_the_old_container_through_crashes_and_interruptions";
+    testing::clean_up(&engine, test).await;
+    let busybox = testing::busybox_image(&engine).await;
+    let name = testing::unique("keeper");
+    let spec = |script: &str| {
+        let mut spec = ContainerSpec::new(&name, &busybox).label(TEST_LABEL, test);
+        spec.command = Some(vec!["sh".into(), "-c".into(), script.into()]);
+        spec
+    };
+    let good = spec("trap 'exit 0' TERM; sleep 300 & wait");
+    engine.run(&good).await.expect("the old one");
+    let err = engine
+        .replace(
+            &spec("sleep 0.3; exit 1"),
+            Duration::from_secs(1),
+            Some(Duration::from_secs(10)),
+        )
+        .await
+        .expect_err("a container that dies at start is not up");
+    assert!(err.to_string().contains("did not become healthy"), "{err}");
+    let info = engine
+        .inspect(&name)
+        .await
+        .expect("inspect")
+        .expect("the old one is back");
+    assert!(info.running());
+    assert_eq!(info.labels.get("deploy.spec-digest"), Some(&good.digest()));
+
+    // As if a run had stopped after setting the old one aside: the broken
+    // new one under the name, the good one stopped under `-replaced`.
+    engine
+        .stop(&name, Duration::from_secs(1))
+        .await
+        .expect("stop");
+    engine
+        .rename(&name, &format!("{name}-replaced"))
+        .await
+        .expect("aside");
+    engine.run(&spec("exit 1")).await.expect("the broken one");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    engine
+        .replace(&good, Duration::from_secs(1), Some(Duration::from_secs(10)))
+        .await
+        .expect("recovered, then replaced");
+    let info = engine.inspect(&name).await.expect("inspect").expect("runs");
+    assert!(info.running());
+    assert!(
+        engine
+            .inspect(&format!("{name}-replaced"))
+            .await
+            .expect("inspect")
+            .is_none()
+    );
+    testing::clean_up(&engine, test).await;
+}

@@ -202,12 +202,9 @@ async fn up(
             }
             None => {}
         }
-        let health = service
-            .spec
-            .healthcheck
-            .as_ref()
-            .is_some_and(|h| h.test.first().map(String::as_str) != Some("NONE"))
-            .then_some(step.wait);
+        // Always wait: an image's own HEALTHCHECK counts, and a container
+        // without one must at least keep running.
+        let health = Some(step.wait);
         for n in 1..=service.replicas {
             let name = existing
                 .iter()
