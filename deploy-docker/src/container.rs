@@ -819,11 +819,23 @@ impl Engine {
             }
             lines.finish(output, &mut stderr_tail);
         }
-        let inspect = self
+        // The output ends a moment before the engine records the exit code.
+        let mut inspect = self
             .api()
             .inspect_exec(&created.id)
             .await
             .map_err(|e| self.error(&what, e))?;
+        for _ in 0..50 {
+            if inspect.running != Some(true) && inspect.exit_code.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            inspect = self
+                .api()
+                .inspect_exec(&created.id)
+                .await
+                .map_err(|e| self.error(&what, e))?;
+        }
         Ok(ExecOutcome {
             exit_code: inspect.exit_code.unwrap_or(-1),
             stderr_tail,

@@ -28,9 +28,9 @@ use crate::error::DockerError;
 /// Where engines listen unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
-/// How long one API request may take (builds and pulls stream for longer:
-/// bollard applies this per request, and those are one request each).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
+/// How long an API request may take to answer (bollard's timeout ends at the
+/// response's headers: a build or a pull streams its body for longer).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The oldest Engine API we speak: Docker 20.10 (API 1.41), Debian 12's.
 const MIN_API: (usize, usize) = (1, 41);
@@ -163,11 +163,29 @@ impl std::fmt::Debug for Scope<'_> {
 
 impl Scope<'_> {
     /// Runs `work`, opening the engine's streams for it until it ends.
-    pub async fn serve<F: Future>(mut self, work: F) -> F::Output {
+    pub async fn serve<F: Future>(self, work: F) -> F::Output {
+        use futures_util::StreamExt;
+        let Scope {
+            target,
+            endpoint,
+            mut requests,
+        } = self;
+        let endpoint = &endpoint;
+        // Streams open side by side: one slow connect stalls no other request.
         let opener = async {
-            while let Some(reply) = self.requests.recv().await {
-                let _ = reply.send(self.target.connect(&self.endpoint).await);
+            let mut opening = futures_util::stream::FuturesUnordered::new();
+            loop {
+                tokio::select! {
+                    request = requests.recv() => match request {
+                        Some(reply) => opening.push(async move {
+                            let _ = reply.send(target.connect(endpoint).await);
+                        }),
+                        None => break,
+                    },
+                    Some(()) = opening.next(), if !opening.is_empty() => {}
+                }
             }
+            while opening.next().await.is_some() {}
             std::future::pending::<()>().await;
         };
         tokio::select! {

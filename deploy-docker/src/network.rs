@@ -37,11 +37,14 @@ impl Engine {
             )])),
             ..Default::default()
         };
-        self.api()
-            .create_network(request)
-            .await
-            .map(|_| true)
-            .map_err(|e| self.error(format!("create network {name}"), e))
+        match self.api().create_network(request).await {
+            Ok(_) => Ok(true),
+            // Made by someone else between the check and the create.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(false),
+            Err(e) => Err(self.error(format!("create network {name}"), e)),
+        }
     }
 
     /// Removes a network; a missing one is fine.

@@ -79,6 +79,16 @@ pub struct SwarmService {
     pub update: RollingUpdate,
 }
 
+/// Where a rollout began: [`Engine::deploy_service`] returns it for
+/// [`Engine::wait_rollout`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutStart {
+    /// The service was created, not updated.
+    pub created: bool,
+    /// When the update before this one started, if there was one.
+    pub previous_update: Option<String>,
+}
+
 /// Where a service's rollout stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rollout {
@@ -220,6 +230,18 @@ impl Engine {
         &self,
         name: &str,
     ) -> Result<Option<(Option<String>, Rollout)>, DockerError> {
+        Ok(self
+            .service_status(name)
+            .await?
+            .map(|(digest, rollout, _)| (digest, rollout)))
+    }
+
+    /// Digest, rollout, and when the last update started (it tells one
+    /// update's status from the one before).
+    async fn service_status(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Option<String>, Rollout, Option<String>)>, DockerError> {
         let inspected = self
             .api()
             .inspect_service(name, None::<InspectServiceOptions>)
@@ -235,6 +257,7 @@ impl Engine {
             .and_then(|s| s.labels.as_ref())
             .and_then(|l| l.get(SPEC_LABEL).cloned());
         let status = service.update_status.unwrap_or_default();
+        let started = status.started_at.clone();
         let message = status.message.unwrap_or_default();
         let rollout = match status.state {
             Some(ServiceUpdateStatusStateEnum::UPDATING) => Rollout::Updating,
@@ -246,11 +269,25 @@ impl Engine {
             Some(ServiceUpdateStatusStateEnum::ROLLBACK_COMPLETED) => Rollout::RolledBack(message),
             _ => Rollout::Completed,
         };
-        Ok(Some((digest, rollout)))
+        Ok(Some((digest, rollout, started)))
     }
 
-    /// Creates the service, or updates it to `service` (a rolling update).
-    pub async fn deploy_service(&self, service: &SwarmService) -> Result<(), DockerError> {
+    /// Creates the service, or updates it to `service` (a rolling update);
+    /// what it returns lets [`Engine::wait_rollout`] follow this rollout,
+    /// not the one before.
+    pub async fn deploy_service(
+        &self,
+        service: &SwarmService,
+    ) -> Result<RolloutStart, DockerError> {
+        let before = self.service_status(&service.name).await?;
+        self.create_or_update(service).await?;
+        Ok(RolloutStart {
+            created: before.is_none(),
+            previous_update: before.and_then(|(_, _, started)| started),
+        })
+    }
+
+    async fn create_or_update(&self, service: &SwarmService) -> Result<(), DockerError> {
         let what = format!("service {}", service.name);
         match self
             .api()
@@ -285,19 +322,27 @@ impl Engine {
         }
     }
 
-    /// Waits until the service's rollout ends (done, paused or rolled back)
-    /// and its tasks run; returns how it ended.
-    pub async fn wait_rollout(&self, name: &str, limit: Duration) -> Result<Rollout, DockerError> {
+    /// Waits until the rollout `start` began ends (done, paused or rolled
+    /// back) and the service's tasks run; returns how it ended.
+    pub async fn wait_rollout(
+        &self,
+        name: &str,
+        start: &RolloutStart,
+        limit: Duration,
+    ) -> Result<Rollout, DockerError> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let (_, rollout) =
-                self.service_state(name)
+            let (_, rollout, started) =
+                self.service_status(name)
                     .await?
                     .ok_or_else(|| DockerError::NotFound {
                         host: self.host().to_owned(),
                         what: format!("service {name}"),
                     })?;
+            // Until the manager starts this update, the status is the last one's.
+            let ours = start.created || (started.is_some() && started != start.previous_update);
             let settled = match &rollout {
+                _ if !ours => false,
                 Rollout::Completed => self.service_running(name).await?,
                 Rollout::Paused(_) | Rollout::RolledBack(_) => true,
                 Rollout::Updating | Rollout::RollingBack(_) => false,

@@ -3,7 +3,8 @@
 //!
 //! Each open connection holds one permit (and one file descriptor). A
 //! target that needs a connection when none is free closes another target's
-//! *idle* connection (no command on it: only its slot holds the handle),
+//! *idle* connection (no command or forwarded stream on it and no host
+//! tunnelled through it: only its slot holds the handle),
 //! oldest registered first, or waits until one becomes idle. So a run over
 //! more hosts than the budget still finishes, reconnecting hosts as it comes
 //! back to them, and never runs out of descriptors.
@@ -24,6 +25,9 @@ pub const DEFAULT_CONNECTIONS: usize = 1024;
 pub(crate) struct Open {
     pub(crate) handle: Arc<Handle<Checker>>,
     _permit: OwnedSemaphorePermit,
+    /// The jump host's connection this one is tunnelled through: held so
+    /// that the jump host never looks idle while this one is open.
+    _via: Option<Arc<Handle<Checker>>>,
 }
 
 /// Where a target keeps its connection.
@@ -134,11 +138,16 @@ impl ConnectionBudget {
 }
 
 impl Open {
-    /// An open connection holding `permit`.
-    pub(crate) fn new(handle: Arc<Handle<Checker>>, permit: OwnedSemaphorePermit) -> Open {
+    /// An open connection holding `permit` (and its jump host's, if any).
+    pub(crate) fn new(
+        handle: Arc<Handle<Checker>>,
+        permit: OwnedSemaphorePermit,
+        via: Option<Arc<Handle<Checker>>>,
+    ) -> Open {
         Open {
             handle,
             _permit: permit,
+            _via: via,
         }
     }
 }

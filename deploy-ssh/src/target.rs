@@ -145,6 +145,15 @@ impl Drop for RemoteKiller {
     }
 }
 
+/// A random pause of up to `most` ms, so that hosts reset together do not
+/// retry together (std's hasher keys are random per instance).
+fn jitter_ms(most: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u8(0);
+    hasher.finish() % most.max(1)
+}
+
 /// True when the server closed the connection before the SSH handshake
 /// finished and no host key was refused: sshd's MaxStartups drop.
 fn reset_before_handshake(e: &russh::Error, refusal: &Mutex<Option<String>>) -> bool {
@@ -217,10 +226,12 @@ impl SshTarget {
         // A closed connection gives its place back before we ask for one.
         *slot = None;
         // The jump host first, outside our handshake slot: targets behind one
-        // jump host must not hold every slot while waiting for it.
-        if let Some(jump) = &self.via {
-            Box::pin(jump.handle()).await?;
-        }
+        // jump host must not hold every slot while waiting for it. Its
+        // connection is held for as long as ours is open.
+        let via = match &self.via {
+            Some(jump) => Some(Box::pin(jump.handle()).await?),
+            None => None,
+        };
         // A place among the open connections, then a handshake slot; the
         // connect timeout starts once both are ours.
         let place = self.options.connections.reserve(&self.connection).await;
@@ -236,7 +247,7 @@ impl SshTarget {
         let handle = Arc::new(
             tokio::time::timeout(
                 self.options.connect_timeout,
-                self.connect_and_authenticate(),
+                self.connect_and_authenticate(via.as_ref()),
             )
             .await
             .map_err(|_| TargetError::Connect {
@@ -247,11 +258,14 @@ impl SshTarget {
                 ),
             })??,
         );
-        *slot = Some(Open::new(Arc::clone(&handle), place));
+        *slot = Some(Open::new(Arc::clone(&handle), place, via));
         Ok(handle)
     }
 
-    async fn connect_and_authenticate(&self) -> Result<Handle<Checker>, TargetError> {
+    async fn connect_and_authenticate(
+        &self,
+        via: Option<&Arc<Handle<Checker>>>,
+    ) -> Result<Handle<Checker>, TargetError> {
         let options = &self.options;
         let refusal = Arc::new(Mutex::new(None));
         let checker = Checker {
@@ -284,7 +298,7 @@ impl SshTarget {
             failed(refused.unwrap_or_else(|| e.to_string()))
         };
         let config = Arc::new(config);
-        let mut handle = match &self.via {
+        let mut handle = match via {
             None => {
                 // sshd resets connections past its MaxStartups before the
                 // banner: nothing ran, so try again after a short pause.
@@ -304,7 +318,7 @@ impl SshTarget {
                         Ok(handle) => break handle,
                         Err(e) if attempt < 4 && reset_before_handshake(&e, &refusal) => {
                             attempt += 1;
-                            let jitter = u64::from(std::process::id() ^ attempt) % 40;
+                            let jitter = jitter_ms(40);
                             tokio::time::sleep(std::time::Duration::from_millis(
                                 (50 << attempt) + jitter,
                             ))
@@ -314,9 +328,12 @@ impl SshTarget {
                     }
                 }
             }
-            Some(jump) => {
-                let tunnel = Box::pin(jump.handle())
-                    .await?
+            Some(jump_handle) => {
+                let jump = self
+                    .via
+                    .as_ref()
+                    .map_or("the jump host", |j| j.name.as_str());
+                let tunnel = jump_handle
                     .channel_open_direct_tcpip(
                         self.address.clone(),
                         u32::from(options.port),
@@ -324,7 +341,7 @@ impl SshTarget {
                         0,
                     )
                     .await
-                    .map_err(|e| failed(format!("through {}: {e}", jump.name)))?;
+                    .map_err(|e| failed(format!("through {jump}: {e}")))?;
                 client::connect_stream(config, tunnel.into_stream(), checker)
                     .await
                     .map_err(refused)?
@@ -670,7 +687,51 @@ impl Target for SshTarget {
                 .await
                 .map_err(failed)?,
         };
-        Ok(Box::new(channel.into_stream()))
+        Ok(Box::new(Held {
+            stream: channel.into_stream(),
+            _connection: handle,
+        }))
+    }
+}
+
+/// A forwarded stream that holds its connection: while it is open the
+/// connection is not idle, so the budget never closes it underneath.
+struct Held<S> {
+    stream: S,
+    _connection: Arc<Handle<Checker>>,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Held<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Held<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 

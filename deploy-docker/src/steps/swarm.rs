@@ -229,10 +229,8 @@ impl Step for DeploySwarmService {
         let wait = self.wait;
         let rollout = with_engine(ctx, self.engine.as_ref(), |engine| {
             Box::pin(async move {
-                engine.deploy_service(&service).await?;
-                // Give the manager a moment to mark the update as started.
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                engine.wait_rollout(&service.name, wait).await
+                let start = engine.deploy_service(&service).await?;
+                engine.wait_rollout(&service.name, &start, wait).await
             })
         })
         .await?;
