@@ -36,6 +36,10 @@ use crate::image::{BuildSpec, CONTEXT_LABEL, ImageRef};
 /// let d = step.describe();
 /// assert_eq!(d.summary, format!("compose up shop from {}: web", file.display()));
 /// assert!(d.fields.iter().any(|(k, v)| k == "not applied" && v == "services.web.logging"));
+///
+/// // With `strict = true` the same file is refused, naming the key:
+/// let err = toml::from_str::<ComposeUp>(&format!("file = {:?}\nstrict = true", file)).unwrap_err();
+/// assert!(err.to_string().contains("deploy does not apply services.web.logging"));
 /// ```
 #[derive(Clone, Debug, Deserialize)]
 #[serde(try_from = "RawComposeUp")]
@@ -60,6 +64,10 @@ struct RawComposeUp {
     deps: bool,
     #[serde(default)]
     force: bool,
+    /// Refuse a compose file with keys deploy does not apply (instead of
+    /// listing them in the plan).
+    #[serde(default)]
+    strict: bool,
     #[serde(default = "default_wait", with = "deploy_core::duration::serde_req")]
     wait: Duration,
     #[serde(default = "default_grace", with = "deploy_core::duration::serde_req")]
@@ -85,6 +93,13 @@ impl TryFrom<RawComposeUp> for ComposeUp {
     fn try_from(raw: RawComposeUp) -> Result<Self, String> {
         let compose =
             ComposeFile::load(&raw.file, raw.project.as_deref()).map_err(|e| e.to_string())?;
+        if raw.strict && !compose.ignored.is_empty() {
+            return Err(format!(
+                "{}: deploy does not apply {} (strict = true refuses them; without it they are listed in the plan)",
+                raw.file.display(),
+                compose.ignored.join(", ")
+            ));
+        }
         let up = ComposeUp {
             compose,
             services: raw.services,
