@@ -504,6 +504,21 @@ impl Engine {
         grace: Duration,
         health: Option<Duration>,
     ) -> Result<(), DockerError> {
+        self.replace_keeping(spec, grace, health, false)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Engine::replace`], keeping the replaced container (stopped) as
+    /// `NAME-previous` when `keep` is set, for [`Engine::restore_previous`];
+    /// true when one was kept.
+    pub async fn replace_keeping(
+        &self,
+        spec: &ContainerSpec,
+        grace: Duration,
+        health: Option<Duration>,
+        keep: bool,
+    ) -> Result<bool, DockerError> {
         let aside = format!("{}-replaced", spec.name);
         self.recover_aside(&spec.name, &aside).await?;
         let old = self.inspect(&spec.name).await?;
@@ -523,11 +538,17 @@ impl Engine {
             outcome = self.wait_healthy(&spec.name, limit).await;
         }
         match outcome {
+            Ok(()) if old.is_some() && keep => {
+                let previous = format!("{}-previous", spec.name);
+                self.remove(&previous).await?;
+                self.rename(&aside, &previous).await?;
+                Ok(true)
+            }
             Ok(()) => {
                 if old.is_some() {
                     self.remove(&aside).await?;
                 }
-                Ok(())
+                Ok(false)
             }
             Err(e) => {
                 // Put the old one back; a failure here is reported with the
@@ -555,6 +576,22 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Undoes [`Engine::replace_keeping`]: the container kept as
+    /// `NAME-previous` runs again under its name, the current one goes.
+    pub async fn restore_previous(&self, name: &str, grace: Duration) -> Result<(), DockerError> {
+        let previous = format!("{name}-previous");
+        if self.inspect(&previous).await?.is_none() {
+            return Err(DockerError::NotFound {
+                host: self.host().to_owned(),
+                what: format!("container {previous} (the version before {name})"),
+            });
+        }
+        self.stop(name, grace).await?;
+        self.remove(name).await?;
+        self.rename(&previous, name).await?;
+        self.start(name).await
     }
 
     /// A replacement interrupted earlier left the previous version aside:

@@ -314,6 +314,25 @@ async fn ensure_running_recreate_and_exec_steps_are_idempotent() {
         .expect("exists");
     assert_ne!(forced.id, first.id);
 
+    // Undo puts back the container a recreate replaced (kept, stopped).
+    let back = RecreateContainer::new(app_config(&name, &v1, port, test));
+    let applied = back.apply(&ctx).await.expect("back to v1");
+    assert!(get(port, "/").await.contains("v1"));
+    back.undo(&ctx, &applied).await.expect("undo");
+    assert!(
+        get(port, "/").await.contains("v2"),
+        "the replaced v2 runs again"
+    );
+    assert_eq!(
+        engine
+            .inspect(&name)
+            .await
+            .expect("inspect")
+            .expect("runs")
+            .image,
+        v2
+    );
+
     // Exec with `unless`: applies once, then the marker satisfies it.
     let busybox = testing::busybox_image(&engine).await;
     let shell = testing::unique("shell");

@@ -92,17 +92,39 @@ pub(crate) struct HealthcheckConfig {
     start_period: Option<Duration>,
 }
 
+/// Whether a replacement kept the container it replaced.
+struct Previous(bool);
+
 impl ContainerConfig {
     /// Replaces the container with one made from this config (the old one
-    /// comes back if the new one fails), waiting for its health.
+    /// comes back if the new one fails), waiting for its health; the old
+    /// one is kept, stopped, as `NAME-previous` for undo.
     async fn replace(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         let spec = self.spec(ctx)?;
         let (grace, wait) = (self.stop_grace, self.wait);
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move { engine.replace(&spec, grace, Some(wait)).await })
+        let kept = with_engine(ctx, self.engine.as_ref(), |engine| {
+            Box::pin(async move { engine.replace_keeping(&spec, grace, Some(wait), true).await })
         })
         .await?;
-        Ok(Applied::done())
+        Ok(Applied::with_memo(Previous(kept)))
+    }
+
+    /// Puts back the container this step replaced.
+    async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
+        if !applied.memo::<Previous>().is_some_and(|p| p.0) {
+            // Nothing ran under the name before: undo removes what we started.
+            let name = ctx.resolve(&self.name)?;
+            return with_engine(ctx, self.engine.as_ref(), |engine| {
+                Box::pin(async move { engine.remove(&name).await })
+            })
+            .await;
+        }
+        let name = ctx.resolve(&self.name)?;
+        let grace = self.stop_grace;
+        with_engine(ctx, self.engine.as_ref(), |engine| {
+            Box::pin(async move { engine.restore_previous(&name, grace).await })
+        })
+        .await
     }
 }
 
@@ -302,6 +324,17 @@ impl Step for EnsureRunning {
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         self.config.replace(ctx).await
     }
+
+    fn undo_description(&self) -> Option<String> {
+        Some(format!(
+            "put back the container {} replaced (kept as {}-previous)",
+            self.config.name, self.config.name
+        ))
+    }
+
+    async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
+        self.config.undo(ctx, applied).await
+    }
 }
 
 /// Replaces container `name` when its spec or image changed (or always,
@@ -379,5 +412,16 @@ impl Step for RecreateContainer {
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         self.config.replace(ctx).await
+    }
+
+    fn undo_description(&self) -> Option<String> {
+        Some(format!(
+            "put back the container {} replaced (kept as {}-previous)",
+            self.config.name, self.config.name
+        ))
+    }
+
+    async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
+        self.config.undo(ctx, applied).await
     }
 }
