@@ -255,3 +255,9 @@ fn docker_compose() {
 fn docker_swarm_service() {
     insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("swarm"), &[]));
 }
+
+/// `docker.ps` and `docker.logs`: the djangopackages guide's status and logs.
+#[test]
+fn docker_report() {
+    insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("report"), &[]));
+}

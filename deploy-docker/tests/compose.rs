@@ -129,6 +129,32 @@ services:
         "{lines:?}"
     );
 
+    // The same through the docker.ps and docker.logs steps.
+    let shown = testing::Lines::default();
+    let here_shown = testing::Here::default();
+    let report_ctx = here_shown.ctx(&shown);
+    let ps: deploy_docker::steps::ListContainers =
+        toml::from_str(&format!("project = \"{project}\"")).expect("ps");
+    ps.apply(&report_ctx).await.expect("ps");
+    let logs_step: deploy_docker::steps::ShowLogs = toml::from_str(&format!(
+        "project = \"{project}\"\nservice = \"web\"\ntail = 5"
+    ))
+    .expect("logs");
+    logs_step.apply(&report_ctx).await.expect("logs");
+    let shown = shown.all();
+    assert!(
+        shown.iter().any(|l| l.starts_with(&format!(
+            "{project}-web-1 deploy-test-app:v1 running health=healthy"
+        ))),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|l| l.starts_with(&format!("{project}-web-1 | demo-app v1"))),
+        "{shown:?}"
+    );
+
     // Upgrade through .env: web is replaced, the unchanged worker is not.
     std::fs::write(dir.path().join(".env"), "VERSION=v2\n").expect(".env");
     let upgrade = step();

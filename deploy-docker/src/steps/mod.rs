@@ -15,6 +15,7 @@ mod network;
 mod prune;
 mod pull;
 mod push;
+mod report;
 mod swarm;
 
 pub use bluegreen::ReplaceBlueGreen;
@@ -26,6 +27,7 @@ pub use network::EnsureNetwork;
 pub use prune::PruneImages;
 pub use pull::PullImage;
 pub use push::PushImage;
+pub use report::{ListContainers, ShowLogs};
 pub use swarm::DeploySwarmService;
 
 use deploy_core::StepContext;
@@ -126,5 +128,7 @@ pub fn register(registry: &mut deploy_core::StepRegistry) {
     registry.register_serde::<ReplaceBlueGreen>("docker.blue-green");
     registry.register_serde::<ComposeUp>("docker.compose");
     registry.register_serde::<DeploySwarmService>("docker.swarm-service");
+    registry.register_serde::<ListContainers>("docker.ps");
+    registry.register_serde::<ShowLogs>("docker.logs");
     registry.register_serde::<PruneImages>("docker.prune");
 }
