@@ -271,6 +271,10 @@ impl Target for LocalTarget {
             .map_err(|e| TargetError::Other(format!("sync task failed: {e}")))?
     }
 
+    fn is_this_machine(&self) -> bool {
+        true
+    }
+
     async fn connect(&self, endpoint: &Endpoint) -> Result<BoxedStream, TargetError> {
         let failed = |e: std::io::Error| TargetError::Connect {
             endpoint: endpoint.to_string(),

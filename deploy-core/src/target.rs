@@ -560,4 +560,18 @@ pub trait Target: Send + Sync {
     /// # });
     /// ```
     async fn connect(&self, endpoint: &Endpoint) -> Result<BoxedStream, TargetError>;
+
+    /// True when the target is the deploying machine itself, so that what
+    /// this machine's environment says (`DOCKER_HOST`, say) applies to it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{LocalTarget, Target};
+    ///
+    /// assert!(LocalTarget::new("localhost").is_this_machine());
+    /// ```
+    fn is_this_machine(&self) -> bool {
+        false
+    }
 }

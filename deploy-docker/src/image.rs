@@ -175,6 +175,27 @@ impl BuildSpec {
         }
     }
 
+    /// The digest a build of this spec carries in [`CONTEXT_LABEL`]: its
+    /// context's paths, modes and bytes, the Dockerfile and the arguments.
+    /// Equal digests: nothing to rebuild.
+    pub fn digest(&self) -> Result<String, DockerError> {
+        let archive = ContextArchive::pack(&self.context, &self.dockerfile)?;
+        Ok(self.digest_of(&archive))
+    }
+
+    fn digest_of(&self, archive: &ContextArchive) -> String {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        hash.update(&archive.content_digest);
+        hash.update(self.dockerfile.as_bytes());
+        let mut args: Vec<_> = self.args.iter().collect();
+        args.sort();
+        for (name, value) in args {
+            hash.update(format!("\0{name}={value}").as_bytes());
+        }
+        format!("sha256:{}", hex(&hash.finalize()))
+    }
+
     /// Adds a build argument.
     #[must_use]
     pub fn arg(mut self, name: impl Into<String>, value: impl Into<String>) -> BuildSpec {
@@ -359,7 +380,7 @@ impl Engine {
     ) -> Result<String, DockerError> {
         let target = ImageRef::parse(&spec.tag)?;
         let archive = ContextArchive::pack(&spec.context, &spec.dockerfile)?;
-        let digest = build_digest(&archive, spec);
+        let digest = spec.digest_of(&archive);
         let mut labels = spec.labels.clone();
         labels.insert(CONTEXT_LABEL.to_owned(), digest);
         let options = BuildImageOptions {
@@ -414,12 +435,6 @@ impl Engine {
         }
     }
 
-    /// The digest the next build of `spec` would carry in [`CONTEXT_LABEL`].
-    pub fn build_digest(&self, spec: &BuildSpec) -> Result<String, DockerError> {
-        let archive = ContextArchive::pack(&spec.context, &spec.dockerfile)?;
-        Ok(build_digest(&archive, spec))
-    }
-
     /// Tags of `repository` on the engine, newest first, with their ids.
     pub async fn images_of(&self, repository: &str) -> Result<Vec<(String, String)>, DockerError> {
         let mut filters = HashMap::new();
@@ -455,19 +470,6 @@ impl Engine {
             .map(|_| ())
             .map_err(|e| self.error(format!("remove image {image}"), e))
     }
-}
-
-fn build_digest(archive: &ContextArchive, spec: &BuildSpec) -> String {
-    use sha2::Digest;
-    let mut hash = sha2::Sha256::new();
-    hash.update(&archive.content_digest);
-    hash.update(spec.dockerfile.as_bytes());
-    let mut args: Vec<_> = spec.args.iter().collect();
-    args.sort();
-    for (name, value) in args {
-        hash.update(format!("\0{name}={value}").as_bytes());
-    }
-    format!("sha256:{}", hex(&hash.finalize()))
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

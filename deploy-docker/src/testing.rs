@@ -117,7 +117,7 @@ async fn ensure_image(engine: &Engine, tag: &str, write: impl FnOnce(&Path)) -> 
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path());
     let spec = BuildSpec::new(dir.path(), tag);
-    let want = engine.build_digest(&spec).expect("context packs");
+    let want = spec.digest().expect("context packs");
     let have = engine.image_labels(tag).await.expect("inspect image");
     if have.is_some_and(|labels| labels.get(CONTEXT_LABEL) == Some(&want)) {
         return tag.to_owned();

@@ -83,9 +83,9 @@ impl Step for BuildImage {
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
         let spec = self.spec(ctx)?;
+        let want = spec.digest()?;
         with_engine(ctx, self.engine.as_ref(), |engine| {
             Box::pin(async move {
-                let want = engine.build_digest(&spec)?;
                 let labels = engine.image_labels(&spec.tag).await?;
                 Ok(labels.is_some_and(|l| l.get(CONTEXT_LABEL) == Some(&want)))
             })

@@ -138,7 +138,20 @@ impl ComposeUp {
     }
 }
 
-/// What a service needs done, or `None` when it runs as wanted.
+/// Replica `n` runs the wanted image, made from the service's spec.
+fn is_current(
+    c: &ContainerInfo,
+    service: &ComposeService,
+    n: usize,
+    wanted: Option<&String>,
+) -> bool {
+    c.running()
+        && Some(&c.image_id) == wanted
+        && c.labels.get(SPEC_LABEL) == Some(&service.replica(&c.name, n).digest())
+}
+
+/// A service's containers, and whether they (and its built image) are as
+/// wanted.
 async fn service_state(
     engine: &Engine,
     project: &str,
@@ -154,7 +167,7 @@ async fn service_state(
     let built_current = match &service.build {
         Some(build) => {
             let spec = build_spec(service, build);
-            let want = engine.build_digest(&spec)?;
+            let want = spec.digest()?;
             engine
                 .image_labels(&service.image)
                 .await?
@@ -167,9 +180,7 @@ async fn service_state(
         && (1..=service.replicas).all(|n| {
             existing.iter().any(|c| {
                 c.labels.get(NUMBER_LABEL) == Some(&n.to_string())
-                    && c.running()
-                    && Some(c.image_id.as_str()) == wanted_image.as_deref()
-                    && c.labels.get(SPEC_LABEL) == Some(&service.replica(&c.name, n).digest())
+                    && is_current(c, service, n, wanted_image.as_ref())
             })
         });
     Ok((existing, current))
@@ -220,19 +231,15 @@ async fn up(
         // Always wait: an image's own HEALTHCHECK counts, and a container
         // without one must at least keep running.
         let health = Some(step.wait);
+        // After a build or pull: the image the replicas should run.
+        let wanted = engine.image_id(&service.image).await?;
         for n in 1..=service.replicas {
-            let name = existing
+            let current = existing
                 .iter()
-                .find(|c| c.labels.get(NUMBER_LABEL) == Some(&n.to_string()))
-                .map_or_else(|| service.container(project, n), |c| c.name.clone());
+                .find(|c| c.labels.get(NUMBER_LABEL) == Some(&n.to_string()));
+            let name = current.map_or_else(|| service.container(project, n), |c| c.name.clone());
             let spec = service.replica(&name, n);
-            let unchanged = existing.iter().any(|c| {
-                c.name == name && c.running() && c.labels.get(SPEC_LABEL) == Some(&spec.digest())
-            }) && engine.image_id(&service.image).await?
-                == existing
-                    .iter()
-                    .find(|c| c.name == name)
-                    .map(|c| c.image_id.clone());
+            let unchanged = current.is_some_and(|c| is_current(c, service, n, wanted.as_ref()));
             if unchanged && !step.force {
                 continue;
             }

@@ -109,6 +109,35 @@ impl ContainerConfig {
         Ok(Applied::with_memo(Previous(kept)))
     }
 
+    /// True when the container runs the wanted image (and, with `spec`, was
+    /// made from this very spec).
+    async fn runs_as_wanted(
+        &self,
+        ctx: &StepContext<'_>,
+        spec_too: bool,
+    ) -> Result<bool, StepError> {
+        let spec = self.spec(ctx)?;
+        with_engine(ctx, self.engine.as_ref(), |engine| {
+            Box::pin(async move {
+                let Some(info) = engine.inspect(&spec.name).await? else {
+                    return Ok(false);
+                };
+                let wanted = engine.image_id(&spec.image).await?;
+                Ok(info.running()
+                    && wanted.as_deref() == Some(info.image_id.as_str())
+                    && (!spec_too || info.labels.get(SPEC_LABEL) == Some(&spec.digest())))
+            })
+        })
+        .await
+    }
+
+    fn undo_description(&self) -> String {
+        format!(
+            "put back the container {} replaced (kept as {}-previous)",
+            self.name, self.name
+        )
+    }
+
     /// Puts back the container this step replaced.
     async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
         if !applied.memo::<Previous>().is_some_and(|p| p.0) {
@@ -308,17 +337,7 @@ impl Step for EnsureRunning {
     }
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
-        let spec = self.config.spec(ctx)?;
-        with_engine(ctx, self.config.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                let Some(info) = engine.inspect(&spec.name).await? else {
-                    return Ok(false);
-                };
-                let wanted = engine.image_id(&spec.image).await?;
-                Ok(info.running() && wanted.as_deref() == Some(info.image_id.as_str()))
-            })
-        })
-        .await
+        self.config.runs_as_wanted(ctx, false).await
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
@@ -326,10 +345,7 @@ impl Step for EnsureRunning {
     }
 
     fn undo_description(&self) -> Option<String> {
-        Some(format!(
-            "put back the container {} replaced (kept as {}-previous)",
-            self.config.name, self.config.name
-        ))
+        Some(self.config.undo_description())
     }
 
     async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
@@ -395,19 +411,7 @@ impl Step for RecreateContainer {
         if self.config.force {
             return Ok(false);
         }
-        let spec = self.config.spec(ctx)?;
-        with_engine(ctx, self.config.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                let Some(info) = engine.inspect(&spec.name).await? else {
-                    return Ok(false);
-                };
-                let wanted = engine.image_id(&spec.image).await?;
-                Ok(info.running()
-                    && wanted.as_deref() == Some(info.image_id.as_str())
-                    && info.labels.get(SPEC_LABEL) == Some(&spec.digest()))
-            })
-        })
-        .await
+        self.config.runs_as_wanted(ctx, true).await
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
@@ -415,10 +419,7 @@ impl Step for RecreateContainer {
     }
 
     fn undo_description(&self) -> Option<String> {
-        Some(format!(
-            "put back the container {} replaced (kept as {}-previous)",
-            self.config.name, self.config.name
-        ))
+        Some(self.config.undo_description())
     }
 
     async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {

@@ -1,8 +1,9 @@
 //! The `docker.*` step kinds. Each builds what it will do without I/O,
 //! checks whether it is already done (its idempotency check), and reaches
-//! the engine on the step's host through that host's [`Target`]: the
-//! deploying machine's socket (`DOCKER_HOST` honoured) for local steps, the
-//! server's `/var/run/docker.sock` (or `engine = "unix:///…"`) elsewhere.
+//! the engine on the step's host through that host's [`Target`]: this
+//! machine's socket (`DOCKER_HOST` honoured) when the target is this
+//! machine, the server's `/var/run/docker.sock` (or `engine =
+//! "unix:///…"`) elsewhere.
 //!
 //! [`Target`]: deploy_core::Target
 
@@ -44,8 +45,7 @@ fn endpoint(ctx: &StepContext<'_>, engine: Option<&Text>) -> Result<Endpoint, St
     if let Some(address) = engine {
         return Ok(endpoint_from_docker_host(&ctx.resolve(address)?)?);
     }
-    let on_deploying_machine = std::ptr::addr_eq(ctx.target, ctx.local);
-    if on_deploying_machine {
+    if ctx.target.is_this_machine() {
         Ok(local_endpoint()?)
     } else {
         Ok(Endpoint::Unix(DEFAULT_SOCKET.to_owned()))
