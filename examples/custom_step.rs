@@ -5,8 +5,8 @@
 
 use async_trait::async_trait;
 use deploy_core::{
-    Applied, Config, Description, Plan, PlannedStep, Step, StepContext, StepError, StepRegistry,
-    Text, render, steps::Exec,
+    Applied, Config, Description, Kind, Plan, PlannedStep, Step, StepContext, StepError,
+    StepRegistry, Text, render, steps::Exec,
 };
 use serde::Deserialize;
 
@@ -18,12 +18,13 @@ struct Notify {
     message: Text,
 }
 
+/// The name `deploy.toml` uses for it and reports show.
+impl Kind for Notify {
+    const KIND: &'static str = "notify";
+}
+
 #[async_trait]
 impl Step for Notify {
-    fn kind(&self) -> &str {
-        "notify"
-    }
-
     fn describe(&self) -> Description {
         Description::new(format!("tell #{}: {}", self.channel, self.message))
     }
@@ -52,7 +53,7 @@ steps = [
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. From a deploy.toml: the registry knows the built-in kinds and ours.
     let mut registry = StepRegistry::with_builtins();
-    registry.register_serde::<Notify>("notify");
+    registry.register_serde::<Notify>();
     let config = Config::parse("deploy.toml", ".", CONFIG)?;
     let args = [("version".to_owned(), "2.1.0".to_owned())];
     let plan = config.plan(Some("production"), Some("release"), &args, &registry)?;

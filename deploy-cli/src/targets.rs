@@ -26,7 +26,7 @@ pub(crate) fn for_environment(env: &EnvironmentInfo, ssh: &SshSettings) -> Resul
             .hosts
             .iter()
             .map(|host| {
-                let target = LocalTarget::new(&host.name).with_roles(host.roles.clone());
+                let target = LocalTarget::new(&host.name);
                 (host.name.clone(), Arc::new(target) as Arc<dyn Target>)
             })
             .collect()),
@@ -79,14 +79,13 @@ impl<'a> SshFleet<'a> {
         let mut off_warned = false;
         for host in &env.hosts {
             let (name, port) = split_port(&host.name);
-            let (mut target, options) = self.target(&host.name, name, port)?;
+            let (target, options) = self.target(&host.name, name, port)?;
             if options.host_keys == HostKeyPolicy::Off && !off_warned {
                 off_warned = true;
                 eprintln!(
                     "warning: host keys are not checked (host_keys = \"off\" or StrictHostKeyChecking no): anyone on the path can impersonate these hosts"
                 );
             }
-            target = target.with_roles(host.roles.clone());
             targets.insert(host.name.clone(), Arc::new(target) as Arc<dyn Target>);
         }
         Ok(targets)

@@ -1,6 +1,7 @@
 //! The real `deploy` binary, run as a user would: dry runs, bad configs,
 //! secrets, exit codes, config discovery, and the demo deploy end to end.
 
+use deploy_core::testing::free_port;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -489,13 +490,6 @@ steps = [
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("Interrupted"), "{err}");
     assert!(!project.path().join("next").exists());
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 fn get(port: u16, path: &str) -> String {

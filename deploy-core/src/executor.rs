@@ -30,8 +30,8 @@ use crate::text::RunValues;
 /// use deploy_core::{LocalTarget, Target, Targets};
 ///
 /// let mut targets = Targets::new();
-/// targets.insert("web1".into(), Arc::new(LocalTarget::new("web1").with_roles(["web"])));
-/// assert_eq!(targets["web1"].roles(), ["web"]);
+/// targets.insert("web1".into(), Arc::new(LocalTarget::new("web1")));
+/// assert_eq!(targets["web1"].name(), "web1");
 /// ```
 pub type Targets = BTreeMap<String, Arc<dyn Target>>;
 
@@ -478,12 +478,12 @@ impl Run<'_> {
     /// What a step gets to work with on `target`.
     fn context<'s>(
         &'s self,
-        target: &'s dyn Target,
+        target: &Arc<dyn Target>,
         output: &'s StepOutput<'s>,
     ) -> StepContext<'s> {
         StepContext {
-            target,
-            local: self.executor.local.as_ref(),
+            target: target.clone(),
+            local: self.executor.local.clone(),
             values: &self.executor.values,
             output,
             approver: self.executor.approver.as_ref(),
@@ -644,9 +644,9 @@ impl Run<'_> {
                 }
             }
             let lane = self.lane_of(host, step);
-            let target: &dyn Target = match (&step.on, target) {
-                (Selector::Local, _) => self.executor.local.as_ref(),
-                (_, Some(t)) => t.as_ref(),
+            let target = match (&step.on, target) {
+                (Selector::Local, _) => &self.executor.local,
+                (_, Some(t)) => t,
                 (_, None) => {
                     let error = format!("no target for host {}", host.name);
                     self.sink.event(&Event::StepFailed {
@@ -782,7 +782,7 @@ impl Run<'_> {
     async fn attempt(
         &self,
         step: &PlannedStep,
-        target: &dyn Target,
+        target: &Arc<dyn Target>,
         lane: &str,
     ) -> (Attempted, u32) {
         let output = self.output(lane, step);
@@ -886,26 +886,25 @@ impl Run<'_> {
             done.sort_by_key(|r| std::cmp::Reverse(r.index));
             for record in done {
                 let step = &self.plan.steps()[record.index];
-                let target: Option<&dyn Target> = if lane == LOCAL_LANE {
-                    Some(self.executor.local.as_ref())
+                let target = if lane == LOCAL_LANE {
+                    Some(&self.executor.local)
                 } else {
-                    self.targets.get(&lane).map(|t| t.as_ref())
+                    self.targets.get(&lane)
                 };
                 let (Some(target), Some(applied)) = (target, record.applied.as_ref()) else {
                     continue;
                 };
-                if step.step.undo_description().is_none() {
+                let Some(undo) = step.step.undoable() else {
                     record.report.rollback = Some(RollbackStatus::NotUndoable);
                     self.sink.event(&Event::NotUndoable {
                         host: lane.clone(),
                         step: step.id.clone(),
                     });
                     continue;
-                }
+                };
                 let output = self.output(&lane, step);
                 let ctx = self.context(target, &output);
-                let undo = step.step.undo(&ctx, applied);
-                let result = within(step.timeout, undo).await;
+                let result = within(step.timeout, undo.revert(&ctx, applied)).await;
                 match result {
                     Ok(()) => {
                         record.report.rollback = Some(RollbackStatus::Undone);

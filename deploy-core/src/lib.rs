@@ -56,6 +56,6 @@ pub use plan::{FailurePolicy, Host, Plan, PlanError, PlannedStep, Rollout, Selec
 pub use registry::StepRegistry;
 pub use report::RunReport;
 pub use secret::Secret;
-pub use step::{Applied, Description, Step, StepContext, StepError};
+pub use step::{Applied, Description, Kind, Step, StepContext, StepError, Undo};
 pub use target::Target;
 pub use text::{RunValues, Text};

@@ -42,12 +42,11 @@ use crate::tree::{EntryKind, IgnoreRules, scan};
 #[derive(Clone, Debug)]
 pub struct LocalTarget {
     name: String,
-    roles: Vec<String>,
     base_dir: Option<PathBuf>,
 }
 
 impl LocalTarget {
-    /// A local target with this name and no roles.
+    /// A local target with this name.
     ///
     /// # Examples
     ///
@@ -56,33 +55,12 @@ impl LocalTarget {
     ///
     /// let local = LocalTarget::new("localhost");
     /// assert_eq!(local.name(), "localhost");
-    /// assert!(local.roles().is_empty());
     /// ```
     pub fn new(name: impl Into<String>) -> Self {
         LocalTarget {
             name: name.into(),
-            roles: Vec::new(),
             base_dir: None,
         }
-    }
-
-    /// Gives the target roles.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use deploy_core::{LocalTarget, Target};
-    ///
-    /// let local = LocalTarget::new("demo").with_roles(["web", "worker"]);
-    /// assert_eq!(local.roles(), ["web", "worker"]);
-    /// ```
-    pub fn with_roles<I, S>(mut self, roles: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.roles = roles.into_iter().map(Into::into).collect();
-        self
     }
 
     /// Resolves relative paths against `dir` instead of the working directory.
@@ -165,10 +143,6 @@ fn signal_name(status: &std::process::ExitStatus) -> Option<String> {
 impl Target for LocalTarget {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn roles(&self) -> &[String] {
-        &self.roles
     }
 
     async fn run(&self, cmd: &Command, output: &dyn OutputSink) -> Result<ExitStatus, TargetError> {

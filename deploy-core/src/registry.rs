@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::step::Step;
+use crate::step::{Kind, Step};
 use crate::steps;
 
 type ParseFn = dyn Fn(toml::Value) -> Result<Arc<dyn Step>, String> + Send + Sync;
@@ -104,19 +104,20 @@ impl StepRegistry {
     /// ```
     pub fn with_builtins() -> Self {
         let mut registry = StepRegistry::new();
-        registry.register_serde::<steps::Exec>("exec");
-        registry.register_serde::<steps::Sync>("sync");
-        registry.register_serde::<steps::WriteFile>("write-file");
-        registry.register_serde::<steps::SetEnvVar>("set-env");
-        registry.register_serde::<steps::Symlink>("symlink");
-        registry.register_serde::<steps::HttpCheck>("http-check");
-        registry.register_serde::<steps::Approve>("approve");
-        registry.register_serde::<steps::KeepReleases>("keep-releases");
-        registry.register_serde::<steps::RollbackRelease>("rollback-release");
+        registry.register_serde::<steps::Exec>();
+        registry.register_serde::<steps::Sync>();
+        registry.register_serde::<steps::WriteFile>();
+        registry.register_serde::<steps::SetEnvVar>();
+        registry.register_serde::<steps::Symlink>();
+        registry.register_serde::<steps::HttpCheck>();
+        registry.register_serde::<steps::Approve>();
+        registry.register_serde::<steps::KeepReleases>();
+        registry.register_serde::<steps::RollbackRelease>();
         registry
     }
 
-    /// Registers a kind with its own parser.
+    /// Registers a kind with its own parser: a shorthand that builds steps
+    /// of other kinds (which report their own kind names).
     ///
     /// # Examples
     ///
@@ -142,34 +143,36 @@ impl StepRegistry {
         self.kinds.insert(kind.into(), Arc::new(parse));
     }
 
-    /// Registers a kind whose step deserializes straight from its table.
+    /// Registers a kind whose step deserializes straight from its table,
+    /// under the name its [`Kind`] gives (the name the step reports).
     ///
     /// # Examples
     ///
     /// ```
     /// use async_trait::async_trait;
-    /// use deploy_core::{Applied, Description, Step, StepContext, StepError, StepRegistry};
+    /// use deploy_core::{Applied, Description, Step, StepContext, StepError, StepRegistry, step::Kind};
     ///
     /// #[derive(Debug, serde::Deserialize)]
     /// struct Announce { channel: String }
     ///
+    /// impl Kind for Announce { const KIND: &'static str = "announce"; }
+    ///
     /// #[async_trait]
     /// impl Step for Announce {
-    ///     fn kind(&self) -> &str { "announce" }
     ///     fn describe(&self) -> Description { Description::new(format!("announce in #{}", self.channel)) }
     ///     async fn apply(&self, _: &StepContext<'_>) -> Result<Applied, StepError> { Ok(Applied::done()) }
     /// }
     ///
     /// let mut registry = StepRegistry::new();
-    /// registry.register_serde::<Announce>("announce");
+    /// registry.register_serde::<Announce>();
     /// let table: toml::Table = toml::from_str(r#"channel = "deploys""#).unwrap();
     /// assert_eq!(registry.parse("announce", table.into()).unwrap().describe().summary, "announce in #deploys");
     /// ```
-    pub fn register_serde<S>(&mut self, kind: impl Into<String>)
+    pub fn register_serde<S>(&mut self)
     where
-        S: Step + DeserializeOwned + 'static,
+        S: Step + Kind + DeserializeOwned + 'static,
     {
-        self.register(kind, |value| {
+        self.register(S::KIND, |value| {
             S::deserialize(value)
                 .map(|s| Arc::new(s) as Arc<dyn Step>)
                 .map_err(|e| e.to_string().trim().to_owned())
@@ -207,10 +210,14 @@ impl StepRegistry {
     /// table `docker = { pull = { … } }`) is found by its dotted name:
     ///
     /// ```
-    /// use deploy_core::StepRegistry;
+    /// use std::sync::Arc;
+    /// use deploy_core::{Step, StepRegistry, steps::Symlink};
     ///
     /// let mut registry = StepRegistry::with_builtins();
-    /// registry.register_serde::<deploy_core::steps::Symlink>("files.symlink");
+    /// registry.register("files.symlink", |value| {
+    ///     let step: Symlink = serde::Deserialize::deserialize(value).map_err(|e| e.to_string())?;
+    ///     Ok(Arc::new(step) as Arc<dyn Step>)
+    /// });
     /// let entry: toml::Table = toml::from_str(r#"files.symlink = { link = "current", to = "releases/1" }"#).unwrap();
     /// let step = registry.parse("files", entry["files"].clone()).unwrap();
     /// assert_eq!(step.kind(), "symlink");

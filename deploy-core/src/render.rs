@@ -176,10 +176,11 @@ pub fn text(plan: &Plan) -> String {
                 "undo",
                 &step
                     .step
-                    .undo_description()
+                    .undoable()
+                    .map(|u| u.summary())
                     .unwrap_or_else(|| "cannot be undone".to_owned()),
             );
-        } else if let Some(undo) = step.step.undo_description() {
+        } else if let Some(undo) = step.step.undoable().map(|u| u.summary()) {
             field(&mut out, indent, "undo", &undo);
         }
     }
@@ -262,7 +263,7 @@ pub fn json(plan: &Plan) -> String {
                 needs: &step.needs,
                 timeout_ms: step.timeout.map(|t| t.as_millis() as u64),
                 retry: step.retry,
-                undo: step.step.undo_description(),
+                undo: step.step.undoable().map(|u| u.summary()),
             }
         })
         .collect();

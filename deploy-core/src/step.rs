@@ -3,11 +3,12 @@
 //! A step knows what it will do before anything runs ([`Step::describe`]),
 //! whether it is already done ([`Step::is_satisfied`]), how to do it through a
 //! [`Target`] ([`Step::apply`]) and, where that makes sense, how to take it
-//! back ([`Step::undo`]). Steps never do I/O except through the
+//! back ([`Step::undoable`], [`Undo`]). Steps never do I/O except through the
 //! [`StepContext`] they are handed.
 
 use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -90,7 +91,7 @@ impl Description {
     }
 }
 
-/// What [`Step::apply`] leaves behind for [`Step::undo`]: the step's own memo
+/// What [`Step::apply`] leaves behind for [`Undo::revert`]: the step's own memo
 /// of the state it replaced (the previous link target, the old file).
 ///
 /// # Examples
@@ -310,25 +311,32 @@ impl Approver for Unattended {
 
 /// Everything a step may use while it applies itself.
 ///
+/// The two targets are owned handles: a step may clone one into a spawned
+/// task or hand it to something that outlives the call (an engine client
+/// opening its own streams), as it would any `Arc`.
+///
 /// # Examples
 ///
 /// ```
-/// use deploy_core::{LocalTarget, RunValues, StepContext, Text};
+/// use std::sync::Arc;
+/// use deploy_core::{LocalTarget, RunValues, StepContext, Target, Text};
 /// use deploy_core::{secret::Masker, step::Unattended, target::DiscardOutput};
 ///
-/// let host = LocalTarget::new("web1");
+/// let host: Arc<dyn Target> = Arc::new(LocalTarget::new("web1"));
 /// let values = RunValues::new("r7");
 /// let ctx = StepContext {
-///     target: &host, local: &host, values: &values, output: &DiscardOutput,
+///     target: host.clone(), local: host, values: &values, output: &DiscardOutput,
 ///     approver: &Unattended::default(), masker: &Masker::default(),
 /// };
 /// assert_eq!(ctx.resolve(&Text::from("/srv/${host}/${release}")).unwrap(), "/srv/web1/r7");
 /// ```
+///
+/// Tests build one with [`testing::TestContext`](crate::testing::TestContext).
 pub struct StepContext<'a> {
     /// The host the step runs on.
-    pub target: &'a dyn Target,
+    pub target: Arc<dyn Target>,
     /// The deploying machine (for work done from here, like an HTTP check).
-    pub local: &'a dyn Target,
+    pub local: Arc<dyn Target>,
     /// Run-time values (release id, secrets).
     pub values: &'a RunValues,
     /// Where command output goes.
@@ -346,13 +354,10 @@ pub struct StepContext<'a> {
 /// With `ctx` a [`StepContext`] on this machine:
 ///
 /// ```
-/// # use deploy_core::{Command, LocalTarget, RunValues, StepContext};
-/// # use deploy_core::{secret::Masker, step::Unattended, target::DiscardOutput};
+/// # use deploy_core::{Command, LocalTarget, testing::TestContext};
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// # let host = LocalTarget::new("web1");
-/// # let values = RunValues::new("r1");
-/// # let ctx = StepContext { target: &host, local: &host, values: &values,
-/// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+/// # let test = TestContext::new(LocalTarget::new("web1")).release("r1");
+/// # let ctx = test.ctx();
 /// let out: deploy_core::step::CommandOutput = ctx.capture(&Command::new(["echo", "v1.4.2"])).await.unwrap();
 /// assert_eq!(out.stdout, ["v1.4.2"]);
 /// assert!(out.status.unwrap().success());
@@ -407,13 +412,10 @@ impl StepContext<'_> {
     /// With `ctx` a [`StepContext`] for host `web1` and release `r1`:
     ///
     /// ```
-    /// # use deploy_core::{Command, LocalTarget, RunValues, StepContext};
-    /// # use deploy_core::{secret::Masker, step::Unattended, target::DiscardOutput};
+    /// # use deploy_core::{Command, LocalTarget, testing::TestContext};
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// # let host = LocalTarget::new("web1");
-    /// # let values = RunValues::new("r1");
-    /// # let ctx = StepContext { target: &host, local: &host, values: &values,
-    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// # let test = TestContext::new(LocalTarget::new("web1")).release("r1");
+    /// # let ctx = test.ctx();
     /// use deploy_core::{StepError, Text};
     ///
     /// assert_eq!(ctx.resolve(&Text::from("releases/${release}")).unwrap(), "releases/r1");
@@ -433,13 +435,10 @@ impl StepContext<'_> {
     /// With `ctx` a [`StepContext`] on this machine:
     ///
     /// ```
-    /// # use deploy_core::{Command, LocalTarget, RunValues, StepContext};
-    /// # use deploy_core::{secret::Masker, step::Unattended, target::DiscardOutput};
+    /// # use deploy_core::{Command, LocalTarget, testing::TestContext};
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// # let host = LocalTarget::new("web1");
-    /// # let values = RunValues::new("r1");
-    /// # let ctx = StepContext { target: &host, local: &host, values: &values,
-    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// # let test = TestContext::new(LocalTarget::new("web1")).release("r1");
+    /// # let ctx = test.ctx();
     /// use deploy_core::StepError;
     ///
     /// assert!(ctx.run(&Command::new(["true"])).await.is_ok());
@@ -450,7 +449,7 @@ impl StepContext<'_> {
     /// # });
     /// ```
     pub async fn run(&self, cmd: &Command) -> Result<CommandOutput, StepError> {
-        self.run_on(self.target, cmd, false).await
+        self.run_on(cmd, false).await
     }
 
     /// Runs a command and also returns its stdout lines (for checks that read
@@ -461,20 +460,17 @@ impl StepContext<'_> {
     /// With `ctx` a [`StepContext`] on this machine:
     ///
     /// ```
-    /// # use deploy_core::{Command, LocalTarget, RunValues, StepContext};
-    /// # use deploy_core::{secret::Masker, step::Unattended, target::DiscardOutput};
+    /// # use deploy_core::{Command, LocalTarget, testing::TestContext};
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// # let host = LocalTarget::new("web1");
-    /// # let values = RunValues::new("r1");
-    /// # let ctx = StepContext { target: &host, local: &host, values: &values,
-    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// # let test = TestContext::new(LocalTarget::new("web1")).release("r1");
+    /// # let ctx = test.ctx();
     /// let out = ctx.capture(&Command::shell("echo a; echo b")).await.unwrap();
     /// assert_eq!(out.stdout, ["a", "b"]);
     /// assert!(ctx.capture(&Command::new(["false"])).await.is_err());
     /// # });
     /// ```
     pub async fn capture(&self, cmd: &Command) -> Result<CommandOutput, StepError> {
-        self.run_on(self.target, cmd, true).await
+        self.run_on(cmd, true).await
     }
 
     /// Runs a command and returns its output and status whatever the exit
@@ -485,19 +481,16 @@ impl StepContext<'_> {
     /// With `ctx` a [`StepContext`] on this machine:
     ///
     /// ```
-    /// # use deploy_core::{Command, LocalTarget, RunValues, StepContext};
-    /// # use deploy_core::{secret::Masker, step::Unattended, target::DiscardOutput};
+    /// # use deploy_core::{Command, LocalTarget, testing::TestContext};
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// # let host = LocalTarget::new("web1");
-    /// # let values = RunValues::new("r1");
-    /// # let ctx = StepContext { target: &host, local: &host, values: &values,
-    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// # let test = TestContext::new(LocalTarget::new("web1")).release("r1");
+    /// # let ctx = test.ctx();
     /// let out = ctx.probe(&Command::new(["test", "-e", "/no/such/file"])).await.unwrap();
     /// assert_eq!(out.status.map(|s| s.success()), Some(false));
     /// # });
     /// ```
     pub async fn probe(&self, cmd: &Command) -> Result<CommandOutput, StepError> {
-        match self.run_on(self.target, cmd, true).await {
+        match self.run_on(cmd, true).await {
             Err(StepError::CommandFailed { status, .. }) => Ok(CommandOutput {
                 stdout: Vec::new(),
                 status: Some(status),
@@ -508,7 +501,6 @@ impl StepContext<'_> {
 
     async fn run_on(
         &self,
-        target: &dyn Target,
         cmd: &Command,
         capture_stdout: bool,
     ) -> Result<CommandOutput, StepError> {
@@ -519,7 +511,7 @@ impl StepContext<'_> {
             stdout: Default::default(),
             stderr_tail: Default::default(),
         };
-        let status = target.run(cmd, &capture).await?;
+        let status = self.target.run(cmd, &capture).await?;
         let stdout = capture.stdout.into_inner().unwrap_or_default();
         if status.success() {
             return Ok(CommandOutput {
@@ -553,7 +545,50 @@ fn render_command_line(cmd: &Command) -> String {
     }
 }
 
-/// One typed unit of intent.
+/// The name a step kind is registered and reported under (`exec`,
+/// `set-env`, `docker.pull`): written once, on the type.
+/// [`StepRegistry::register_serde`](crate::StepRegistry::register_serde)
+/// registers the type under it and [`Step::kind`] reports it, so the two
+/// cannot disagree.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::step::Kind;
+/// use deploy_core::steps::{Exec, SetEnvVar};
+///
+/// assert_eq!(Exec::KIND, "exec");
+/// assert_eq!(SetEnvVar::KIND, "set-env");
+/// ```
+pub trait Kind {
+    /// The kind's name.
+    const KIND: &'static str;
+}
+
+/// [`Kind::KIND`] for a step behind `dyn Step`; implemented for every
+/// [`Kind`], never by hand.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use deploy_core::{Step, steps::Symlink};
+///
+/// let step: Arc<dyn Step> = Arc::new(Symlink::new("current", "releases/2"));
+/// assert_eq!(step.kind(), "symlink");
+/// ```
+pub trait KindName {
+    /// The kind's name.
+    fn kind(&self) -> &'static str;
+}
+
+impl<T: Kind> KindName for T {
+    fn kind(&self) -> &'static str {
+        T::KIND
+    }
+}
+
+/// One typed unit of intent. Its name comes from its [`Kind`].
 ///
 /// # Examples
 ///
@@ -561,14 +596,15 @@ fn render_command_line(cmd: &Command) -> String {
 ///
 /// ```
 /// use async_trait::async_trait;
-/// use deploy_core::{Applied, Description, Step, StepContext, StepError, Text};
+/// use deploy_core::{Applied, Description, Step, StepContext, StepError, Text, step::Kind};
 ///
 /// #[derive(Debug)]
 /// struct Note { file: Text, line: Text }
 ///
+/// impl Kind for Note { const KIND: &'static str = "note"; }
+///
 /// #[async_trait]
 /// impl Step for Note {
-///     fn kind(&self) -> &str { "note" }
 ///     fn describe(&self) -> Description {
 ///         Description::new(format!("append a line to {}", self.file)).field("line", &self.line)
 ///     }
@@ -583,19 +619,7 @@ fn render_command_line(cmd: &Command) -> String {
 /// }
 /// ```
 #[async_trait]
-pub trait Step: Send + Sync + fmt::Debug {
-    /// The registered kind (`exec`, `set-env`, `docker.pull`, ...).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use deploy_core::{Step, steps::{Exec, SetEnvVar}};
-    ///
-    /// assert_eq!(Exec::argv(["uptime"]).kind(), "exec");
-    /// assert_eq!(SetEnvVar::new(".env", "VERSION", "1").kind(), "set-env");
-    /// ```
-    fn kind(&self) -> &str;
-
+pub trait Step: KindName + Send + Sync + fmt::Debug {
     /// What the step will do, deterministically, without I/O. Run-time values
     /// appear as `{name}` placeholders and secrets as `[REDACTED]`.
     ///
@@ -619,13 +643,10 @@ pub trait Step: Send + Sync + fmt::Debug {
     /// With `ctx` a [`StepContext`] on a fake host `web1`:
     ///
     /// ```
-    /// # use deploy_core::{RunValues, StepContext, secret::Masker, step::Unattended};
-    /// # use deploy_core::{target::DiscardOutput, testing::FakeTarget};
+    /// # use deploy_core::testing::{FakeTarget, TestContext};
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// # let web1 = FakeTarget::new("web1");
-    /// # let values = RunValues::new("r1");
-    /// # let ctx = StepContext { target: &web1, local: &web1, values: &values,
-    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// # let test = TestContext::new(FakeTarget::new("web1"));
+    /// # let (ctx, web1) = (test.ctx(), test.target());
     /// use deploy_core::{Step, steps::SetEnvVar};
     ///
     /// let step = SetEnvVar::new("/srv/app/.env", "VERSION", "1.4.2");
@@ -646,13 +667,10 @@ pub trait Step: Send + Sync + fmt::Debug {
     /// With `ctx` a [`StepContext`] on a fake host `web1`:
     ///
     /// ```
-    /// # use deploy_core::{RunValues, StepContext, secret::Masker, step::Unattended};
-    /// # use deploy_core::{target::DiscardOutput, testing::FakeTarget};
+    /// # use deploy_core::testing::{FakeTarget, TestContext};
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// # let web1 = FakeTarget::new("web1");
-    /// # let values = RunValues::new("r1");
-    /// # let ctx = StepContext { target: &web1, local: &web1, values: &values,
-    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// # let test = TestContext::new(FakeTarget::new("web1"));
+    /// # let (ctx, web1) = (test.ctx(), test.target());
     /// use deploy_core::{Step, steps::SetEnvVar};
     ///
     /// web1.put_file("/srv/app/.env", "DEBUG=0\nVERSION=1.4.1\n");
@@ -662,8 +680,8 @@ pub trait Step: Send + Sync + fmt::Debug {
     /// ```
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError>;
 
-    /// How this step would be undone, for the rendered plan; `None` when it
-    /// cannot be.
+    /// How this step is taken back, or `None` when it cannot be: the one
+    /// answer both the rendered plan and the executor's rollback read.
     ///
     /// # Examples
     ///
@@ -671,40 +689,72 @@ pub trait Step: Send + Sync + fmt::Debug {
     /// use deploy_core::{Step, steps::{Exec, Symlink}};
     ///
     /// let link = Symlink::new("/srv/app/current", "/srv/app/releases/2");
-    /// assert_eq!(link.undo_description().unwrap(), "point /srv/app/current back where it pointed before");
-    /// assert_eq!(Exec::argv(["./notify-slack"]).undo_description(), None);
+    /// assert_eq!(link.undoable().unwrap().summary(), "point /srv/app/current back where it pointed before");
+    /// assert!(Exec::argv(["./notify-slack"]).undoable().is_none());
     /// ```
-    fn undo_description(&self) -> Option<String> {
+    fn undoable(&self) -> Option<&dyn Undo> {
         None
     }
+}
+
+/// How a step is taken back: what the plan shows, and the work. A step that
+/// can be undone implements this and returns itself from [`Step::undoable`];
+/// having both methods in one trait means neither half can be left out.
+///
+/// # Examples
+///
+/// With `ctx` a [`StepContext`] on a fake host `web1`:
+///
+/// ```
+/// # use deploy_core::testing::{FakeTarget, TestContext};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let test = TestContext::new(FakeTarget::new("web1"));
+/// # let (ctx, web1) = (test.ctx(), test.target());
+/// use deploy_core::{Step, steps::SetEnvVar};
+///
+/// web1.put_file("/srv/app/.env", "VERSION=1.4.1\n");
+/// let step = SetEnvVar::new("/srv/app/.env", "VERSION", "1.4.2");
+/// let applied = step.apply(&ctx).await.unwrap();
+/// let undo = step.undoable().unwrap();
+/// assert_eq!(undo.summary(), "restore the previous /srv/app/.env");
+/// undo.revert(&ctx, &applied).await.unwrap();
+/// assert_eq!(web1.file("/srv/app/.env").unwrap(), b"VERSION=1.4.1\n");
+/// # });
+/// ```
+#[async_trait]
+pub trait Undo: Send + Sync {
+    /// How the undo reads in the rendered plan.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Symlink};
+    ///
+    /// let link = Symlink::new("current", "releases/2");
+    /// assert_eq!(link.undoable().unwrap().summary(), "point current back where it pointed before");
+    /// ```
+    fn summary(&self) -> String;
 
     /// Takes back what [`Step::apply`] did, given what it returned.
+    /// [`StepError::NotUndoable`] when this run left nothing to take back.
     ///
     /// # Examples
     ///
     /// With `ctx` a [`StepContext`] on a fake host `web1`:
     ///
     /// ```
-    /// # use deploy_core::{RunValues, StepContext, secret::Masker, step::Unattended};
-    /// # use deploy_core::{target::DiscardOutput, testing::FakeTarget};
+    /// # use deploy_core::testing::{FakeTarget, TestContext};
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// # let web1 = FakeTarget::new("web1");
-    /// # let values = RunValues::new("r1");
-    /// # let ctx = StepContext { target: &web1, local: &web1, values: &values,
-    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
-    /// use deploy_core::{Step, StepError, steps::{Approve, SetEnvVar}};
+    /// # let test = TestContext::new(FakeTarget::new("web1"));
+    /// # let (ctx, web1) = (test.ctx(), test.target());
+    /// use deploy_core::{Step, steps::WriteFile};
     ///
-    /// web1.put_file("/srv/app/.env", "VERSION=1.4.1\n");
-    /// let step = SetEnvVar::new("/srv/app/.env", "VERSION", "1.4.2");
+    /// web1.put_file("/etc/motd", "welcome");
+    /// let step = WriteFile::new("/etc/motd", "hello");
     /// let applied = step.apply(&ctx).await.unwrap();
-    /// step.undo(&ctx, &applied).await.unwrap();
-    /// assert_eq!(web1.file("/srv/app/.env").unwrap(), b"VERSION=1.4.1\n");
-    /// let not_undoable = Approve::new("Go?").undo(&ctx, &applied).await;
-    /// assert!(matches!(not_undoable, Err(StepError::NotUndoable)));
+    /// step.undoable().unwrap().revert(&ctx, &applied).await.unwrap();
+    /// assert_eq!(web1.file("/etc/motd").unwrap(), b"welcome");
     /// # });
     /// ```
-    async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
-        let _ = (ctx, applied);
-        Err(StepError::NotUndoable)
-    }
+    async fn revert(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError>;
 }

@@ -404,7 +404,6 @@ impl TargetError {
 /// #[async_trait]
 /// impl Target for EchoTarget {
 ///     fn name(&self) -> &str { "echo-host" }
-///     fn roles(&self) -> &[String] { &[] }
 ///     async fn run(&self, cmd: &Command, out: &dyn OutputSink) -> Result<ExitStatus, TargetError> {
 ///         if cmd.argv.first().map(String::as_str) != Some("echo") {
 ///             return Err(TargetError::Unsupported("only echo".into()));
@@ -436,18 +435,6 @@ pub trait Target: Send + Sync {
     /// assert_eq!(LocalTarget::new("web1").name(), "web1");
     /// ```
     fn name(&self) -> &str;
-
-    /// The roles this host has (`web`, `worker`, ...).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use deploy_core::{LocalTarget, Target};
-    ///
-    /// let target = LocalTarget::new("web1").with_roles(["web", "cron"]);
-    /// assert_eq!(target.roles(), ["web", "cron"]);
-    /// ```
-    fn roles(&self) -> &[String];
 
     /// Runs a command to completion, streaming its output lines to `output`.
     /// A non-zero exit is an `Ok` status, not an error; an error means the

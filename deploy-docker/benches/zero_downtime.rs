@@ -140,7 +140,7 @@ async fn blue_green(
 }
 
 async fn recreate(engine: &Engine, network: &str, run: usize) -> Measured {
-    let port = testing::free_port();
+    let port = deploy_core::testing::free_port();
     let name = format!("zd-recreate-{}-{run}", std::process::id());
     let spec = |image: &str| {
         let mut spec = app_spec(image, network);
@@ -175,7 +175,7 @@ async fn recreate(engine: &Engine, network: &str, run: usize) -> Measured {
 /// Debian's docker-compose (1.29), the same service; `None` if it cannot run.
 async fn compose(run: usize) -> Option<Measured> {
     let dir = tempfile::tempdir().ok()?;
-    let port = testing::free_port();
+    let port = deploy_core::testing::free_port();
     let project = format!("zd{}x{run}", std::process::id());
     let file = dir.path().join("docker-compose.yml");
     let write = |image: &str| {

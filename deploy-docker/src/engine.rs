@@ -7,11 +7,10 @@
 //! no text output to parse and no open Docker TCP port, and deploy-docker
 //! needs nothing from deploy-ssh: the caller composes the two.
 //!
-//! A step holds only a borrowed `&dyn Target`, so [`Engine::scoped`] gives an
-//! engine whose streams are opened by a [`Scope`] future that runs beside the
-//! step's work; owners of an `Arc<dyn Target>` use [`Engine::new`].
+//! An engine holds its host's `Arc<dyn Target>` (a step passes its
+//! context's handle), so a client can be cloned and outlive the call that
+//! made it.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +20,6 @@ use deploy_core::{LocalTarget, Target};
 use hyper::body::Incoming;
 use hyper::header::{HOST, HeaderValue};
 use hyper_util::rt::TokioIo;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::error::DockerError;
 
@@ -35,28 +33,15 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The oldest Engine API we speak: Docker 20.10 (API 1.41), Debian 12's.
 const MIN_API: (usize, usize) = (1, 41);
 
-type Opened = Result<BoxedStream, TargetError>;
-
-/// Who opens the streams.
-enum Opener {
-    Owned {
-        target: Arc<dyn Target>,
-        endpoint: Endpoint,
-    },
-    Scoped(mpsc::Sender<oneshot::Sender<Opened>>),
+/// Opens the streams: `endpoint` on `target`'s side.
+struct Opener {
+    target: Arc<dyn Target>,
+    endpoint: Endpoint,
 }
 
 impl Opener {
-    async fn open(&self) -> Opened {
-        match self {
-            Opener::Owned { target, endpoint } => target.connect(endpoint).await,
-            Opener::Scoped(requests) => {
-                let (reply, answer) = oneshot::channel();
-                let closed = || TargetError::Other("the engine's scope has ended".into());
-                requests.send(reply).await.map_err(|_| closed())?;
-                answer.await.map_err(|_| closed())?
-            }
-        }
+    async fn open(&self) -> Result<BoxedStream, TargetError> {
+        self.target.connect(&self.endpoint).await
     }
 }
 
@@ -129,72 +114,6 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// Opens the streams of a [scoped](Engine::scoped) engine while its work runs.
-///
-/// # Examples
-///
-/// ```no_run
-/// use deploy_core::{LocalTarget, target::Endpoint};
-/// use deploy_docker::Engine;
-///
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let host = LocalTarget::new("localhost");
-/// let (engine, scope) = Engine::scoped(&host, Endpoint::Unix("/var/run/docker.sock".into()));
-/// let version = scope
-///     .serve(async move { engine.negotiate().await.map(|e| e.host().to_owned()) })
-///     .await;
-/// assert_eq!(version.unwrap(), "localhost");
-/// # });
-/// ```
-pub struct Scope<'a> {
-    target: &'a dyn Target,
-    endpoint: Endpoint,
-    requests: mpsc::Receiver<oneshot::Sender<Opened>>,
-}
-
-impl std::fmt::Debug for Scope<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scope")
-            .field("target", &self.target.name())
-            .field("endpoint", &self.endpoint)
-            .finish()
-    }
-}
-
-impl Scope<'_> {
-    /// Runs `work`, opening the engine's streams for it until it ends.
-    pub async fn serve<F: Future>(self, work: F) -> F::Output {
-        use futures_util::StreamExt;
-        let Scope {
-            target,
-            endpoint,
-            mut requests,
-        } = self;
-        let endpoint = &endpoint;
-        // Streams open side by side: one slow connect stalls no other request.
-        let opener = async {
-            let mut opening = futures_util::stream::FuturesUnordered::new();
-            loop {
-                tokio::select! {
-                    request = requests.recv() => match request {
-                        Some(reply) => opening.push(async move {
-                            let _ = reply.send(target.connect(endpoint).await);
-                        }),
-                        None => break,
-                    },
-                    Some(()) = opening.next(), if !opening.is_empty() => {}
-                }
-            }
-            while opening.next().await.is_some() {}
-            std::future::pending::<()>().await;
-        };
-        tokio::select! {
-            output = work => output,
-            () = opener => unreachable!("the opener never ends"),
-        }
-    }
-}
-
 /// Reads `DOCKER_HOST` as the docker CLI does (`unix://PATH`, `tcp://H:P`).
 ///
 /// # Examples
@@ -253,8 +172,11 @@ pub fn local_endpoint() -> Result<Endpoint, DockerError> {
 }
 
 impl Engine {
-    fn with_opener(host: &str, endpoint: &Endpoint, opener: Opener) -> Engine {
-        let opener = Arc::new(opener);
+    /// The engine at `endpoint` on `target`'s side (not yet negotiated).
+    pub fn new(target: Arc<dyn Target>, endpoint: Endpoint) -> Engine {
+        let host = target.name().to_owned();
+        let address = endpoint.to_string();
+        let opener = Arc::new(Opener { target, endpoint });
         let transport = move |request: BollardRequest| send(Arc::clone(&opener), request);
         let docker = Docker::connect_with_custom_transport(
             transport,
@@ -265,34 +187,15 @@ impl Engine {
         .expect("a custom transport with a fixed address always builds");
         Engine {
             docker,
-            host: host.to_owned(),
-            address: endpoint.to_string(),
+            host,
+            address,
         }
-    }
-
-    /// The engine at `endpoint` on `target`'s side (not yet negotiated).
-    pub fn new(target: Arc<dyn Target>, endpoint: Endpoint) -> Engine {
-        let host = target.name().to_owned();
-        let address = endpoint.clone();
-        Engine::with_opener(&host, &address, Opener::Owned { target, endpoint })
     }
 
     /// This machine's engine: `DOCKER_HOST`, or the default socket.
     pub fn local() -> Result<Engine, DockerError> {
         let target: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
         Ok(Engine::new(target, local_endpoint()?))
-    }
-
-    /// An engine on a borrowed target, usable while `Scope::serve` runs.
-    pub fn scoped(target: &dyn Target, endpoint: Endpoint) -> (Engine, Scope<'_>) {
-        let (sender, requests) = mpsc::channel(8);
-        let engine = Engine::with_opener(target.name(), &endpoint, Opener::Scoped(sender));
-        let scope = Scope {
-            target,
-            endpoint,
-            requests,
-        };
-        (engine, scope)
     }
 
     /// Checks the engine answers and agrees on an API version (the lower of

@@ -565,78 +565,6 @@ pub async fn load_once(port: u16) -> bool {
     false
 }
 
-/// A step context on this machine (the target is the deploying machine, so
-/// steps reach the engine `DOCKER_HOST` names).
-pub struct Here {
-    host: deploy_core::LocalTarget,
-    values: deploy_core::RunValues,
-    approver: deploy_core::step::Unattended,
-    masker: deploy_core::secret::Masker,
-}
-
-impl Default for Here {
-    fn default() -> Self {
-        Here {
-            host: deploy_core::LocalTarget::new("localhost"),
-            values: deploy_core::RunValues::new("r1"),
-            approver: deploy_core::step::Unattended::default(),
-            masker: deploy_core::secret::Masker::default(),
-        }
-    }
-}
-
-impl Here {
-    /// The context, with output going to `output`.
-    pub fn ctx<'a>(
-        &'a self,
-        output: &'a dyn deploy_core::target::OutputSink,
-    ) -> deploy_core::StepContext<'a> {
-        deploy_core::StepContext {
-            target: &self.host,
-            local: &self.host,
-            values: &self.values,
-            output,
-            approver: &self.approver,
-            masker: &self.masker,
-        }
-    }
-}
-
-/// Collects output lines with their stream.
-#[derive(Default)]
-pub struct Lines(std::sync::Mutex<Vec<(deploy_core::target::OutputStream, String)>>);
-
-impl deploy_core::target::OutputSink for Lines {
-    fn line(&self, stream: deploy_core::target::OutputStream, line: &str) {
-        if let Ok(mut lines) = self.0.lock() {
-            lines.push((stream, line.to_owned()));
-        }
-    }
-}
-
-impl Lines {
-    /// The lines of one stream.
-    pub fn of(&self, stream: deploy_core::target::OutputStream) -> Vec<String> {
-        self.0
-            .lock()
-            .map(|l| {
-                l.iter()
-                    .filter(|(s, _)| *s == stream)
-                    .map(|(_, l)| l.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Every line, whichever stream.
-    pub fn all(&self) -> Vec<String> {
-        self.0
-            .lock()
-            .map(|l| l.iter().map(|(_, l)| l.clone()).collect())
-            .unwrap_or_default()
-    }
-}
-
 /// The body `GET path` on `127.0.0.1:port` answers, retrying for up to 5 s
 /// while the server starts.
 pub async fn get(port: u16, path: &str) -> String {
@@ -657,12 +585,4 @@ pub async fn get(port: u16, path: &str) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("nothing answered on port {port}");
-}
-
-/// A free TCP port on 127.0.0.1 (bound, then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }

@@ -5,12 +5,13 @@
 //!
 //! Run: `cargo test -p deploy-docker --test bluegreen`.
 
+use deploy_core::LocalTarget;
+use deploy_core::testing::TestContext;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use deploy_core::Step;
-use deploy_core::target::DiscardOutput;
 use deploy_docker::steps::ReplaceBlueGreen;
 use deploy_docker::testing::{self, APP_PORT, Caddy, Nginx, TEST_LABEL};
 
@@ -53,8 +54,8 @@ async fn replace_under_load(test: &str, proxy: &str, port: u16, strict: bool) {
         .await
         .expect("network");
     let service = testing::unique("web");
-    let here = testing::Here::default();
-    let ctx = here.ctx(&DiscardOutput);
+    let here = TestContext::new(LocalTarget::new("localhost"));
+    let ctx = here.ctx();
 
     let first = step(&service, &v1, &network, test, proxy, "30s");
     first.apply(&ctx).await.expect("first deploy");
@@ -110,7 +111,12 @@ async fn replace_under_load(test: &str, proxy: &str, port: u16, strict: bool) {
     assert!(testing::get(port, "/").await.contains("version v2"));
 
     // Undo switches back to v1; deploying v2 again switches forward.
-    upgrade.undo(&ctx, &applied).await.expect("undo");
+    upgrade
+        .undoable()
+        .expect("undoable")
+        .revert(&ctx, &applied)
+        .await
+        .expect("undo");
     assert!(
         testing::get(port, "/").await.contains("version v1"),
         "switched back to v1"

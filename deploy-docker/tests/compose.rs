@@ -4,8 +4,9 @@
 //!
 //! Run: `cargo test -p deploy-docker --test compose`.
 
+use deploy_core::LocalTarget;
 use deploy_core::Step;
-use deploy_core::target::DiscardOutput;
+use deploy_core::testing::{RecordingOutput, TestContext, free_port};
 use deploy_docker::ContainerSpec;
 use deploy_docker::compose::{NUMBER_LABEL, PROJECT_LABEL, SERVICE_LABEL};
 use deploy_docker::steps::{ComposeUp, ExecInContainer};
@@ -22,7 +23,7 @@ async fn a_compose_file_deployed_then_upgraded() {
     testing::app_image(&engine, "v2", true).await;
     let busybox = testing::busybox_image(&engine).await;
     let project = format!("deploytest{}", std::process::id());
-    let port = testing::free_port();
+    let port = free_port();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("docker-compose.yml");
     std::fs::write(
@@ -59,8 +60,8 @@ services:
     spec.command = Some(vec!["sleep".into(), "300".into()]);
     engine.run(&spec).await.expect("compose's container");
 
-    let here = testing::Here::default();
-    let ctx = here.ctx(&DiscardOutput);
+    let here = TestContext::new(LocalTarget::new("localhost"));
+    let ctx = here.ctx();
     let step = || -> ComposeUp {
         toml::from_str(&format!(
             "file = {:?}\nproject = \"{project}\"\nwait = \"30s\"\nstop_grace = \"1s\"",
@@ -111,7 +112,7 @@ services:
     .apply(&ctx)
     .await
     .expect("exec in the web service");
-    let logs = testing::Lines::default();
+    let logs = RecordingOutput::default();
     let request = deploy_docker::container::LogRequest {
         tail: Some(5),
         ..Default::default()
@@ -130,9 +131,9 @@ services:
     );
 
     // The same through the docker.ps and docker.logs steps.
-    let shown = testing::Lines::default();
-    let here_shown = testing::Here::default();
-    let report_ctx = here_shown.ctx(&shown);
+    let here_shown = TestContext::new(LocalTarget::new("localhost"));
+    let report_ctx = here_shown.ctx();
+    let shown = here_shown.output();
     let ps: deploy_docker::steps::ListContainers =
         toml::from_str(&format!("project = \"{project}\"")).expect("ps");
     ps.apply(&report_ctx).await.expect("ps");

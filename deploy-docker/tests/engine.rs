@@ -4,20 +4,19 @@
 //!
 //! Run: `cargo test -p deploy-docker` (scripts/test runs it with the rest).
 
+use deploy_core::testing::{RecordingOutput, TestContext, free_port};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deploy_core::secret::Masker;
-use deploy_core::step::Unattended;
 use deploy_core::target::{DiscardOutput, Endpoint, OutputStream};
-use deploy_core::{LocalTarget, RunValues, Step, StepContext, Target};
+use deploy_core::{LocalTarget, Step, StepContext};
 use deploy_docker::container::LogRequest;
 use deploy_docker::steps::{
     BuildImage, ContainerConfig, EnsureNetwork, EnsureRunning, ExecInContainer, PullImage,
     PushImage, RecreateContainer,
 };
-use deploy_docker::testing::{self, APP_PORT, Here, Lines, Registry, TEST_LABEL, free_port, get};
+use deploy_docker::testing::{self, APP_PORT, Registry, TEST_LABEL, get};
 use deploy_docker::{ContainerSpec, Credentials, DockerError, Engine, ImageRef};
 
 /// Applies a step unless it is satisfied; returns whether it applied.
@@ -69,9 +68,9 @@ async fn build_push_and_pull_through_a_registry_with_digests() {
         return;
     };
     let registry = Registry::start();
-    let here = Here::default();
-    let output = Lines::default();
-    let ctx = here.ctx(&output);
+    let here = TestContext::new(LocalTarget::new("localhost"));
+    let ctx = here.ctx();
+    let output = here.output();
 
     // Build from a context (idempotent: the same context is not rebuilt).
     let context = tempfile::tempdir().expect("tempdir");
@@ -193,7 +192,7 @@ async fn containers_run_exec_logs_and_stop() {
     assert_eq!(info.version(), Some("v7"));
     assert_eq!(info.health, "none");
 
-    let output = Lines::default();
+    let output = RecordingOutput::default();
     let outcome = engine
         .exec(
             &name,
@@ -211,7 +210,7 @@ async fn containers_run_exec_logs_and_stop() {
     assert_eq!(output.of(OutputStream::Stdout), ["out hi"]);
     assert_eq!(output.of(OutputStream::Stderr), ["err"]);
 
-    let logs = Lines::default();
+    let logs = RecordingOutput::default();
     let request = LogRequest {
         tail: Some(10),
         ..Default::default()
@@ -264,8 +263,8 @@ async fn ensure_running_recreate_and_exec_steps_are_idempotent() {
     testing::clean_up(&engine, test).await;
     let v1 = testing::app_image(&engine, "v1", true).await;
     let v2 = testing::app_image(&engine, "v2", true).await;
-    let here = Here::default();
-    let ctx = here.ctx(&DiscardOutput);
+    let here = TestContext::new(LocalTarget::new("localhost"));
+    let ctx = here.ctx();
     let (name, port) = (testing::unique("app"), free_port());
 
     let network_name = testing::unique("net");
@@ -318,7 +317,11 @@ async fn ensure_running_recreate_and_exec_steps_are_idempotent() {
     let back = RecreateContainer::new(app_config(&name, &v1, port, test));
     let applied = back.apply(&ctx).await.expect("back to v1");
     assert!(get(port, "/").await.contains("v1"));
-    back.undo(&ctx, &applied).await.expect("undo");
+    back.undoable()
+        .expect("undoable")
+        .revert(&ctx, &applied)
+        .await
+        .expect("undo");
     assert!(
         get(port, "/").await.contains("v2"),
         "the replaced v2 runs again"
@@ -372,8 +375,8 @@ async fn a_replacement_that_never_gets_healthy_leaves_the_old_one_serving() {
     testing::clean_up(&engine, test).await;
     let v1 = testing::app_image(&engine, "v1", true).await;
     let broken = testing::app_image(&engine, "v2", false).await;
-    let here = Here::default();
-    let ctx = here.ctx(&DiscardOutput);
+    let here = TestContext::new(LocalTarget::new("localhost"));
+    let ctx = here.ctx();
     let (name, port) = (testing::unique("app"), free_port());
 
     assert!(
@@ -448,21 +451,8 @@ async fn a_remote_engine_through_sshd() {
 
     // Steps on an SSH host reach that host's engine: run, then exec (an
     // upgraded connection) over the forwarded socket.
-    let values = RunValues::new("r1");
-    let (approver, masker, local) = (
-        Unattended::default(),
-        Masker::default(),
-        LocalTarget::new("here"),
-    );
-    let output = Lines::default();
-    let ctx = StepContext {
-        target: &web1 as &dyn Target,
-        local: &local,
-        values: &values,
-        output: &output,
-        approver: &approver,
-        masker: &masker,
-    };
+    let on_web1 = TestContext::new(web1).local(Arc::new(LocalTarget::new("here")));
+    let (ctx, output) = (on_web1.ctx(), on_web1.output());
     let name = testing::unique("remote");
     let config: ContainerConfig = toml::from_str(&format!(
         "name = \"{name}\"\nimage = \"{busybox}\"\ncommand = [\"sleep\", \"300\"]\n\
@@ -585,8 +575,8 @@ async fn prune_keeps_the_newest_images() {
     spec.command = Some(vec!["sleep".into(), "300".into()]);
     engine.run(&spec).await.expect("run");
 
-    let here = Here::default();
-    let ctx = here.ctx(&DiscardOutput);
+    let here = TestContext::new(LocalTarget::new("localhost"));
+    let ctx = here.ctx();
     let prune = deploy_docker::steps::PruneImages::new(&repository, 2);
     assert!(!prune.is_satisfied(&ctx).await.expect("check"));
     prune.apply(&ctx).await.expect("prune");

@@ -4,8 +4,9 @@
 //!
 //! Run: `cargo test -p deploy-docker --test swarm`.
 
+use deploy_core::LocalTarget;
 use deploy_core::Step;
-use deploy_core::target::DiscardOutput;
+use deploy_core::testing::TestContext;
 use deploy_docker::steps::DeploySwarmService;
 use deploy_docker::swarm::Rollout;
 use deploy_docker::testing::{self, APP_PORT};
@@ -46,8 +47,8 @@ async fn a_swarm_service_rolls_out_and_rolls_back() {
             .expect("a one-node swarm");
     }
     let name = testing::unique("svc");
-    let here = testing::Here::default();
-    let ctx = here.ctx(&DiscardOutput);
+    let here = TestContext::new(LocalTarget::new("localhost"));
+    let ctx = here.ctx();
     let outcome = async {
         let first = service(&name, &v1);
         assert!(!first.is_satisfied(&ctx).await.expect("check"));

@@ -48,7 +48,6 @@ const PGID_MARK: &str = "@@deploy-pgid ";
 pub struct SshTarget {
     name: String,
     address: String,
-    roles: Vec<String>,
     options: Arc<SshOptions>,
     /// The jump host this one is reached through (`ProxyJump`), if any.
     via: Option<Arc<SshTarget>>,
@@ -179,7 +178,6 @@ impl SshTarget {
         SshTarget {
             address: name.clone(),
             name,
-            roles: Vec::new(),
             options: Arc::new(options),
             via: None,
             connection: Arc::new(tokio::sync::Mutex::new(None)),
@@ -197,16 +195,6 @@ impl SshTarget {
     /// one. The jump host's key is checked the same way; hops chain.
     pub fn via(mut self, jump: Arc<SshTarget>) -> Self {
         self.via = Some(jump);
-        self
-    }
-
-    /// Gives the target roles.
-    pub fn with_roles<I, S>(mut self, roles: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.roles = roles.into_iter().map(Into::into).collect();
         self
     }
 
@@ -595,10 +583,6 @@ const MISSING: i32 = 44;
 impl Target for SshTarget {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn roles(&self) -> &[String] {
-        &self.roles
     }
 
     async fn run(&self, cmd: &Command, output: &dyn OutputSink) -> Result<ExitStatus, TargetError> {

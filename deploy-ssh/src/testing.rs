@@ -3,6 +3,7 @@
 //! port, killed on drop. It never reads or writes the user's `~/.ssh`. Keys
 //! are made in Rust: no `ssh-keygen` is needed.
 
+use deploy_core::testing::free_port;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -78,13 +79,6 @@ fn descendants(parent: u32) -> Vec<u32> {
                 == Some(parent)
         })
         .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 impl Sshd {

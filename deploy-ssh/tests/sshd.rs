@@ -32,9 +32,7 @@ impl Lines {
 }
 
 fn target(_sshd: &Sshd, options: SshOptions) -> SshTarget {
-    SshTarget::new("web1", options)
-        .with_address("127.0.0.1")
-        .with_roles(["web"])
+    SshTarget::new("web1", options).with_address("127.0.0.1")
 }
 
 /// Commands stream stdout and stderr lines and report exit codes; many run on one connection.

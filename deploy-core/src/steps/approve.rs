@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::step::{Applied, Description, Step, StepContext, StepError};
+use crate::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use crate::text::Text;
 
 /// Asks for approval; an unattended run refuses unless approved in advance.
@@ -35,7 +35,7 @@ impl Approve {
     ///
     /// let gate = Approve::new("Ship release ${release} to production?");
     /// assert_eq!(gate.describe().summary, "ask for approval: Ship release {release} to production?");
-    /// assert_eq!(gate.undo_description(), None);
+    /// assert!(gate.undoable().is_none());
     /// ```
     pub fn new(prompt: impl Into<Text>) -> Self {
         Approve {
@@ -44,12 +44,12 @@ impl Approve {
     }
 }
 
+impl Kind for Approve {
+    const KIND: &'static str = "approve";
+}
+
 #[async_trait]
 impl Step for Approve {
-    fn kind(&self) -> &str {
-        "approve"
-    }
-
     fn describe(&self) -> Description {
         Description::new(format!("ask for approval: {}", self.prompt))
     }

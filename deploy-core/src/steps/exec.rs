@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::command::{Command, quote};
-use crate::step::{Applied, Description, Step, StepContext, StepError};
+use crate::step::{Applied, Description, Kind, Step, StepContext, StepError, Undo};
 use crate::text::Text;
 
 /// Runs a command on the target.
@@ -26,7 +26,7 @@ use crate::text::Text;
 ///     .unless(["test", "-e", "/srv/pixel/.migrated"])
 ///     .undo(["python", "manage.py", "migrate", "app", "0041"]);
 /// assert_eq!(step.describe().summary, "$ python manage.py migrate");
-/// assert!(step.undo_description().is_some());
+/// assert!(step.undoable().is_some());
 /// ```
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, try_from = "RawExec")]
@@ -219,13 +219,10 @@ impl Exec {
     /// With `ctx` a [`StepContext`](crate::StepContext) on a fake host `web1`, where `test` succeeds:
     ///
     /// ```
-    /// # use deploy_core::{RunValues, StepContext, secret::Masker, step::Unattended};
-    /// # use deploy_core::{target::DiscardOutput, testing::FakeTarget};
+    /// # use deploy_core::testing::{FakeTarget, TestContext};
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// # let web1 = FakeTarget::new("web1");
-    /// # let values = RunValues::new("r1");
-    /// # let ctx = StepContext { target: &web1, local: &web1, values: &values,
-    /// #     output: &DiscardOutput, approver: &Unattended::default(), masker: &Masker::default() };
+    /// # let test = TestContext::new(FakeTarget::new("web1"));
+    /// # let ctx = test.ctx();
     /// use deploy_core::{Step, steps::Exec};
     ///
     /// let seed = Exec::argv(["./seed-db"]).unless(["test", "-e", "/srv/app/.seeded"]);
@@ -250,9 +247,9 @@ impl Exec {
     /// use deploy_core::{Step, steps::Exec};
     ///
     /// let step = Exec::argv(["./manage.py", "migrate", "app", "0042"]);
-    /// assert_eq!(step.undo_description(), None);
+    /// assert!(step.undoable().is_none());
     /// let step = step.undo(["./manage.py", "migrate", "app", "0041"]);
-    /// assert_eq!(step.undo_description().unwrap(), "$ ./manage.py migrate app 0041");
+    /// assert_eq!(step.undoable().unwrap().summary(), "$ ./manage.py migrate app 0041");
     /// ```
     pub fn undo<I, S>(mut self, argv: I) -> Self
     where
@@ -282,12 +279,12 @@ impl Exec {
     }
 }
 
+impl Kind for Exec {
+    const KIND: &'static str = "exec";
+}
+
 #[async_trait]
 impl Step for Exec {
-    fn kind(&self) -> &str {
-        "exec"
-    }
-
     fn describe(&self) -> Description {
         let script = match &self.program {
             Program::Shell(script) => Some(script.to_string()),
@@ -343,11 +340,21 @@ impl Step for Exec {
         Ok(Applied::done())
     }
 
-    fn undo_description(&self) -> Option<String> {
-        self.undo.as_ref().map(|u| format!("$ {}", render_argv(u)))
+    fn undoable(&self) -> Option<&dyn Undo> {
+        self.undo.is_some().then_some(self as &dyn Undo)
+    }
+}
+
+#[async_trait]
+impl Undo for Exec {
+    fn summary(&self) -> String {
+        match &self.undo {
+            Some(undo) => format!("$ {}", render_argv(undo)),
+            None => String::new(),
+        }
     }
 
-    async fn undo(&self, ctx: &StepContext<'_>, _: &Applied) -> Result<(), StepError> {
+    async fn revert(&self, ctx: &StepContext<'_>, _: &Applied) -> Result<(), StepError> {
         let Some(undo) = &self.undo else {
             return Err(StepError::NotUndoable);
         };

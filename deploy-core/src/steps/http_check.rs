@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls;
 
-use crate::step::{Applied, Description, Step, StepContext, StepError};
+use crate::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use crate::target::{Endpoint, OutputStream, Target};
 use crate::text::Text;
 
@@ -207,12 +207,12 @@ impl HttpCheck {
     }
 }
 
+impl Kind for HttpCheck {
+    const KIND: &'static str = "http-check";
+}
+
 #[async_trait]
 impl Step for HttpCheck {
-    fn kind(&self) -> &str {
-        "http-check"
-    }
-
     fn describe(&self) -> Description {
         Description::new(format!("GET {} until it answers {}", self.url, self.expect))
             .field_opt(
@@ -253,8 +253,8 @@ impl Step for HttpCheck {
             .map(|t| ctx.resolve(t))
             .transpose()?;
         let via: &dyn Target = match self.from {
-            CheckFrom::Deployer => ctx.local,
-            CheckFrom::Target => ctx.target,
+            CheckFrom::Deployer => ctx.local.as_ref(),
+            CheckFrom::Target => ctx.target.as_ref(),
         };
         let started = tokio::time::Instant::now();
         let deadline = started + self.timeout;

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::symlink::{PreviousLink, read_link, restore_link, switch_link};
 use crate::command::Command;
-use crate::step::{Applied, Description, Step, StepContext, StepError};
+use crate::step::{Applied, Description, Kind, Step, StepContext, StepError, Undo};
 use crate::text::Text;
 
 /// Release directory names, sorted oldest first (release ids sort by time).
@@ -87,12 +87,12 @@ impl KeepReleases {
     }
 }
 
+impl Kind for KeepReleases {
+    const KIND: &'static str = "keep-releases";
+}
+
 #[async_trait]
 impl Step for KeepReleases {
-    fn kind(&self) -> &str {
-        "keep-releases"
-    }
-
     fn describe(&self) -> Description {
         Description::new(format!(
             "keep the newest {} releases in {}",
@@ -164,11 +164,11 @@ impl RollbackRelease {
     /// # Examples
     ///
     /// ```
-    /// use deploy_core::{Step, steps::RollbackRelease};
+    /// use deploy_core::{Kind, Step, steps::RollbackRelease};
     ///
     /// let step = RollbackRelease::new("/srv/app/releases", "/srv/app/current");
-    /// assert_eq!(step.kind(), "rollback-release");
-    /// assert_eq!(step.undo_description().unwrap(), "point /srv/app/current back at the release it left");
+    /// assert_eq!(RollbackRelease::KIND, "rollback-release");
+    /// assert_eq!(step.undoable().unwrap().summary(), "point /srv/app/current back at the release it left");
     /// ```
     pub fn new(dir: impl Into<Text>, current: impl Into<Text>) -> Self {
         RollbackRelease {
@@ -178,12 +178,12 @@ impl RollbackRelease {
     }
 }
 
+impl Kind for RollbackRelease {
+    const KIND: &'static str = "rollback-release";
+}
+
 #[async_trait]
 impl Step for RollbackRelease {
-    fn kind(&self) -> &str {
-        "rollback-release"
-    }
-
     fn describe(&self) -> Description {
         Description::new(format!(
             "point {} at the release before its current one in {}",
@@ -218,14 +218,18 @@ impl Step for RollbackRelease {
         Ok(Applied::with_memo(PreviousLink(now)))
     }
 
-    fn undo_description(&self) -> Option<String> {
-        Some(format!(
-            "point {} back at the release it left",
-            self.current
-        ))
+    fn undoable(&self) -> Option<&dyn Undo> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Undo for RollbackRelease {
+    fn summary(&self) -> String {
+        format!("point {} back at the release it left", self.current)
     }
 
-    async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
+    async fn revert(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
         let link = ctx.resolve(&self.current)?;
         restore_link(ctx, &link, applied).await
     }

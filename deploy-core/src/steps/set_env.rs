@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::dotenv;
-use crate::step::{Applied, Description, Step, StepContext, StepError};
+use crate::step::{Applied, Description, Kind, Step, StepContext, StepError, Undo};
 use crate::text::Text;
 
 /// Sets one variable in a dotenv file (the Pixel guide's `sed` of `VERSION=`),
@@ -43,7 +43,7 @@ impl SetEnvVar {
     ///
     /// let step = SetEnvVar::new("/srv/app/.env", "DATABASE_URL", "postgres://app:${secret.db}@db1/app");
     /// assert_eq!(step.describe().summary, "set DATABASE_URL=postgres://app:[REDACTED]@db1/app in /srv/app/.env");
-    /// assert_eq!(step.undo_description().unwrap(), "restore the previous /srv/app/.env");
+    /// assert_eq!(step.undoable().unwrap().summary(), "restore the previous /srv/app/.env");
     /// ```
     pub fn new(file: impl Into<Text>, key: impl Into<String>, value: impl Into<Text>) -> Self {
         SetEnvVar {
@@ -54,12 +54,12 @@ impl SetEnvVar {
     }
 }
 
+impl Kind for SetEnvVar {
+    const KIND: &'static str = "set-env";
+}
+
 #[async_trait]
 impl Step for SetEnvVar {
-    fn kind(&self) -> &str {
-        "set-env"
-    }
-
     fn describe(&self) -> Description {
         Description::new(format!("set {}={} in {}", self.key, self.value, self.file))
     }
@@ -91,11 +91,18 @@ impl Step for SetEnvVar {
         Ok(Applied::with_memo(Previous(previous)))
     }
 
-    fn undo_description(&self) -> Option<String> {
-        Some(format!("restore the previous {}", self.file))
+    fn undoable(&self) -> Option<&dyn Undo> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Undo for SetEnvVar {
+    fn summary(&self) -> String {
+        format!("restore the previous {}", self.file)
     }
 
-    async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
+    async fn revert(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
         let file = ctx.resolve(&self.file)?;
         match applied.memo::<Previous>() {
             Some(Previous(Some(old))) => Ok(ctx.target.write_file(&file, old, None).await?),

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::command::Command;
-use crate::step::{Applied, Description, Step, StepContext, StepError};
+use crate::step::{Applied, Description, Kind, Step, StepContext, StepError, Undo};
 use crate::text::Text;
 
 /// Switches a symbolic link: a new link beside it, then `mv -T` over the old
@@ -42,7 +42,7 @@ impl Symlink {
     ///
     /// let step = Symlink::new("/srv/app/current", "/srv/app/releases/${release}");
     /// assert_eq!(step.describe().summary, "point /srv/app/current at /srv/app/releases/{release}");
-    /// assert!(step.undo_description().is_some());
+    /// assert!(step.undoable().is_some());
     /// ```
     pub fn new(link: impl Into<Text>, to: impl Into<Text>) -> Self {
         Symlink {
@@ -95,12 +95,12 @@ pub(crate) async fn restore_link(
     }
 }
 
+impl Kind for Symlink {
+    const KIND: &'static str = "symlink";
+}
+
 #[async_trait]
 impl Step for Symlink {
-    fn kind(&self) -> &str {
-        "symlink"
-    }
-
     fn describe(&self) -> Description {
         Description::new(format!("point {} at {}", self.link, self.to))
     }
@@ -119,11 +119,18 @@ impl Step for Symlink {
         Ok(Applied::with_memo(PreviousLink(previous)))
     }
 
-    fn undo_description(&self) -> Option<String> {
-        Some(format!("point {} back where it pointed before", self.link))
+    fn undoable(&self) -> Option<&dyn Undo> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Undo for Symlink {
+    fn summary(&self) -> String {
+        format!("point {} back where it pointed before", self.link)
     }
 
-    async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
+    async fn revert(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
         let link = ctx.resolve(&self.link)?;
         restore_link(ctx, &link, applied).await
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::step::{Applied, Description, Step, StepContext, StepError};
+use crate::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use crate::target::SyncOptions;
 use crate::text::Text;
 
@@ -93,12 +93,12 @@ impl Sync {
     }
 }
 
+impl Kind for Sync {
+    const KIND: &'static str = "sync";
+}
+
 #[async_trait]
 impl Step for Sync {
-    fn kind(&self) -> &str {
-        "sync"
-    }
-
     fn describe(&self) -> Description {
         Description::new(format!("sync {}/ to {}/", self.from, self.to))
             .field_opt(

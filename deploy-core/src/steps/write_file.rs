@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::command::Command;
-use crate::step::{Applied, Description, Step, StepContext, StepError};
+use crate::step::{Applied, Description, Kind, Step, StepContext, StepError, Undo};
 use crate::text::Text;
 
 /// Writes a file on the target: a temporary file beside it, then a rename,
@@ -95,12 +95,12 @@ impl WriteFile {
     }
 }
 
+impl Kind for WriteFile {
+    const KIND: &'static str = "write-file";
+}
+
 #[async_trait]
 impl Step for WriteFile {
-    fn kind(&self) -> &str {
-        "write-file"
-    }
-
     fn describe(&self) -> Description {
         let summary = match self.mode {
             Some(mode) => format!("write {} (mode {mode:04o})", self.path),
@@ -140,11 +140,18 @@ impl Step for WriteFile {
         Ok(Applied::with_memo(Previous(previous)))
     }
 
-    fn undo_description(&self) -> Option<String> {
-        Some(format!("restore the previous {} (or remove it)", self.path))
+    fn undoable(&self) -> Option<&dyn Undo> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Undo for WriteFile {
+    fn summary(&self) -> String {
+        format!("restore the previous {} (or remove it)", self.path)
     }
 
-    async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
+    async fn revert(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
         let path = ctx.resolve(&self.path)?;
         match applied.memo::<Previous>() {
             Some(Previous(Some((old, mode)))) => {

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError, Undo};
 use serde::Deserialize;
 
-use super::{ContainerConfig, with_engine};
+use super::{ContainerConfig, open_engine};
 use crate::bluegreen::{BlueGreen, SERVICE_LABEL, SLOT_LABEL, Switched};
 use crate::container::SPEC_LABEL;
 use crate::proxy::Proxy;
@@ -115,12 +115,12 @@ impl ReplaceBlueGreen {
     }
 }
 
+impl Kind for ReplaceBlueGreen {
+    const KIND: &'static str = "docker.blue-green";
+}
+
 #[async_trait]
 impl Step for ReplaceBlueGreen {
-    fn kind(&self) -> &str {
-        "docker.blue-green"
-    }
-
     fn describe(&self) -> Description {
         let c = &self.container;
         let description = Description::new(format!(
@@ -142,61 +142,58 @@ impl Step for ReplaceBlueGreen {
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
         let plan = self.plan(ctx)?;
-        with_engine(ctx, self.container.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                let live: Vec<_> = engine
-                    .list(&[(SERVICE_LABEL, plan.service.as_str())])
-                    .await?
-                    .into_iter()
-                    .filter(|c| c.running())
-                    .collect();
-                let wanted = engine.image_id(&plan.spec.image).await?;
-                // Each live replica must be what this step would start in its slot.
-                let current = |c: &crate::container::ContainerInfo| {
-                    let slot = c.labels.get(SLOT_LABEL)?;
-                    let n: usize = c.name.rsplit('-').next()?.parse().ok()?;
-                    let expected = plan.replica(slot, n).digest();
-                    Some(
-                        Some(c.image_id.as_str()) == wanted.as_deref()
-                            && c.labels.get(SPEC_LABEL) == Some(&expected),
-                    )
-                };
-                Ok(live.len() == plan.replicas && live.iter().all(|c| current(c) == Some(true)))
-            })
-        })
-        .await
+        let engine = open_engine(ctx, self.container.engine.as_ref()).await?;
+        let live: Vec<_> = engine
+            .list(&[(SERVICE_LABEL, plan.service.as_str())])
+            .await?
+            .into_iter()
+            .filter(|c| c.running())
+            .collect();
+        let wanted = engine.image_id(&plan.spec.image).await?;
+        // Each live replica must be what this step would start in its slot.
+        let current = |c: &crate::container::ContainerInfo| {
+            let slot = c.labels.get(SLOT_LABEL)?;
+            let n: usize = c.name.rsplit('-').next()?.parse().ok()?;
+            let expected = plan.replica(slot, n).digest();
+            Some(
+                Some(c.image_id.as_str()) == wanted.as_deref()
+                    && c.labels.get(SPEC_LABEL) == Some(&expected),
+            )
+        };
+        Ok(live.len() == plan.replicas && live.iter().all(|c| current(c) == Some(true)))
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         let plan = self.plan(ctx)?;
-        let (target, output) = (ctx.target, ctx.output);
-        let switched = with_engine(ctx, self.container.engine.as_ref(), |engine| {
-            Box::pin(async move { engine.blue_green(target, &plan, output).await })
-        })
-        .await?;
+        let engine = open_engine(ctx, self.container.engine.as_ref()).await?;
+        let switched = engine
+            .blue_green(ctx.target.as_ref(), &plan, ctx.output)
+            .await?;
         Ok(Applied::with_memo(switched))
     }
 
-    fn undo_description(&self) -> Option<String> {
-        Some(format!(
+    fn undoable(&self) -> Option<&dyn Undo> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Undo for ReplaceBlueGreen {
+    fn summary(&self) -> String {
+        format!(
             "switch {} back to the version it replaced",
             self.container.name
-        ))
+        )
     }
 
-    async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
+    async fn revert(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
         let Some(switched) = applied.memo::<Switched>().cloned() else {
             return Err(StepError::NotUndoable);
         };
         let plan = self.plan(ctx)?;
-        let (target, output) = (ctx.target, ctx.output);
-        with_engine(ctx, self.container.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                engine
-                    .blue_green_back(target, &plan, &switched, output)
-                    .await
-            })
-        })
-        .await
+        let engine = open_engine(ctx, self.container.engine.as_ref()).await?;
+        Ok(engine
+            .blue_green_back(ctx.target.as_ref(), &plan, &switched, ctx.output)
+            .await?)
     }
 }

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use deploy_core::text::Text;
 use serde::Deserialize;
 
-use super::with_engine;
+use super::open_engine;
 use crate::image::{BuildSpec, CONTEXT_LABEL, ImageRef};
 
 /// Builds `context` as `tag`; done already when the engine has `tag` built
@@ -64,12 +64,12 @@ impl BuildImage {
     }
 }
 
+impl Kind for BuildImage {
+    const KIND: &'static str = "docker.build";
+}
+
 #[async_trait]
 impl Step for BuildImage {
-    fn kind(&self) -> &str {
-        "docker.build"
-    }
-
     fn describe(&self) -> Description {
         let args: Vec<String> = self.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
         Description::new(format!("build image {} from {}", self.tag, self.context))
@@ -84,22 +84,15 @@ impl Step for BuildImage {
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
         let spec = self.spec(ctx)?;
         let want = spec.digest()?;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                let labels = engine.image_labels(&spec.tag).await?;
-                Ok(labels.is_some_and(|l| l.get(CONTEXT_LABEL) == Some(&want)))
-            })
-        })
-        .await
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        let labels = engine.image_labels(&spec.tag).await?;
+        Ok(labels.is_some_and(|l| l.get(CONTEXT_LABEL) == Some(&want)))
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         let spec = self.spec(ctx)?;
-        let output = ctx.output;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move { engine.build(&spec, output).await })
-        })
-        .await?;
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        engine.build(&spec, ctx.output).await?;
         Ok(Applied::done())
     }
 }

@@ -9,12 +9,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use deploy_core::target::{OutputSink, OutputStream};
 use deploy_core::text::Text;
 use serde::Deserialize;
 
-use super::with_engine;
+use super::open_engine;
 use crate::compose::{ComposeFile, ComposeService, NUMBER_LABEL, PROJECT_LABEL, SERVICE_LABEL};
 use crate::container::{ContainerInfo, SPEC_LABEL};
 use crate::engine::Engine;
@@ -263,12 +263,12 @@ async fn up(
     Ok(())
 }
 
+impl Kind for ComposeUp {
+    const KIND: &'static str = "docker.compose";
+}
+
 #[async_trait]
 impl Step for ComposeUp {
-    fn kind(&self) -> &str {
-        "docker.compose"
-    }
-
     fn describe(&self) -> Description {
         let services = self.selection().unwrap_or_default();
         let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
@@ -314,26 +314,19 @@ impl Step for ComposeUp {
         }
         let services = self.selection()?;
         let project = self.compose.project.clone();
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                for service in &services {
-                    if !service_state(&engine, &project, service).await?.1 {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
-            })
-        })
-        .await
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        for service in &services {
+            if !service_state(&engine, &project, service).await?.1 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         let services = self.selection()?;
-        let output = ctx.output;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move { up(&engine, self, &services, output).await })
-        })
-        .await?;
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        up(&engine, self, &services, ctx.output).await?;
         Ok(Applied::done())
     }
 }

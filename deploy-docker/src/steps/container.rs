@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError, Undo};
 use deploy_core::text::Text;
 use serde::Deserialize;
 
-use super::{resolve_all, shown, with_engine};
+use super::{open_engine, resolve_all, shown};
 use crate::container::{ContainerSpec, Healthcheck, PortMapping, SPEC_LABEL};
 use crate::error::DockerError;
 
@@ -101,11 +101,10 @@ impl ContainerConfig {
     /// one is kept, stopped, as `NAME-previous` for undo.
     async fn replace(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         let spec = self.spec(ctx)?;
-        let (grace, wait) = (self.stop_grace, self.wait);
-        let kept = with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move { engine.replace_keeping(&spec, grace, Some(wait), true).await })
-        })
-        .await?;
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        let kept = engine
+            .replace_keeping(&spec, self.stop_grace, Some(self.wait), true)
+            .await?;
         Ok(Applied::with_memo(Previous(kept)))
     }
 
@@ -117,21 +116,21 @@ impl ContainerConfig {
         spec_too: bool,
     ) -> Result<bool, StepError> {
         let spec = self.spec(ctx)?;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                let Some(info) = engine.inspect(&spec.name).await? else {
-                    return Ok(false);
-                };
-                let wanted = engine.image_id(&spec.image).await?;
-                Ok(info.running()
-                    && wanted.as_deref() == Some(info.image_id.as_str())
-                    && (!spec_too || info.labels.get(SPEC_LABEL) == Some(&spec.digest())))
-            })
-        })
-        .await
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        let Some(info) = engine.inspect(&spec.name).await? else {
+            return Ok(false);
+        };
+        let wanted = engine.image_id(&spec.image).await?;
+        Ok(info.running()
+            && wanted.as_deref() == Some(info.image_id.as_str())
+            && (!spec_too || info.labels.get(SPEC_LABEL) == Some(&spec.digest())))
     }
+}
 
-    fn undo_description(&self) -> String {
+/// Puts back the container a step replaced, kept as `NAME-previous`.
+#[async_trait]
+impl Undo for ContainerConfig {
+    fn summary(&self) -> String {
         format!(
             "put back the container {} replaced (kept as {}-previous)",
             self.name, self.name
@@ -139,21 +138,16 @@ impl ContainerConfig {
     }
 
     /// Puts back the container this step replaced.
-    async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
+    async fn revert(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
         if !applied.memo::<Previous>().is_some_and(|p| p.0) {
             // Nothing ran under the name before: undo removes what we started.
             let name = ctx.resolve(&self.name)?;
-            return with_engine(ctx, self.engine.as_ref(), |engine| {
-                Box::pin(async move { engine.remove(&name).await })
-            })
-            .await;
+            let engine = open_engine(ctx, self.engine.as_ref()).await?;
+            return Ok(engine.remove(&name).await?);
         }
         let name = ctx.resolve(&self.name)?;
-        let grace = self.stop_grace;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move { engine.restore_previous(&name, grace).await })
-        })
-        .await
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        Ok(engine.restore_previous(&name, self.stop_grace).await?)
     }
 }
 
@@ -322,12 +316,12 @@ impl EnsureRunning {
     }
 }
 
+impl Kind for EnsureRunning {
+    const KIND: &'static str = "docker.ensure-running";
+}
+
 #[async_trait]
 impl Step for EnsureRunning {
-    fn kind(&self) -> &str {
-        "docker.ensure-running"
-    }
-
     fn describe(&self) -> Description {
         let c = &self.config;
         c.describe_fields(Description::new(format!(
@@ -344,12 +338,8 @@ impl Step for EnsureRunning {
         self.config.replace(ctx).await
     }
 
-    fn undo_description(&self) -> Option<String> {
-        Some(self.config.undo_description())
-    }
-
-    async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
-        self.config.undo(ctx, applied).await
+    fn undoable(&self) -> Option<&dyn Undo> {
+        Some(&self.config)
     }
 }
 
@@ -391,12 +381,12 @@ impl RecreateContainer {
     }
 }
 
+impl Kind for RecreateContainer {
+    const KIND: &'static str = "docker.recreate";
+}
+
 #[async_trait]
 impl Step for RecreateContainer {
-    fn kind(&self) -> &str {
-        "docker.recreate"
-    }
-
     fn describe(&self) -> Description {
         let c = &self.config;
         c.describe_fields(Description::new(format!(
@@ -418,11 +408,7 @@ impl Step for RecreateContainer {
         self.config.replace(ctx).await
     }
 
-    fn undo_description(&self) -> Option<String> {
-        Some(self.config.undo_description())
-    }
-
-    async fn undo(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
-        self.config.undo(ctx, applied).await
+    fn undoable(&self) -> Option<&dyn Undo> {
+        Some(&self.config)
     }
 }

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use deploy_core::target::DiscardOutput;
 use deploy_core::target::ExitStatus;
 use deploy_core::text::Text;
 use serde::Deserialize;
 
-use super::{resolve_all, shown, with_engine};
+use super::{open_engine, resolve_all, shown};
 
 /// Runs `cmd` in `container` (or in the first running container of compose
 /// service `service`, of `project` when given); with `unless`, done already
@@ -188,12 +188,12 @@ impl ExecInContainer {
     }
 }
 
+impl Kind for ExecInContainer {
+    const KIND: &'static str = "docker.exec";
+}
+
 #[async_trait]
 impl Step for ExecInContainer {
-    fn kind(&self) -> &str {
-        "docker.exec"
-    }
-
     fn describe(&self) -> Description {
         let env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         Description::new(format!("in {}: {}", self.container, shown(&self.cmd)))
@@ -208,16 +208,12 @@ impl Step for ExecInContainer {
         };
         let target = self.resolved(ctx)?;
         let cmd = resolve_all(ctx, unless)?;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                let container = target.name(&engine).await?;
-                let outcome = engine
-                    .exec(&container, &cmd, &BTreeMap::new(), &DiscardOutput)
-                    .await?;
-                Ok(outcome.exit_code == 0)
-            })
-        })
-        .await
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        let container = target.name(&engine).await?;
+        let outcome = engine
+            .exec(&container, &cmd, &BTreeMap::new(), &DiscardOutput)
+            .await?;
+        Ok(outcome.exit_code == 0)
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
@@ -227,15 +223,10 @@ impl Step for ExecInContainer {
         for (name, value) in &self.env {
             env.insert(name.clone(), ctx.resolve(value)?);
         }
-        let output = ctx.output;
         let shown_cmd = format!("{} (in {})", shown(&self.cmd), self.container);
-        let outcome = with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                let container = target.name(&engine).await?;
-                engine.exec(&container, &cmd, &env, output).await
-            })
-        })
-        .await?;
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        let container = target.name(&engine).await?;
+        let outcome = engine.exec(&container, &cmd, &env, ctx.output).await?;
         if outcome.exit_code == 0 {
             Ok(Applied::done())
         } else {

@@ -35,10 +35,8 @@ use deploy_core::StepContext;
 use deploy_core::step::StepError;
 use deploy_core::target::Endpoint;
 use deploy_core::text::Text;
-use futures_util::future::BoxFuture;
 
 use crate::engine::{DEFAULT_SOCKET, Engine, endpoint_from_docker_host, local_endpoint};
-use crate::error::DockerError;
 
 /// Where the step's engine listens on its host.
 fn endpoint(ctx: &StepContext<'_>, engine: Option<&Text>) -> Result<Endpoint, StepError> {
@@ -52,21 +50,16 @@ fn endpoint(ctx: &StepContext<'_>, engine: Option<&Text>) -> Result<Endpoint, St
     }
 }
 
-/// Runs `work` with the step host's engine, negotiated.
-pub(crate) async fn with_engine<'a, R: Send>(
-    ctx: &'a StepContext<'a>,
+/// The step host's engine, negotiated: opened through the step's own
+/// target handle, so it lives as long as the step needs it.
+pub(crate) async fn open_engine(
+    ctx: &StepContext<'_>,
     engine: Option<&Text>,
-    work: impl FnOnce(Engine) -> BoxFuture<'a, Result<R, DockerError>> + Send,
-) -> Result<R, StepError> {
+) -> Result<Engine, StepError> {
     let endpoint = endpoint(ctx, engine)?;
-    let (engine, scope) = Engine::scoped(ctx.target, endpoint);
-    let result = scope
-        .serve(async move {
-            let engine = engine.negotiate().await?;
-            work(engine).await
-        })
-        .await;
-    Ok(result?)
+    Ok(Engine::new(ctx.target.clone(), endpoint)
+        .negotiate()
+        .await?)
 }
 
 /// A registry login given in `deploy.toml` (the password a secret).
@@ -118,17 +111,17 @@ fn shown(texts: &[Text]) -> String {
 /// assert!(registry.kinds().any(|k| k == "docker.recreate"));
 /// ```
 pub fn register(registry: &mut deploy_core::StepRegistry) {
-    registry.register_serde::<PullImage>("docker.pull");
-    registry.register_serde::<BuildImage>("docker.build");
-    registry.register_serde::<PushImage>("docker.push");
-    registry.register_serde::<EnsureNetwork>("docker.network");
-    registry.register_serde::<EnsureRunning>("docker.ensure-running");
-    registry.register_serde::<RecreateContainer>("docker.recreate");
-    registry.register_serde::<ExecInContainer>("docker.exec");
-    registry.register_serde::<ReplaceBlueGreen>("docker.blue-green");
-    registry.register_serde::<ComposeUp>("docker.compose");
-    registry.register_serde::<DeploySwarmService>("docker.swarm-service");
-    registry.register_serde::<ListContainers>("docker.ps");
-    registry.register_serde::<ShowLogs>("docker.logs");
-    registry.register_serde::<PruneImages>("docker.prune");
+    registry.register_serde::<PullImage>();
+    registry.register_serde::<BuildImage>();
+    registry.register_serde::<PushImage>();
+    registry.register_serde::<EnsureNetwork>();
+    registry.register_serde::<EnsureRunning>();
+    registry.register_serde::<RecreateContainer>();
+    registry.register_serde::<ExecInContainer>();
+    registry.register_serde::<ReplaceBlueGreen>();
+    registry.register_serde::<ComposeUp>();
+    registry.register_serde::<DeploySwarmService>();
+    registry.register_serde::<ListContainers>();
+    registry.register_serde::<ShowLogs>();
+    registry.register_serde::<PruneImages>();
 }

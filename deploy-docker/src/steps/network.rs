@@ -1,11 +1,11 @@
 //! `docker.network`: a user-defined network, created once.
 
 use async_trait::async_trait;
-use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use deploy_core::text::Text;
 use serde::Deserialize;
 
-use super::with_engine;
+use super::open_engine;
 
 /// Creates network `name` unless it exists.
 ///
@@ -41,12 +41,12 @@ impl EnsureNetwork {
     }
 }
 
+impl Kind for EnsureNetwork {
+    const KIND: &'static str = "docker.network";
+}
+
 #[async_trait]
 impl Step for EnsureNetwork {
-    fn kind(&self) -> &str {
-        "docker.network"
-    }
-
     fn describe(&self) -> Description {
         Description::new(format!("network {} ({}) exists", self.name, self.driver))
             .field_opt("engine", self.engine.as_ref())
@@ -54,19 +54,14 @@ impl Step for EnsureNetwork {
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
         let name = ctx.resolve(&self.name)?;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move { engine.network_exists(&name).await })
-        })
-        .await
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        Ok(engine.network_exists(&name).await?)
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         let name = ctx.resolve(&self.name)?;
-        let driver = self.driver.clone();
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move { engine.ensure_network(&name, &driver).await })
-        })
-        .await?;
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        engine.ensure_network(&name, &self.driver).await?;
         Ok(Applied::done())
     }
 }

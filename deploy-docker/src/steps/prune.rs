@@ -2,12 +2,12 @@
 //! remove the older ones (never one a container still uses).
 
 use async_trait::async_trait;
-use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use deploy_core::target::OutputStream;
 use deploy_core::text::Text;
 use serde::Deserialize;
 
-use super::with_engine;
+use super::open_engine;
 
 /// Keeps the newest `keep` tags of `repository`.
 ///
@@ -39,12 +39,12 @@ impl PruneImages {
     }
 }
 
+impl Kind for PruneImages {
+    const KIND: &'static str = "docker.prune";
+}
+
 #[async_trait]
 impl Step for PruneImages {
-    fn kind(&self) -> &str {
-        "docker.prune"
-    }
-
     fn describe(&self) -> Description {
         Description::new(format!(
             "keep the newest {} images of {}, remove older ones",
@@ -55,29 +55,28 @@ impl Step for PruneImages {
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
         let repository = ctx.resolve(&self.repository)?;
-        let keep = self.keep;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move { Ok(engine.images_of(&repository).await?.len() <= keep) })
-        })
-        .await
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        Ok(engine.images_of(&repository).await?.len() <= self.keep)
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         let repository = ctx.resolve(&self.repository)?;
-        let keep = self.keep;
-        let output = ctx.output;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                for (tag, _) in engine.images_of(&repository).await?.into_iter().skip(keep) {
-                    match engine.remove_image(&tag).await {
-                        Ok(()) => output.line(OutputStream::Stdout, &format!("removed {tag}")),
-                        Err(e) => output.line(OutputStream::Stderr, &format!("kept {tag}: {e}")),
-                    }
-                }
-                Ok(())
-            })
-        })
-        .await?;
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        for (tag, _) in engine
+            .images_of(&repository)
+            .await?
+            .into_iter()
+            .skip(self.keep)
+        {
+            match engine.remove_image(&tag).await {
+                Ok(()) => ctx
+                    .output
+                    .line(OutputStream::Stdout, &format!("removed {tag}")),
+                Err(e) => ctx
+                    .output
+                    .line(OutputStream::Stderr, &format!("kept {tag}: {e}")),
+            }
+        }
         Ok(Applied::done())
     }
 }

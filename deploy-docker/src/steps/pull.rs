@@ -1,11 +1,11 @@
 //! `docker.pull`: get an image onto the host's engine from its registry.
 
 use async_trait::async_trait;
-use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use deploy_core::text::Text;
 use serde::Deserialize;
 
-use super::with_engine;
+use super::open_engine;
 use crate::image::ImageRef;
 
 /// Pulls `image`; done already when the engine has it (unless `always`,
@@ -50,12 +50,12 @@ impl PullImage {
     }
 }
 
+impl Kind for PullImage {
+    const KIND: &'static str = "docker.pull";
+}
+
 #[async_trait]
 impl Step for PullImage {
-    fn kind(&self) -> &str {
-        "docker.pull"
-    }
-
     fn describe(&self) -> Description {
         Description::new(format!("pull image {}", self.image))
             .field_opt(
@@ -74,20 +74,15 @@ impl Step for PullImage {
             return Ok(false);
         }
         let image = ImageRef::parse(&ctx.resolve(&self.image)?)?;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move { Ok(engine.image_id(&image.to_string()).await?.is_some()) })
-        })
-        .await
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        Ok(engine.image_id(&image.to_string()).await?.is_some())
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         let image = ImageRef::parse(&ctx.resolve(&self.image)?)?;
         let credentials = super::credentials(ctx, self.login.as_ref(), &image)?;
-        let output = ctx.output;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move { engine.pull(&image, &credentials, output).await })
-        })
-        .await?;
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        engine.pull(&image, &credentials, ctx.output).await?;
         Ok(Applied::done())
     }
 }

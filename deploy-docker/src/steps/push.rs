@@ -1,11 +1,11 @@
 //! `docker.push`: send an image from the host's engine to its registry.
 
 use async_trait::async_trait;
-use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use deploy_core::text::Text;
 use serde::Deserialize;
 
-use super::with_engine;
+use super::open_engine;
 use crate::image::ImageRef;
 
 /// Pushes `image`; done already when the registry holds the digest the
@@ -40,12 +40,12 @@ impl PushImage {
     }
 }
 
+impl Kind for PushImage {
+    const KIND: &'static str = "docker.push";
+}
+
 #[async_trait]
 impl Step for PushImage {
-    fn kind(&self) -> &str {
-        "docker.push"
-    }
-
     fn describe(&self) -> Description {
         Description::new(format!("push image {}", self.image))
             .field_opt(
@@ -58,35 +58,28 @@ impl Step for PushImage {
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
         let image = ImageRef::parse(&ctx.resolve(&self.image)?)?;
         let credentials = super::credentials(ctx, self.login.as_ref(), &image)?;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                let name = image.to_string();
-                let local = match engine.image_id(&name).await? {
-                    Some(_) => engine.repo_digests(&name).await?,
-                    None => return Ok(false),
-                };
-                let auth = credentials.for_registry(image.registry());
-                let Ok(remote) = engine.api().inspect_registry_image(&name, auth).await else {
-                    return Ok(false);
-                };
-                let digest = remote.descriptor.digest.unwrap_or_default();
-                Ok(!digest.is_empty()
-                    && local.iter().any(|d| {
-                        d.starts_with(&format!("{}@", image.repository)) && d.ends_with(&digest)
-                    }))
-            })
-        })
-        .await
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        let name = image.to_string();
+        let local = match engine.image_id(&name).await? {
+            Some(_) => engine.repo_digests(&name).await?,
+            None => return Ok(false),
+        };
+        let auth = credentials.for_registry(image.registry());
+        let Ok(remote) = engine.api().inspect_registry_image(&name, auth).await else {
+            return Ok(false);
+        };
+        let digest = remote.descriptor.digest.unwrap_or_default();
+        Ok(!digest.is_empty()
+            && local
+                .iter()
+                .any(|d| d.starts_with(&format!("{}@", image.repository)) && d.ends_with(&digest)))
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         let image = ImageRef::parse(&ctx.resolve(&self.image)?)?;
         let credentials = super::credentials(ctx, self.login.as_ref(), &image)?;
-        let output = ctx.output;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move { engine.push(&image, &credentials, output).await })
-        })
-        .await?;
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        engine.push(&image, &credentials, ctx.output).await?;
         Ok(Applied::done())
     }
 }

@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use deploy_core::target::OutputStream;
 use deploy_core::text::Text;
 use serde::Deserialize;
 
-use super::with_engine;
+use super::open_engine;
 use crate::compose::{PROJECT_LABEL, SERVICE_LABEL};
 use crate::container::{LogRequest, MANAGED_LABEL};
 
@@ -76,12 +76,12 @@ impl ListContainers {
     }
 }
 
+impl Kind for ListContainers {
+    const KIND: &'static str = "docker.ps";
+}
+
 #[async_trait]
 impl Step for ListContainers {
-    fn kind(&self) -> &str {
-        "docker.ps"
-    }
-
     fn describe(&self) -> Description {
         Description::new(format!(
             "list {} (state, health, version, uptime)",
@@ -92,32 +92,25 @@ impl Step for ListContainers {
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         let labels = self.which().labels(ctx)?;
-        let output = ctx.output;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                let wanted: Vec<(&str, &str)> =
-                    labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                for c in engine.list(&wanted).await? {
-                    let uptime = c
-                        .uptime
-                        .map_or_else(|| "-".to_owned(), deploy_core::duration::format);
-                    output.line(
-                        OutputStream::Stdout,
-                        &format!(
-                            "{} {} {} health={} version={} up={}",
-                            c.name,
-                            c.image,
-                            c.state,
-                            c.health,
-                            c.version().unwrap_or("-"),
-                            uptime
-                        ),
-                    );
-                }
-                Ok(())
-            })
-        })
-        .await?;
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        let wanted: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for c in engine.list(&wanted).await? {
+            let uptime = c
+                .uptime
+                .map_or_else(|| "-".to_owned(), deploy_core::duration::format);
+            ctx.output.line(
+                OutputStream::Stdout,
+                &format!(
+                    "{} {} {} health={} version={} up={}",
+                    c.name,
+                    c.image,
+                    c.state,
+                    c.health,
+                    c.version().unwrap_or("-"),
+                    uptime
+                ),
+            );
+        }
         Ok(Applied::done())
     }
 }
@@ -158,12 +151,12 @@ impl ShowLogs {
     }
 }
 
+impl Kind for ShowLogs {
+    const KIND: &'static str = "docker.logs";
+}
+
 #[async_trait]
 impl Step for ShowLogs {
-    fn kind(&self) -> &str {
-        "docker.logs"
-    }
-
     fn describe(&self) -> Description {
         Description::new(format!("logs of {}", self.which().describe()))
             .field_opt("tail", self.tail.map(|t| format!("last {t} lines")))
@@ -189,15 +182,12 @@ impl Step for ShowLogs {
             follow: self.follow,
             since,
         };
-        let output = ctx.output;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                let wanted: Vec<(&str, &str)> =
-                    labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                engine.logs_of(&wanted, &request, output).await.map(|_| ())
-            })
-        })
-        .await?;
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        let wanted: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        engine
+            .logs_of(&wanted, &request, ctx.output)
+            .await
+            .map(|_| ())?;
         Ok(Applied::done())
     }
 }

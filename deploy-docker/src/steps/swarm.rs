@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deploy_core::step::{Applied, Description, Step, StepContext, StepError};
+use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use deploy_core::text::Text;
 use serde::Deserialize;
 
 use super::container::HealthcheckConfig;
-use super::{resolve_all, shown, with_engine};
+use super::{open_engine, resolve_all, shown};
 use crate::container::PortMapping;
 use crate::error::DockerError;
 use crate::swarm::{RollingUpdate, Rollout, SwarmService};
@@ -166,12 +166,12 @@ impl DeploySwarmService {
     }
 }
 
+impl Kind for DeploySwarmService {
+    const KIND: &'static str = "docker.swarm-service";
+}
+
 #[async_trait]
 impl Step for DeploySwarmService {
-    fn kind(&self) -> &str {
-        "docker.swarm-service"
-    }
-
     fn describe(&self) -> Description {
         let u = &self.update;
         Description::new(format!(
@@ -213,27 +213,20 @@ impl Step for DeploySwarmService {
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
         let service = self.service(ctx)?;
-        with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                Ok(matches!(
-                    engine.service_state(&service.name).await?,
-                    Some((Some(digest), Rollout::Completed)) if digest == service.digest()
-                ))
-            })
-        })
-        .await
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        Ok(matches!(
+            engine.service_state(&service.name).await?,
+            Some((Some(digest), Rollout::Completed)) if digest == service.digest()
+        ))
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         let service = self.service(ctx)?;
-        let wait = self.wait;
-        let rollout = with_engine(ctx, self.engine.as_ref(), |engine| {
-            Box::pin(async move {
-                let start = engine.deploy_service(&service).await?;
-                engine.wait_rollout(&service.name, &start, wait).await
-            })
-        })
-        .await?;
+        let engine = open_engine(ctx, self.engine.as_ref()).await?;
+        let start = engine.deploy_service(&service).await?;
+        let rollout = engine
+            .wait_rollout(&service.name, &start, self.wait)
+            .await?;
         match rollout {
             Rollout::Completed => Ok(Applied::done()),
             Rollout::RolledBack(message) | Rollout::RollingBack(message) => Err(StepError::Failed(

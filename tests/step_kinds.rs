@@ -1,0 +1,103 @@
+//! Every step kind the `deploy` binary knows reports the name it was
+//! registered under: each kind is parsed from an entry of the fixture
+//! configs and its step's `kind()` compared with the name `deploy.toml`
+//! used. A kind no fixture uses fails the test, so a new kind arrives with
+//! an example.
+//!
+//! Run: `cargo test --test step_kinds`
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use deploy_core::StepRegistry;
+
+fn registry() -> StepRegistry {
+    let mut registry = StepRegistry::with_builtins();
+    deploy_docker::register(&mut registry);
+    registry
+}
+
+/// The kind an entry names and its table: `{ exec = {…} }` or the dotted
+/// `{ docker.pull = {…} }` (TOML's `{ docker = { pull = {…} } }`).
+fn kind_of(registry: &StepRegistry, entry: &toml::Table) -> Option<(String, toml::Value)> {
+    let known: BTreeSet<&str> = registry.kinds().collect();
+    for (key, value) in entry {
+        if known.contains(key.as_str()) {
+            return Some((key.clone(), value.clone()));
+        }
+        if let toml::Value::Table(inner) = value
+            && let Some((sub, table)) = inner.iter().next()
+            && known.contains(format!("{key}.{sub}").as_str())
+        {
+            return Some((format!("{key}.{sub}"), table.clone()));
+        }
+    }
+    None
+}
+
+/// The entry with every `${…}` filled (the names are the config's
+/// variables, which this test does not load).
+fn filled(value: toml::Value) -> toml::Value {
+    match value {
+        toml::Value::String(text) => {
+            let mut out = String::new();
+            let mut rest = text.as_str();
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                rest = rest[start..].split_once('}').map_or("", |(_, after)| after);
+                out.push('1');
+            }
+            out.push_str(rest);
+            toml::Value::String(out)
+        }
+        toml::Value::Array(items) => toml::Value::Array(items.into_iter().map(filled).collect()),
+        toml::Value::Table(table) => {
+            toml::Value::Table(table.into_iter().map(|(k, v)| (k, filled(v))).collect())
+        }
+        other => other,
+    }
+}
+
+#[test]
+fn every_registered_kind_reports_its_registered_name() {
+    let registry = registry();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut seen = BTreeSet::new();
+    let mut files: Vec<_> = std::fs::read_dir(&fixtures)
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy.toml"));
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read fixture");
+        let config: toml::Table = toml::from_str(&text).expect("fixture is TOML");
+        let Some(tasks) = config.get("tasks").and_then(|t| t.as_table()) else {
+            continue;
+        };
+        for (task, body) in tasks {
+            let steps = body.get("steps").and_then(|s| s.as_array());
+            for entry in steps.into_iter().flatten().filter_map(|e| e.as_table()) {
+                let Some((kind, table)) = kind_of(&registry, entry) else {
+                    continue;
+                };
+                let step = registry
+                    .parse(&kind, filled(table))
+                    .unwrap_or_else(|e| panic!("{}: task `{task}`: {e}", file.display()));
+                assert_eq!(
+                    step.kind(),
+                    kind,
+                    "{}: task `{task}`: a `{kind}` entry made a step reporting `{}`",
+                    file.display(),
+                    step.kind()
+                );
+                seen.insert(kind);
+            }
+        }
+    }
+    let missing: Vec<&str> = registry.kinds().filter(|k| !seen.contains(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "no fixture under tests/fixtures uses these kinds: {missing:?}"
+    );
+}
