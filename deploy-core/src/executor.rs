@@ -842,7 +842,7 @@ impl Run<'_> {
                     return (Attempted::Done(applied), tries);
                 }
                 Err(error) => {
-                    let message = self.masker.mask(&error.to_string());
+                    let message = self.masker.mask(&error.chain());
                     let connection_retry = error.is_safe_to_retry()
                         && connection_retries < self.executor.connection_retries;
                     let step_retry = tries - connection_retries <= step.retry.retries
@@ -921,7 +921,7 @@ impl Run<'_> {
                         });
                     }
                     Err(e) => {
-                        let error = self.masker.mask(&e.to_string());
+                        let error = self.masker.mask(&e.chain());
                         record.report.rollback = Some(RollbackStatus::UndoFailed(error.clone()));
                         self.sink.event(&Event::UndoFailed {
                             host: lane.clone(),

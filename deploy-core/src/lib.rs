@@ -24,28 +24,34 @@
 //! # Ok::<(), deploy_core::PlanError>(())
 //! ```
 
+// The five core ideas.
+pub mod executor;
+pub mod plan;
+pub mod render;
+pub mod step;
+pub mod target;
+
+// What they are made of and what builds them.
 pub mod command;
 pub mod config;
-pub mod dotenv;
-pub mod duration;
 pub mod event;
-pub mod executor;
-pub mod git;
-pub mod local;
-pub mod location;
-pub mod plan;
 pub mod registry;
-pub mod render;
 pub mod report;
 pub mod secret;
-pub mod step;
 pub mod steps;
-pub mod suggest;
-pub mod target;
+pub mod text;
+
+// Helpers the step kinds and transports share.
+pub mod dotenv;
+pub mod duration;
+pub mod git;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod text;
 pub mod tree;
+
+mod local;
+mod location;
+mod suggest;
 
 pub use command::Command;
 pub use config::{Config, ConfigError};

@@ -213,6 +213,10 @@ pub enum StepError {
     /// Anything else the step found wrong.
     #[error("{0}")]
     Failed(String),
+    /// An error from a crate the step uses (an engine client's, say), kept
+    /// whole so its cause chain reaches the user.
+    #[error(transparent)]
+    Source(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 fn stderr_suffix(tail: &[String]) -> String {
@@ -224,6 +228,37 @@ fn stderr_suffix(tail: &[String]) -> String {
 }
 
 impl StepError {
+    /// The error and its causes, one per line: the message, then a
+    /// `caused by: …` line for each [`source`](std::error::Error::source)
+    /// whose text the message does not already contain.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::StepError;
+    ///
+    /// let io = std::io::Error::other("connection refused");
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("cannot reach the engine")]
+    /// struct Engine(#[source] std::io::Error);
+    /// let e = StepError::Source(Box::new(Engine(io)));
+    /// assert_eq!(e.chain(), "cannot reach the engine\ncaused by: connection refused");
+    /// assert_eq!(StepError::Failed("bad".into()).chain(), "bad");
+    /// ```
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(error) = cause {
+            let line = error.to_string();
+            if !text.contains(&line) {
+                text.push_str("\ncaused by: ");
+                text.push_str(&line);
+            }
+            cause = error.source();
+        }
+        text
+    }
+
     /// True when retrying cannot repeat work already done.
     ///
     /// # Examples

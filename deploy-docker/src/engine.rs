@@ -262,7 +262,7 @@ fn unreachable_error(host: &str, address: &str, e: bollard::errors::Error) -> Do
         _ => DockerError::Unreachable {
             host: host.to_owned(),
             address: address.to_owned(),
-            cause: e.to_string(),
+            cause: e,
         },
     }
 }

@@ -20,7 +20,7 @@ use deploy_core::step::StepError;
 pub enum DockerError {
     /// The engine's socket could not be reached.
     #[error(
-        "{host}: cannot reach the Docker engine at {address}: {cause} (is the engine running \
+        "{host}: cannot reach the Docker engine at {address} (is the engine running \
          there, and may this user open its socket? members of the `docker` group may)"
     )]
     Unreachable {
@@ -29,7 +29,8 @@ pub enum DockerError {
         /// The socket or address.
         address: String,
         /// What the transport said.
-        cause: String,
+        #[source]
+        cause: bollard::errors::Error,
     },
     /// The socket is there but this user may not open it.
     #[error(
@@ -132,7 +133,7 @@ impl DockerError {
             B::IOError { err } => DockerError::Unreachable {
                 host: host.to_owned(),
                 address: address.to_owned(),
-                cause: err.to_string(),
+                cause: B::IOError { err },
             },
             other => DockerError::Api {
                 host: host.to_owned(),
@@ -145,7 +146,7 @@ impl DockerError {
 
 impl From<DockerError> for StepError {
     fn from(e: DockerError) -> Self {
-        StepError::Failed(e.to_string())
+        StepError::Source(Box::new(e))
     }
 }
 
