@@ -1,0 +1,84 @@
+//! Running a command in a running container, its output streamed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use deploy_core::target::OutputSink;
+use futures_util::StreamExt;
+
+use super::stream::Lines;
+use crate::engine::Engine;
+use crate::error::DockerError;
+
+/// What an exec in a container ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutcome {
+    /// Its exit code.
+    pub exit_code: i64,
+    /// The last lines of its stderr (for errors).
+    pub stderr_tail: Vec<String>,
+}
+
+impl Engine {
+    /// Runs a command in a running container, streaming its output; returns
+    /// its exit code.
+    pub async fn exec(
+        &self,
+        container: &str,
+        command: &[String],
+        env: &BTreeMap<String, String>,
+        output: &dyn OutputSink,
+    ) -> Result<ExecOutcome, DockerError> {
+        let what = format!("exec `{}` in {container}", command.join(" "));
+        let config = bollard::models::ExecConfig {
+            cmd: Some(command.to_vec()),
+            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let created = self
+            .api()
+            .create_exec(container, config)
+            .await
+            .map_err(|e| self.error(&what, e))?;
+        let started = self
+            .api()
+            .start_exec(&created.id, None)
+            .await
+            .map_err(|e| self.error(&what, e))?;
+        let mut stderr_tail: Vec<String> = Vec::new();
+        if let bollard::exec::StartExecResults::Attached {
+            output: mut stream, ..
+        } = started
+        {
+            let mut lines = Lines::default();
+            while let Some(item) = stream.next().await {
+                let chunk = item.map_err(|e| self.error(&what, e))?;
+                lines.feed(chunk, output, &mut stderr_tail);
+            }
+            lines.finish(output, &mut stderr_tail);
+        }
+        // The output ends a moment before the engine records the exit code.
+        let mut inspect = self
+            .api()
+            .inspect_exec(&created.id)
+            .await
+            .map_err(|e| self.error(&what, e))?;
+        for _ in 0..50 {
+            if inspect.running != Some(true) && inspect.exit_code.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            inspect = self
+                .api()
+                .inspect_exec(&created.id)
+                .await
+                .map_err(|e| self.error(&what, e))?;
+        }
+        Ok(ExecOutcome {
+            exit_code: inspect.exit_code.unwrap_or(-1),
+            stderr_tail,
+        })
+    }
+}
