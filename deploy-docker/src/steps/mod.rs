@@ -14,9 +14,9 @@ mod container;
 mod exec;
 mod network;
 mod prune;
+mod ps_and_logs;
 mod pull;
 mod push;
-mod report;
 mod swarm;
 
 pub use bluegreen::ReplaceBlueGreen;
@@ -26,9 +26,9 @@ pub use container::{ContainerConfig, EnsureRunning, RecreateContainer};
 pub use exec::ExecInContainer;
 pub use network::EnsureNetwork;
 pub use prune::PruneImages;
+pub use ps_and_logs::{ListContainers, ShowLogs};
 pub use pull::PullImage;
 pub use push::PushImage;
-pub use report::{ListContainers, ShowLogs};
 pub use swarm::DeploySwarmService;
 
 use deploy_core::StepContext;
