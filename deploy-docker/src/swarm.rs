@@ -6,15 +6,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bollard::models::{
-    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointSpec, HealthConfig, ServiceSpec,
-    ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecRollbackConfig,
-    ServiceSpecRollbackConfigOrderEnum, ServiceSpecUpdateConfig,
-    ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum,
-    ServiceUpdateStatusStateEnum, TaskSpec, TaskSpecContainerSpec,
+    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointSpec, ServiceSpec, ServiceSpecMode,
+    ServiceSpecModeReplicated, ServiceSpecRollbackConfig, ServiceSpecRollbackConfigOrderEnum,
+    ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum,
+    ServiceSpecUpdateConfigOrderEnum, ServiceUpdateStatusStateEnum, TaskSpec,
+    TaskSpecContainerSpec,
 };
 use bollard::query_parameters::{InspectServiceOptions, UpdateServiceOptions};
 
-use crate::container::{Healthcheck, PortMapping, SPEC_LABEL};
+use crate::container::{Healthcheck, PortMapping, SPEC_LABEL, nanos};
 use crate::engine::Engine;
 use crate::error::DockerError;
 
@@ -104,10 +104,6 @@ pub enum Rollout {
     RolledBack(String),
 }
 
-fn nanos(d: Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
-
 impl SwarmService {
     /// A service of one replica from `image`, default rolling updates.
     pub fn new(name: impl Into<String>, image: impl Into<String>) -> SwarmService {
@@ -143,14 +139,7 @@ impl SwarmService {
                     image: Some(self.image.clone()),
                     command: self.command.clone(),
                     env: Some(self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-                    health_check: self.healthcheck.as_ref().map(|h| HealthConfig {
-                        test: Some(h.test.clone()),
-                        interval: Some(nanos(h.interval)),
-                        timeout: Some(nanos(h.timeout)),
-                        retries: Some(i64::from(h.retries)),
-                        start_period: Some(nanos(h.start_period)),
-                        start_interval: None,
-                    }),
+                    health_check: self.healthcheck.as_ref().map(Healthcheck::to_api),
                     ..Default::default()
                 }),
                 ..Default::default()

@@ -9,7 +9,7 @@ use bollard::models::{
     RestartPolicy, RestartPolicyNameEnum,
 };
 
-use super::spec::ContainerSpec;
+use super::spec::{ContainerSpec, Healthcheck};
 use super::{MANAGED_LABEL, SPEC_LABEL, VERSION_LABEL};
 use crate::error::DockerError;
 
@@ -70,14 +70,7 @@ impl ContainerSpec {
         let endpoints = self.networks.first().map(|first| NetworkingConfig {
             endpoints_config: Some(HashMap::from([(first.clone(), self.endpoint_settings())])),
         });
-        let healthcheck = self.healthcheck.as_ref().map(|h| HealthConfig {
-            test: Some(h.test.clone()),
-            interval: Some(nanos(h.interval)),
-            timeout: Some(nanos(h.timeout)),
-            retries: Some(i64::from(h.retries)),
-            start_period: Some(nanos(h.start_period)),
-            start_interval: None,
-        });
+        let healthcheck = self.healthcheck.as_ref().map(Healthcheck::to_api);
         Ok(ContainerCreateBody {
             image: Some(self.image.clone()),
             cmd: self.command.clone(),
@@ -106,6 +99,21 @@ impl ContainerSpec {
     }
 }
 
-fn nanos(d: Duration) -> i64 {
+impl Healthcheck {
+    /// The check as the Engine API takes it (containers and swarm services).
+    pub(crate) fn to_api(&self) -> HealthConfig {
+        HealthConfig {
+            test: Some(self.test.clone()),
+            interval: Some(nanos(self.interval)),
+            timeout: Some(nanos(self.timeout)),
+            retries: Some(i64::from(self.retries)),
+            start_period: Some(nanos(self.start_period)),
+            start_interval: None,
+        }
+    }
+}
+
+/// A duration in the API's nanoseconds (saturating).
+pub(crate) fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }

@@ -18,6 +18,7 @@ mod logs;
 mod spec;
 mod stream;
 
+pub(crate) use body::nanos;
 pub use exec::ExecOutcome;
 pub use inspect::ContainerInfo;
 pub use logs::LogRequest;
