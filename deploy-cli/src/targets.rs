@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deploy_core::config::{EnvironmentInfo, SshSettings, Transport};
+use deploy_core::config::{EnvironmentInfo, HostAddress, SshSettings, Transport, ssh_jump_hops};
 use deploy_core::{LocalTarget, Secret, Target, Targets};
 use deploy_ssh::ssh_config::{HostConfig, SshConfig};
 use deploy_ssh::{HostKeyPolicy, SshOptions, SshTarget};
@@ -78,8 +78,10 @@ impl<'a> SshFleet<'a> {
         let mut targets = Targets::new();
         let mut off_warned = false;
         for host in &env.hosts {
-            let (name, port) = split_port(&host.name);
-            let (target, options) = self.target(&host.name, name, port)?;
+            // Checked when deploy.toml loaded; the same parse, so it holds.
+            let address = HostAddress::parse(&host.name)
+                .map_err(|why| format!("host {:?}: {why}", host.name))?;
+            let (target, options) = self.target(&host.name, &address)?;
             if options.host_keys == HostKeyPolicy::Off && !off_warned {
                 off_warned = true;
                 eprintln!(
@@ -114,16 +116,19 @@ impl<'a> SshFleet<'a> {
     fn target(
         &mut self,
         label: &str,
-        name: &str,
-        port: Option<u16>,
+        address: &HostAddress,
     ) -> Result<(SshTarget, SshOptions), String> {
+        let name = address.name.as_str();
         let resolved = self.ssh_config.resolve(name, &self.local_user);
         for line in &resolved.unapplied {
             if self.reported.insert(line.clone()) {
                 eprintln!("warning: ssh config {line}");
             }
         }
-        let mut options = self.options(&resolved, port)?;
+        let mut options = self.options(&resolved, address.port);
+        if let Some(user) = &address.user {
+            options.user = user.clone();
+        }
         if options.passphrase.is_none() {
             self.ask_passphrase(&options.identity_files)?;
             options.passphrase = self.base.passphrase.clone();
@@ -147,16 +152,14 @@ impl<'a> SshFleet<'a> {
             return Ok(Arc::clone(existing));
         }
         let mut previous: Option<Arc<SshTarget>> = None;
-        for hop in spec.split(',').map(str::trim).filter(|h| !h.is_empty()) {
-            let (user, rest) = match hop.split_once('@') {
-                Some((user, rest)) => (Some(user), rest),
-                None => (None, hop),
-            };
-            let (name, port) = split_port(rest);
+        // deploy.toml's proxy_jump was checked when it loaded; ssh_config's
+        // ProxyJump is read here, with the same parse.
+        for (hop, hop_address) in ssh_jump_hops(spec).map_err(|e| format!("proxy_jump: {e}"))? {
+            let name = hop_address.name.as_str();
             let resolved = self.ssh_config.resolve(name, &self.local_user);
-            let mut options = self.options(&resolved, port)?;
-            if let Some(user) = user {
-                options.user = user.to_owned();
+            let mut options = self.options(&resolved, hop_address.port);
+            if let Some(user) = &hop_address.user {
+                options.user = user.clone();
             }
             let address = resolved.hostname.clone().unwrap_or_else(|| name.to_owned());
             let mut target = SshTarget::new(format!("jump {hop}"), options).with_address(address);
@@ -171,7 +174,7 @@ impl<'a> SshFleet<'a> {
     }
 
     /// deploy.toml's `[ssh]` first, then ssh_config, then defaults.
-    fn options(&self, resolved: &HostConfig, port: Option<u16>) -> Result<SshOptions, String> {
+    fn options(&self, resolved: &HostConfig, port: Option<u16>) -> SshOptions {
         let s = self.settings;
         let mut options = self.base.clone();
         if let Some(user) = s.user.clone().or_else(|| resolved.user.clone()) {
@@ -200,8 +203,8 @@ impl<'a> SshFleet<'a> {
                 options.identity_files.dedup();
             }
         }
-        let policy = match (&s.host_keys, &resolved.strict_host_key_checking) {
-            (Some(policy), _) => HostKeyPolicy::parse(policy)?,
+        let policy = match (s.host_keys, &resolved.strict_host_key_checking) {
+            (Some(policy), _) => policy,
             (None, Some(ssh)) => match ssh.as_str() {
                 "no" | "off" => HostKeyPolicy::Off,
                 "accept-new" => HostKeyPolicy::AcceptNew,
@@ -218,27 +221,13 @@ impl<'a> SshFleet<'a> {
         }) {
             options = options.known_hosts(path);
         }
-        match (&s.connect_timeout, resolved.connect_timeout) {
-            (Some(timeout), _) => {
-                let timeout: Duration = deploy_core::duration::parse(timeout)?;
-                options = options.connect_timeout(timeout);
-            }
+        match (s.connect_timeout, resolved.connect_timeout) {
+            (Some(timeout), _) => options = options.connect_timeout(timeout),
             (None, Some(secs)) => options = options.connect_timeout(Duration::from_secs(secs)),
             (None, None) => {}
         }
         options.keepalive = resolved.server_alive_interval.map(Duration::from_secs);
-        Ok(options)
-    }
-}
-
-/// `host:port` → (`host`, port); a plain name → (name, None).
-fn split_port(name: &str) -> (&str, Option<u16>) {
-    match name.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => match port.parse() {
-            Ok(port) => (host, Some(port)),
-            Err(_) => (name, None),
-        },
-        _ => (name, None),
+        options
     }
 }
 

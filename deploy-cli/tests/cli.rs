@@ -507,6 +507,15 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Runs a closure when dropped (when the test ends, passing or not).
+struct OnDrop<F: Fn()>(F);
+
+impl<F: Fn()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
 /// The README's demo: deploy, upgrade, roll back, on this machine.
 #[test]
 fn demo_deploys_upgrades_and_rolls_back() {
@@ -522,6 +531,16 @@ fn demo_deploys_upgrades_and_rolls_back() {
     };
     let dir = format!("deploy_to={}", deploy_to.path().display());
     let port_arg = format!("port={port}");
+    // The app runs in a session of its own: however the test ends, it stops.
+    let _stops_the_app = OnDrop(|| {
+        if let Ok(mut cmd) = Command::cargo_bin("deploy") {
+            let _ = cmd
+                .arg("--config")
+                .arg(&config)
+                .args(["run", "stop", &dir])
+                .output();
+        }
+    });
     run(&["deploy", "version=1.0.0", &dir, &port_arg]);
     let port: u16 = port.parse().expect("port");
     assert!(get(port, "/").contains("version 1.0.0"));

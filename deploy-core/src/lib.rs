@@ -45,6 +45,7 @@ pub mod text;
 pub mod dotenv;
 pub mod duration;
 pub mod git;
+pub mod mode;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tree;

@@ -1,16 +1,19 @@
 //! Test fixtures against the real engine (feature `testing`): the engine or a
 //! loud skip, unique labelled names, test images built here (the registry
-//! cannot be reached: nothing is pulled), and a private `docker-registry`.
+//! cannot be reached: nothing is pulled), and a private `docker-registry`,
+//! nginx and Caddy (each a [`Server`]: stopped as it is meant to be, and
+//! waited for, so a run leaves none of their processes behind).
 //!
 //! Images are built once per machine and reused by name; each carries the
 //! digest of what it was built from, so a changed demo app rebuilds it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use deploy_core::target::DiscardOutput;
+use deploy_core::testing::server::{Server, Stop, log_file};
 
 use crate::engine::Engine;
 use crate::image::{BuildSpec, CONTEXT_LABEL};
@@ -182,20 +185,14 @@ pub async fn busybox_image(engine: &Engine) -> String {
 }
 
 /// A private registry (Debian's `docker-registry`) on a free loopback port,
-/// storing in a temp dir, killed on drop. The engine trusts loopback
-/// registries without TLS.
+/// storing in a temp dir, stopped (SIGTERM, waited for) on drop. The engine
+/// trusts loopback registries without TLS.
 pub struct Registry {
     /// `127.0.0.1:PORT`.
     pub address: String,
+    // Declared first: stopped before its directory goes.
+    _server: Server,
     _dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Registry {
@@ -221,13 +218,16 @@ impl Registry {
             ),
         )
         .expect("registry config");
-        let child = Command::new(binary)
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry starts");
+        let server = Server::spawn(
+            "docker-registry",
+            Command::new(binary)
+                .arg("serve")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            Stop::Term,
+        )
+        .expect("docker-registry starts");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "docker-registry did not listen");
@@ -235,27 +235,22 @@ impl Registry {
         }
         Registry {
             address: format!("127.0.0.1:{port}"),
+            _server: server,
             _dir: dir,
-            child,
         }
     }
 }
 
 /// A private nginx (Debian's) on a free loopback port, proxying to the
-/// upstream `app` kept in its own file; killed on drop.
+/// upstream `app` kept in its own file; on drop it quits gracefully
+/// (SIGQUIT to the master, which stops its workers) and is waited for.
 pub struct Nginx {
+    // Declared first: stopped before its directory goes.
+    _server: Server,
     /// Its directory (config, upstream file, logs).
     pub dir: tempfile::TempDir,
     /// Its port on 127.0.0.1.
     pub port: u16,
-    child: Child,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Nginx {
@@ -289,19 +284,26 @@ impl Nginx {
             ),
         )
         .expect("nginx.conf");
-        let child = Command::new("/usr/sbin/nginx")
-            .args(Nginx::command_args(dir.path()))
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx starts");
+        let server = Server::spawn(
+            "nginx",
+            Command::new("/usr/sbin/nginx")
+                .args(Nginx::command_args(dir.path()))
+                .args(["-g", "daemon off;"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            Stop::Quit,
+        )
+        .expect("nginx starts");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "nginx did not listen");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Nginx { dir, port, child }
+        Nginx {
+            _server: server,
+            dir,
+            port,
+        }
     }
 
     fn command_args(dir: &Path) -> Vec<String> {
@@ -327,23 +329,17 @@ impl Nginx {
 }
 
 /// A private Caddy (Debian's) on a free loopback port with its admin API on
-/// another, reverse-proxying through a handler tagged `@id` `app`; killed on
-/// drop.
+/// another, reverse-proxying through a handler tagged `@id` `app`; stopped
+/// (SIGTERM, its graceful stop, waited for) on drop.
 pub struct Caddy {
+    // Declared first: stopped before its directory goes.
+    _server: Server,
     /// Its directory.
     pub dir: tempfile::TempDir,
     /// Its port on 127.0.0.1.
     pub port: u16,
     /// Its admin API (`127.0.0.1:PORT`).
     pub admin: String,
-    child: Child,
-}
-
-impl Drop for Caddy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Caddy {
@@ -375,21 +371,20 @@ impl Caddy {
         });
         let path = dir.path().join("caddy.json");
         std::fs::write(&path, config.to_string()).expect("caddy.json");
-        let child = Command::new("/usr/bin/caddy")
-            .arg("run")
-            .arg("--config")
-            .arg(&path)
-            .env("HOME", dir.path())
-            .env("XDG_DATA_HOME", dir.path())
-            .env("XDG_CONFIG_HOME", dir.path())
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(dir.path().join("caddy.log"))
-                    .map(Stdio::from)
-                    .unwrap_or_else(|_| Stdio::null()),
-            )
-            .spawn()
-            .expect("caddy starts");
+        let server = Server::spawn(
+            "caddy",
+            Command::new("/usr/bin/caddy")
+                .arg("run")
+                .arg("--config")
+                .arg(&path)
+                .env("HOME", dir.path())
+                .env("XDG_DATA_HOME", dir.path())
+                .env("XDG_CONFIG_HOME", dir.path())
+                .stdout(Stdio::null())
+                .stderr(log_file(&dir.path().join("caddy.log"))),
+            Stop::Term,
+        )
+        .expect("caddy starts");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
             || std::net::TcpStream::connect(("127.0.0.1", admin_port)).is_err()
@@ -398,10 +393,10 @@ impl Caddy {
             std::thread::sleep(Duration::from_millis(50));
         }
         Caddy {
+            _server: server,
             dir,
             port,
             admin,
-            child,
         }
     }
 }

@@ -646,6 +646,18 @@ async fn replace_keeps_the_old_container_through_crashes_and_interruptions() {
     assert!(info.running());
     assert_eq!(info.labels.get("deploy.spec-digest"), Some(&good.digest()));
 
+    // A spec the engine would refuse is refused before the old one stops.
+    let mut refused = good.clone();
+    refused.restart = Some("always:3".to_owned());
+    let err = engine
+        .replace(&refused, Duration::from_secs(1), None)
+        .await
+        .expect_err("a retry count with always");
+    assert!(err.to_string().contains("only on-failure"), "{err}");
+    let still = engine.inspect(&name).await.expect("inspect").expect("kept");
+    assert!(still.running());
+    assert_eq!(still.started_at, info.started_at, "never stopped");
+
     // As if a run had stopped after setting the old one aside: the broken
     // new one under the name, the good one stopped under `-replaced`.
     engine

@@ -6,40 +6,17 @@ use std::time::Duration;
 
 use deploy_core::Secret;
 
-/// What to do with a host key that `known_hosts` does not vouch for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum HostKeyPolicy {
-    /// Unknown or changed key: refuse, run nothing (the default).
-    #[default]
-    Strict,
-    /// Trust an unknown host on first use and append its key; refuse a
-    /// changed one.
-    AcceptNew,
-    /// Check nothing (warned on every run).
-    Off,
-}
-
-impl HostKeyPolicy {
-    /// Reads `strict`, `accept-new` or `off` (`deploy.toml`'s `host_keys`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use deploy_ssh::HostKeyPolicy;
-    /// assert_eq!(HostKeyPolicy::parse("accept-new"), Ok(HostKeyPolicy::AcceptNew));
-    /// assert!(HostKeyPolicy::parse("yes").is_err());
-    /// ```
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "strict" => Ok(HostKeyPolicy::Strict),
-            "accept-new" => Ok(HostKeyPolicy::AcceptNew),
-            "off" => Ok(HostKeyPolicy::Off),
-            other => Err(format!(
-                "unknown host-key policy `{other}` (expected strict, accept-new or off)"
-            )),
-        }
-    }
-}
+/// What to do with a host key that `known_hosts` does not vouch for: the
+/// type `deploy.toml`'s `[ssh] host_keys` is read into when the file loads.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_ssh::HostKeyPolicy;
+/// assert_eq!(HostKeyPolicy::parse("accept-new"), Ok(HostKeyPolicy::AcceptNew));
+/// assert!(HostKeyPolicy::parse("yes").is_err());
+/// ```
+pub use deploy_core::config::HostKeyPolicy;
 
 /// Connection settings for SSH targets.
 ///

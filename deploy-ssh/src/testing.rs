@@ -1,15 +1,17 @@
 //! A private OpenSSH `sshd` for tests (feature `testing`): its own host key,
 //! user key, authorized_keys and config in a temporary directory, on a free
-//! port, killed on drop. It never reads or writes the user's `~/.ssh`. Keys
+//! port; on drop the listener and every connection's process get SIGTERM
+//! and are waited for. It never reads or writes the user's `~/.ssh`. Keys
 //! are made in Rust: no `ssh-keygen` is needed.
 
 use deploy_core::testing::free_port;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::{HostKeyPolicy, SshOptions};
+use deploy_core::testing::server::{Server, Stop, children, log_file};
 use russh::keys::PrivateKey;
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::Ed25519Keypair;
@@ -43,6 +45,8 @@ pub fn user() -> String {
 
 /// A running sshd.
 pub struct Sshd {
+    // Declared first: stopped before its directory goes.
+    server: Server,
     /// Its directory (config, keys, logs); tests may put files here.
     pub dir: tempfile::TempDir,
     /// Its port on 0.0.0.0 (every 127.0.0.x reaches it).
@@ -51,34 +55,6 @@ pub struct Sshd {
     pub host_key: PrivateKey,
     /// The private key authorized to log in.
     pub user_key_path: PathBuf,
-    child: Child,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The direct children of `parent`, from /proc.
-fn descendants(parent: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    let after = stat.rsplit_once(')')?.1.to_owned();
-                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
-                })
-                == Some(parent)
-        })
-        .collect()
 }
 
 impl Sshd {
@@ -134,36 +110,34 @@ impl Sshd {
                 ),
             )
             .expect("sshd_config");
-            let mut child = Command::new(SSHD)
-                .arg("-f")
-                .arg(&config)
-                .args(["-D", "-e"])
-                .stdout(Stdio::null())
-                .stderr(
-                    std::fs::File::create(dir.path().join("sshd.log"))
-                        .map(Stdio::from)
-                        .unwrap_or_else(|_| Stdio::null()),
-                )
-                .spawn()
-                .expect("sshd starts");
+            let mut server = Server::spawn(
+                "sshd",
+                Command::new(SSHD)
+                    .arg("-f")
+                    .arg(&config)
+                    .args(["-D", "-e"])
+                    .stdout(Stdio::null())
+                    .stderr(log_file(&dir.path().join("sshd.log"))),
+                Stop::TermAll,
+            )
+            .expect("sshd starts");
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
+                if !server.running() {
                     break;
                 }
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                     return Some(Sshd {
+                        server,
                         dir,
                         port,
                         host_key,
                         user_key_path,
-                        child,
                     });
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            server.stop();
         }
         panic!("sshd did not start");
     }
@@ -171,8 +145,7 @@ impl Sshd {
     /// Kills every connection's sshd process (the listener stays): the
     /// network dropping under running commands.
     pub fn drop_connections(&self) {
-        let master = self.child.id();
-        for pid in descendants(master) {
+        for pid in children(self.server.id()) {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();

@@ -4,6 +4,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use deploy_core::target::{Endpoint, OutputSink, OutputStream, SyncOptions, TargetError};
+use deploy_core::testing::server::{Server, Stop};
 use deploy_core::{Command, Target};
 use deploy_ssh::testing::{self as support, Sshd};
 use deploy_ssh::{HostKeyPolicy, SshOptions, SshTarget};
@@ -579,12 +580,15 @@ async fn proxy_jump_through_a_second_sshd() {
 async fn authenticates_with_an_agent() {
     let Some(sshd) = Sshd::start() else { return };
     let socket = sshd.dir.path().join("agent.sock");
-    let mut agent_process = std::process::Command::new("ssh-agent")
-        .args(["-D", "-a"])
-        .arg(&socket)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("ssh-agent (openssh-client) starts");
+    let _agent_process = Server::spawn(
+        "ssh-agent",
+        std::process::Command::new("ssh-agent")
+            .args(["-D", "-a"])
+            .arg(&socket)
+            .stdout(std::process::Stdio::null()),
+        Stop::Term,
+    )
+    .expect("ssh-agent (openssh-client) starts");
     for _ in 0..100 {
         if socket.exists() {
             break;
@@ -613,8 +617,6 @@ async fn authenticates_with_an_agent() {
             .expect("runs")
             .success()
     );
-    let _ = agent_process.kill();
-    let _ = agent_process.wait();
 }
 
 /// A key file that is not a key, and an encrypted key with a wrong
@@ -708,13 +710,16 @@ async fn the_known_host_key_algorithm_is_preferred() {
         )
         .replace("sshd.pid", "sshd2.pid");
     std::fs::write(dir.join("sshd2_config"), config).expect("write");
-    let mut second = std::process::Command::new("/usr/sbin/sshd")
-        .arg("-f")
-        .arg(dir.join("sshd2_config"))
-        .args(["-D", "-e"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("sshd");
+    let second = Server::spawn(
+        "sshd",
+        std::process::Command::new("/usr/sbin/sshd")
+            .arg("-f")
+            .arg(dir.join("sshd2_config"))
+            .args(["-D", "-e"])
+            .stderr(std::process::Stdio::null()),
+        Stop::TermAll,
+    )
+    .expect("sshd");
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             break;
@@ -732,8 +737,7 @@ async fn the_known_host_key_algorithm_is_preferred() {
     .expect("write");
     let web1 = target(&sshd, sshd.options().port(port).known_hosts(&known));
     let result = web1.run(&Command::new(["true"]), &Lines::default()).await;
-    let _ = second.kill();
-    let _ = second.wait();
+    drop(second);
     assert!(
         result
             .expect("the ECDSA key is negotiated and known")

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use toml::Spanned;
+use toml::de::DeValue;
 
 use super::Config;
 use super::error::{ConfigError, ConfigErrorKind};
@@ -11,7 +12,7 @@ use super::interpolate::Variables;
 use super::raw::{RawEntry, RawTask};
 use crate::location::Location;
 use crate::plan::{PlannedStep, Selector};
-use crate::registry::StepRegistry;
+use crate::registry::{RegistryError, StepRegistry};
 
 /// The keys a step entry may have besides its kind.
 pub(super) const COMMON_KEYS: &[&str] = &[
@@ -76,13 +77,9 @@ impl Config {
         let mut value = body.get_ref().clone();
         vars.fill_value(&mut value)
             .map_err(|e| self.interpolation_error(e, body.span().start, vars.values))?;
-        let step = registry.parse(kind.get_ref(), value).map_err(|e| {
-            let offset = match e {
-                crate::registry::RegistryError::UnknownKind { .. } => kind.span().start,
-                _ => body.span().start,
-            };
-            self.error_at(offset, ConfigErrorKind::Step(e.to_string()))
-        })?;
+        let step = registry
+            .parse(kind.get_ref(), value)
+            .map_err(|e| self.registry_error(e, entry, kind, body))?;
         let mut planned = PlannedStep::from_arc(Arc::clone(&step))
             .task(task_name)
             .origin(Location::from_offset(&self.file, &self.source, start));
@@ -130,13 +127,7 @@ impl Config {
                     planned.needs =
                         as_strings(value.get_ref()).ok_or_else(|| invalid("a list of step ids"))?
                 }
-                "timeout" => {
-                    planned.timeout = Some(
-                        as_str(value.get_ref())
-                            .and_then(|s| crate::duration::parse(&s).ok())
-                            .ok_or_else(|| invalid("a duration like \"30s\""))?,
-                    )
-                }
+                "timeout" => planned.timeout = Some(self.duration(key, value)?),
                 "retries" => {
                     planned.retry.retries = value
                         .get_ref()
@@ -144,11 +135,7 @@ impl Config {
                         .and_then(|n| u32::try_from(n).ok())
                         .ok_or_else(|| invalid("a number"))?
                 }
-                "backoff" => {
-                    planned.retry.backoff = as_str(value.get_ref())
-                        .and_then(|s| crate::duration::parse(&s).ok())
-                        .ok_or_else(|| invalid("a duration like \"2s\""))?
-                }
+                "backoff" => planned.retry.backoff = self.duration(key, value)?,
                 _ => {}
             }
         }
@@ -157,13 +144,69 @@ impl Config {
         }
         Ok(planned)
     }
+
+    /// A common key's duration (`timeout`, `backoff`), read as every step
+    /// kind reads its own.
+    fn duration(
+        &self,
+        key: &Spanned<String>,
+        value: &Spanned<toml::Value>,
+    ) -> Result<std::time::Duration, ConfigError> {
+        crate::duration::serde_req::deserialize(value.get_ref().clone()).map_err(|e| {
+            self.error_at(
+                value.span().start,
+                ConfigErrorKind::Step(format!("step {}: {}", key.get_ref(), e.message())),
+            )
+        })
+    }
+
+    /// A kind that refused its table: the error points at the field it
+    /// names (`in `interval`` from serde), else at the table, and says
+    /// which field.
+    fn registry_error(
+        &self,
+        error: RegistryError,
+        entry: &Spanned<RawEntry>,
+        kind: &Spanned<String>,
+        body: &Spanned<toml::Value>,
+    ) -> ConfigError {
+        let (offset, message) = match &error {
+            RegistryError::UnknownKind { .. } => (kind.span().start, error.to_string()),
+            RegistryError::Invalid { kind, message } => match message.rsplit_once("\nin `") {
+                Some((what, path)) => {
+                    let path = path.trim_end_matches('`');
+                    let offset =
+                        field_offset(&self.source, entry.span(), &format!("{kind}.{path}"))
+                            .unwrap_or(body.span().start);
+                    (offset, format!("invalid `{kind}` step: {path}: {what}"))
+                }
+                None => (body.span().start, error.to_string()),
+            },
+        };
+        self.error_at(offset, ConfigErrorKind::Step(message))
+    }
 }
 
+/// Where the value at `path` (`http-check.healthcheck.interval`: the kind,
+/// then the field) starts inside the step entry written at `span`, when the
+/// field is found.
+fn field_offset(source: &str, span: std::ops::Range<usize>, path: &str) -> Option<usize> {
+    let text = source.get(span.clone())?;
+    let mut at = DeValue::parse(text).ok()?;
+    for key in path.split('.') {
+        let DeValue::Table(table) = at.get_ref() else {
+            return None;
+        };
+        let (_, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == key)?;
+        at = value.clone();
+    }
+    Some(span.start + at.span().start)
+}
 fn as_str(value: &toml::Value) -> Option<String> {
     value.as_str().map(str::to_owned)
 }
 
-fn as_strings(value: &toml::Value) -> Option<Vec<String>> {
+pub(super) fn as_strings(value: &toml::Value) -> Option<Vec<String>> {
     match value {
         toml::Value::String(s) => Some(vec![s.clone()]),
         toml::Value::Array(items) => items.iter().map(as_str).collect(),

@@ -89,6 +89,18 @@ pub enum ConfigErrorKind {
     /// Tasks include each other in a circle.
     #[error("task cycle: {}", .0.join(" -> "))]
     TaskCycle(Vec<String>),
+    /// A step names a role that no environment gives to any host.
+    #[error(
+        "unknown role `{role}`{suggestion}: no environment gives it to a host (roles: {known})"
+    )]
+    UndefinedRole {
+        /// The role.
+        role: String,
+        /// A suggestion, or empty.
+        suggestion: String,
+        /// The roles some environment defines, or `none`.
+        known: String,
+    },
     /// A step entry is malformed, or its kind refused it.
     #[error("{0}")]
     Step(String),

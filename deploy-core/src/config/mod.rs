@@ -5,21 +5,26 @@
 //! `deploy` binary does. It knows no transport: step kinds come from a
 //! [`StepRegistry`]. Every error points at `file:line:column`.
 
+mod address;
+mod check;
 mod entry;
 mod error;
 mod interpolate;
 mod raw;
+mod ssh;
 mod variables;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub use address::HostAddress;
 use entry::included_task;
 use error::locate;
 pub use error::{ConfigError, ConfigErrorKind};
 use interpolate::Variables;
-pub use raw::{Approval, SshSettings, Transport};
+pub use raw::{Approval, Transport};
 use raw::{RawConfig, RawEnvironment, RawRollout};
+pub use ssh::{HostKeyPolicy, SshSettings, ssh_jump_hops};
 
 use crate::plan::{Plan, PlanError, PlannedStep, Rollout};
 use crate::registry::StepRegistry;
@@ -200,46 +205,6 @@ impl Config {
 
     fn error_at(&self, offset: usize, kind: ConfigErrorKind) -> ConfigError {
         locate(&self.file, &self.source, offset, kind)
-    }
-
-    /// Checks what can be checked without choosing an environment or task.
-    fn check(&self) -> Result<(), ConfigError> {
-        if let Some(default) = &self.raw.default_environment
-            && !self.raw.environments.contains_key(default.get_ref())
-        {
-            return Err(self.error_at(
-                default.span().start,
-                self.unknown_environment(default.get_ref()),
-            ));
-        }
-        let defaults: Vec<&String> = self
-            .raw
-            .tasks
-            .iter()
-            .filter(|(_, t)| t.get_ref().default)
-            .map(|(name, _)| name)
-            .collect();
-        if defaults.len() > 1 {
-            let second = &self.raw.tasks[defaults[1]];
-            return Err(self.error_at(
-                second.span().start,
-                ConfigErrorKind::Invalid(format!(
-                    "tasks `{}` and `{}` are both `default = true`",
-                    defaults[0], defaults[1]
-                )),
-            ));
-        }
-        for (name, env) in &self.raw.environments {
-            if let Some(rollout) = &env.get_ref().rollout {
-                parse_rollout(rollout.get_ref()).map_err(|message| {
-                    self.error_at(
-                        rollout.span().start,
-                        ConfigErrorKind::Invalid(format!("environment `{name}`: {message}")),
-                    )
-                })?;
-            }
-        }
-        Ok(())
     }
 
     /// Replaces `${config_dir}` (the file's directory), e.g. with a fixed

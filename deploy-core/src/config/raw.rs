@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::ssh::SshSettings;
 use crate::plan::FailurePolicy;
 
 #[derive(Debug, Deserialize)]
@@ -21,51 +22,6 @@ pub(super) struct RawConfig {
     pub(super) environments: BTreeMap<String, Spanned<RawEnvironment>>,
     #[serde(default)]
     pub(super) tasks: BTreeMap<String, Spanned<RawTask>>,
-}
-
-/// `[ssh]`: how the SSH transport connects (read by `deploy-ssh`).
-///
-/// # Examples
-///
-/// ```
-/// use deploy_core::{Config, config::SshSettings};
-///
-/// let toml = "[ssh]\nuser = \"deploy\"\nproxy_jump = \"bastion.example\"\n";
-/// let ssh = Config::parse("deploy.toml", ".", toml).unwrap().ssh();
-/// assert_eq!(ssh, SshSettings {
-///     user: Some("deploy".into()),
-///     proxy_jump: Some("bastion.example".into()),
-///     ..SshSettings::default()
-/// });
-/// ```
-#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct SshSettings {
-    /// Remote user (else from ssh_config, else the local user).
-    pub user: Option<String>,
-    /// Port (else from ssh_config, else 22).
-    pub port: Option<u16>,
-    /// Host-key policy: `strict` (default), `accept-new`, or `off`.
-    pub host_keys: Option<String>,
-    /// Identity files to offer.
-    #[serde(default)]
-    pub identity_files: Vec<String>,
-    /// Connect timeout, like `10s`.
-    pub connect_timeout: Option<String>,
-    /// Jump host(s), as in ssh_config's `ProxyJump`.
-    pub proxy_jump: Option<String>,
-    /// The known_hosts file (default `~/.ssh/known_hosts`).
-    pub known_hosts: Option<String>,
-    /// The ssh_config file hosts are resolved through (default
-    /// `~/.ssh/config`); settings here win over it.
-    pub config: Option<String>,
-    /// SSH handshakes in flight at once (default 8: under sshd's default
-    /// `MaxStartups` of a shared jump host; a fleet of separate hosts can
-    /// take more).
-    pub handshakes: Option<usize>,
-    /// Connections open at once (default: the open-file limit less 256);
-    /// idle ones are closed to make room.
-    pub max_connections: Option<usize>,
 }
 
 /// `[secrets.NAME]`: where a secret's value comes from at run time.

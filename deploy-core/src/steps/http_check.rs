@@ -61,6 +61,7 @@ pub enum CheckFrom {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpCheck {
+    #[serde(deserialize_with = "checked_url")]
     url: Text,
     #[serde(default = "default_expect")]
     expect: u16,
@@ -72,6 +73,76 @@ pub struct HttpCheck {
     attempts: Option<u32>,
     #[serde(default)]
     from: CheckFrom,
+}
+
+/// What a URL may look like, for error messages.
+const EXPECTED_URL: &str = r#"expected an http or https URL, e.g. "https://example.com/health""#;
+
+/// The request a URL makes: TLS or not, host, port. The one place that
+/// decides which URLs a check can request (when the plan is built, through
+/// [`checked_url`], and when it runs).
+fn endpoint(uri: &hyper::Uri) -> Result<(bool, String, u16), String> {
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        Some(other) => return Err(format!("the scheme {other:?} is not http or https")),
+        None => return Err("it has no scheme (http:// or https://)".to_owned()),
+    };
+    let host = match uri.host() {
+        Some(host) if !host.is_empty() => host.to_owned(),
+        _ => return Err("it has no host".to_owned()),
+    };
+    // `Uri` keeps a port it cannot read (`:80x`) and reports none: refuse
+    // it rather than quietly use the scheme's.
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let after_user = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, rest)| rest);
+    let port = match after_user
+        .get(host.len()..)
+        .and_then(|p| p.strip_prefix(':'))
+    {
+        None | Some("") => {
+            if https {
+                443
+            } else {
+                80
+            }
+        }
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p >= 1 && port.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| format!("the port {port:?} is not a number from 1 to 65535"))?,
+    };
+    Ok((https, host, port))
+}
+
+/// Reads `url` and refuses, when the plan is built, what [`endpoint`] would
+/// refuse at run time. A run-time value (`${host}`, `${release}`, a
+/// secret) is not known yet: it stands in as `0`, valid in a host, port,
+/// path or query, so only the URL around it is judged.
+fn checked_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+    let text = Text::deserialize(d)?;
+    let probe: String = text
+        .segments()
+        .iter()
+        .map(|segment| match segment {
+            crate::text::Segment::Literal(s) => s.as_str(),
+            _ => "0",
+        })
+        .collect();
+    probe
+        .parse::<hyper::Uri>()
+        .map_err(|e| e.to_string())
+        .and_then(|uri| endpoint(&uri))
+        .map(|_| text.clone())
+        .map_err(|why| {
+            serde::de::Error::custom(format!(
+                "{:?} is not a URL: {why} ({EXPECTED_URL})",
+                text.to_string()
+            ))
+        })
 }
 
 fn default_expect() -> u16 {
@@ -309,13 +380,7 @@ impl Step for HttpCheck {
 
 /// One GET through a stream `via` opens; returns status and body text.
 async fn get(via: &dyn Target, uri: &hyper::Uri) -> Result<(u16, String), String> {
-    let https = match uri.scheme_str() {
-        Some("https") => true,
-        Some("http") => false,
-        other => return Err(format!("unsupported scheme {other:?} (use http or https)")),
-    };
-    let host = uri.host().ok_or("the URL has no host")?.to_owned();
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let (https, host, port) = endpoint(uri)?;
     let stream = via
         .connect(&Endpoint::Tcp {
             host: host.trim_matches(['[', ']']).to_owned(),
@@ -382,4 +447,49 @@ where
     .await;
     driver.abort();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HttpCheck;
+
+    fn refusal(url: &str) -> String {
+        toml::from_str::<HttpCheck>(&format!("url = {url:?}"))
+            .expect_err("refused")
+            .message()
+            .to_owned()
+    }
+
+    #[test]
+    fn urls_are_checked_as_a_run_would_request_them() {
+        for url in [
+            "http://127.0.0.1:8080/health",
+            "https://pixel.example/",
+            "http://[::1]:8000/",
+            "http://${host}:8080/",
+            "https://pixel.example/${release}?token=${secret.token}",
+        ] {
+            assert!(
+                toml::from_str::<HttpCheck>(&format!("url = {url:?}")).is_ok(),
+                "{url}"
+            );
+        }
+        assert_eq!(
+            refusal("http://exa mple/"),
+            r#""http://exa mple/" is not a URL: invalid uri character (expected an http or https URL, e.g. "https://example.com/health")"#
+        );
+        assert!(
+            refusal("ftp://pixel.example/").contains(r#"the scheme "ftp" is not http or https"#)
+        );
+        assert!(refusal("pixel.example/health").contains("is not a URL"));
+        assert!(
+            refusal("http://web1:80x/")
+                .contains(r#"the port "80x" is not a number from 1 to 65535"#)
+        );
+        assert!(refusal("http://[::1]:0/").contains(r#"the port "0""#));
+        assert!(
+            refusal("http://${host}:${secret.port}x/")
+                .contains(r#""http://{host}:[REDACTED]x/" is not a URL"#)
+        );
+    }
 }

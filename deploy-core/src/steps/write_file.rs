@@ -26,22 +26,8 @@ use crate::text::Text;
 pub struct WriteFile {
     path: Text,
     content: Text,
-    #[serde(default, deserialize_with = "parse_mode")]
+    #[serde(default, deserialize_with = "crate::mode::serde_opt::deserialize")]
     mode: Option<u32>,
-}
-
-fn parse_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    let Some(raw) = Option::<String>::deserialize(d)? else {
-        return Ok(None);
-    };
-    let digits = raw.trim_start_matches("0o");
-    u32::from_str_radix(digits, 8)
-        .ok()
-        .filter(|m| *m <= 0o7777)
-        .map(Some)
-        .ok_or_else(|| {
-            serde::de::Error::custom(format!("invalid mode {raw:?} (write octal, e.g. \"0640\")"))
-        })
 }
 
 /// What the file was before, for undo: its bytes and, when this step sets a

@@ -7,8 +7,12 @@
 //! test doubles every crate's tests share: [`RecordingOutput`] (an output
 //! sink that keeps the lines), [`TestContext`] (a [`StepContext`] with
 //! everything it borrows owned) and [`free_port`].
+//!
+//! The real servers tests start on this machine are in [`server`], which
+//! stops them so that nothing of them is left.
 
 mod context;
+pub mod server;
 
 pub use context::{RecordingOutput, TestContext, free_port};
 

@@ -35,13 +35,25 @@ impl ContainerSpec {
                 )));
             }
         };
-        let maximum_retry_count = count
-            .map(|c| {
-                c.parse::<i64>().map_err(|_| {
-                    DockerError::Invalid(format!("container {}: `{restart}`", self.name))
-                })
-            })
-            .transpose()?;
+        // The engine takes a retry count with on-failure only, and no
+        // negative one: refused here, before anything is stopped.
+        let maximum_retry_count = match count {
+            None => None,
+            Some(count) if name == RestartPolicyNameEnum::ON_FAILURE => {
+                Some(count.parse::<u32>().map(i64::from).map_err(|_| {
+                    DockerError::Invalid(format!(
+                        "container {}: `{restart}`: the retry count is a whole number",
+                        self.name
+                    ))
+                })?)
+            }
+            Some(_) => {
+                return Err(DockerError::Invalid(format!(
+                    "container {}: `{restart}`: only on-failure takes a retry count",
+                    self.name
+                )));
+            }
+        };
         Ok(Some(RestartPolicy {
             name: Some(name),
             maximum_retry_count,
@@ -117,3 +129,6 @@ impl Healthcheck {
 pub(crate) fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests;

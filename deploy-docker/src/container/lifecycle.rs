@@ -81,6 +81,8 @@ impl Engine {
         health: Option<Duration>,
         keep: bool,
     ) -> Result<bool, DockerError> {
+        // A spec the engine cannot take is refused before the old one stops.
+        spec.body()?;
         let aside = format!("{}-replaced", spec.name);
         self.recover_aside(&spec.name, &aside).await?;
         let old = self.inspect(&spec.name).await?;

@@ -1,0 +1,253 @@
+//! Malformed settings are refused when `deploy.toml` loads (or, for a step
+//! body, when the plan is built after `${…}` is filled in): `deploy plan`
+//! and `deploy run` exit 2 at `deploy.toml:LINE:COLUMN`, naming the key, what
+//! it got and what it accepts. Nothing here needs a network or a peer.
+
+use assert_cmd::Command;
+
+/// An environment and a task the cases below add to or change.
+const TASK: &str = "[tasks.t]\nsteps = [{ exec = { cmd = [\"true\"] } }]\n";
+
+/// Runs `deploy plan e t` and `deploy run e t` on `config`; both must exit 2
+/// with `deploy.toml:{at}: {message}` (and the caret snippet) on stderr.
+fn refused(config: &str, at: &str, message: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("deploy.toml"), config).expect("write config");
+    for sub in ["plan", "run"] {
+        let out = Command::cargo_bin("deploy")
+            .expect("deploy binary")
+            .current_dir(dir.path())
+            .env_remove("DEPLOY_CONFIG")
+            .args([sub, "e", "t"])
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{sub}: {err}");
+        let want = format!("deploy.toml:{at}: {message}");
+        assert!(err.contains(&want), "{sub}: expected\n  {want}\nin\n{err}");
+        let line: usize = at
+            .split(':')
+            .next()
+            .and_then(|l| l.parse().ok())
+            .expect("LINE:COLUMN");
+        let source = config.lines().nth(line - 1).expect("the line exists");
+        assert!(
+            err.contains(&format!("{line} | {source}")),
+            "{sub}: no snippet in {err}"
+        );
+        assert!(out.stdout.is_empty(), "{sub}: printed a plan");
+    }
+}
+
+fn with_ssh(setting: &str) -> String {
+    format!("[ssh]\n{setting}\n\n[environments.e]\nhosts = [\"web1\"]\n\n{TASK}")
+}
+
+#[test]
+fn ssh_host_keys() {
+    refused(
+        &with_ssh("host_keys = \"yes\""),
+        "2:13",
+        r#"[ssh] host_keys: "yes" is not a host-key policy (expected "strict", "accept-new" or "off")"#,
+    );
+}
+
+#[test]
+fn ssh_connect_timeout() {
+    refused(
+        &with_ssh("connect_timeout = \"ten\""),
+        "2:19",
+        r#"[ssh] connect_timeout: "ten" is not a duration (expected e.g. "10s", "500ms", "2m")"#,
+    );
+    refused(
+        &with_ssh("connect_timeout = 10"),
+        "2:19",
+        r#"[ssh] connect_timeout: 10 is not a duration (write it as a string with a unit: "10s", "10ms"; expected e.g. "10s", "500ms", "2m")"#,
+    );
+}
+
+#[test]
+fn ssh_handshakes() {
+    for (value, got) in [
+        ("0", "0 is too few"),
+        ("-2", "-2 is too few"),
+        ("\"many\"", "\"many\" is not a number"),
+    ] {
+        refused(
+            &with_ssh(&format!("handshakes = {value}")),
+            "2:14",
+            &format!("[ssh] handshakes: {got} (expected a whole number from 1, e.g. 8)"),
+        );
+    }
+}
+
+#[test]
+fn ssh_max_connections() {
+    refused(
+        &with_ssh("max_connections = 0"),
+        "2:19",
+        "[ssh] max_connections: 0 is too few (expected a whole number from 1, e.g. 4000)",
+    );
+    refused(
+        &with_ssh("max_connections = \"lots\""),
+        "2:19",
+        "[ssh] max_connections: \"lots\" is not a number (expected a whole number from 1, e.g. 4000)",
+    );
+}
+
+#[test]
+fn ssh_port_and_proxy_jump() {
+    refused(
+        &with_ssh("port = 70000"),
+        "2:8",
+        "[ssh] port: 70000 is out of range (expected a port from 1 to 65535, e.g. 22)",
+    );
+    refused(
+        &with_ssh("proxy_jump = \"deploy@bastion:ssh\""),
+        "2:14",
+        r#"[ssh] proxy_jump: hop "deploy@bastion:ssh" is not a host: the port "ssh" is not a number (expected "name", "name:port" or "user@name:port", with a port from 1 to 65535)"#,
+    );
+}
+
+const HOST_EXPECTED: &str =
+    r#"(expected "name", "name:port" or "user@name:port", with a port from 1 to 65535)"#;
+
+#[test]
+fn host_with_a_port_that_is_not_a_number() {
+    refused(
+        &format!("[environments.e]\nhosts = [\"web0\", \"web1:notaport\"]\n{TASK}"),
+        "2:18",
+        &format!(
+            r#"[environments.e] hosts: "web1:notaport" is not a host: the port "notaport" is not a number {HOST_EXPECTED}"#
+        ),
+    );
+}
+
+#[test]
+fn host_with_an_empty_name() {
+    refused(
+        &format!("[environments.e]\nhosts = [\"\"]\n{TASK}"),
+        "2:10",
+        &format!(r#"[environments.e] hosts: "" is not a host: the name is empty {HOST_EXPECTED}"#),
+    );
+    refused(
+        &format!("[environments.e]\nroles = {{ web = [\":2222\"] }}\n{TASK}"),
+        "2:18",
+        &format!(
+            r#"[environments.e] roles.web: ":2222" is not a host: the name is empty {HOST_EXPECTED}"#
+        ),
+    );
+}
+
+#[test]
+fn host_with_a_port_out_of_range() {
+    refused(
+        &format!("[environments.e]\nroles = {{ web = [\"web1:70000\"] }}\n{TASK}"),
+        "2:18",
+        &format!(
+            r#"[environments.e] roles.web: "web1:70000" is not a host: the port 70000 is out of range {HOST_EXPECTED}"#
+        ),
+    );
+}
+
+const URL_EXPECTED: &str = r#"(expected an http or https URL, e.g. "https://example.com/health")"#;
+
+#[test]
+fn http_check_url_that_does_not_parse() {
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nsteps = [\n  { http-check = { url = \"http://exa mple/\" } },\n]\n",
+        "5:26",
+        &format!(
+            r#"invalid `http-check` step: url: "http://exa mple/" is not a URL: invalid uri character {URL_EXPECTED}"#
+        ),
+    );
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nsteps = [{ http-check = { url = \"ftp://web1/\" } }]\n",
+        "4:33",
+        &format!(
+            r#"invalid `http-check` step: url: "ftp://web1/" is not a URL: the scheme "ftp" is not http or https {URL_EXPECTED}"#
+        ),
+    );
+}
+
+#[test]
+fn http_check_url_after_interpolation() {
+    // The URL is judged once `${port}` is filled in; the error still points
+    // at the step's `url` as written.
+    refused(
+        "[vars]\nport = \"80x\"\n[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nsteps = [\n  { http-check = { url = \"http://${host}:${port}/\" } },\n]\n",
+        "7:26",
+        &format!(
+            r#"invalid `http-check` step: url: "http://{{host}}:80x/" is not a URL: the port "80x" is not a number from 1 to 65535 {URL_EXPECTED}"#
+        ),
+    );
+}
+
+const DURATION_EXPECTED: &str = r#"(expected e.g. "10s", "500ms", "2m")"#;
+
+#[test]
+fn step_durations() {
+    let env = "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\n";
+    refused(
+        &format!("{env}steps = [{{ exec = {{ cmd = [\"true\"] }}, timeout = \"ten\" }}]\n"),
+        "4:49",
+        &format!(r#"step timeout: "ten" is not a duration {DURATION_EXPECTED}"#),
+    );
+    refused(
+        &format!(
+            "{env}steps = [{{ exec = {{ cmd = [\"true\"] }}, retries = 3, backoff = \"2x\" }}]\n"
+        ),
+        "4:62",
+        &format!(r#"step backoff: "2x" is not a duration {DURATION_EXPECTED}"#),
+    );
+    refused(
+        &format!(
+            "{env}steps = [{{ http-check = {{ url = \"http://web1/\", interval = \"1 sec\" }} }}]\n"
+        ),
+        "4:60",
+        &format!(
+            r#"invalid `http-check` step: interval: "1 sec" is not a duration {DURATION_EXPECTED}"#
+        ),
+    );
+    refused(
+        &format!("{env}steps = [{{ http-check = {{ url = \"http://web1/\", timeout = 60 }} }}]\n"),
+        "4:59",
+        r#"invalid `http-check` step: timeout: 60 is not a duration (write it as a string with a unit: "60s""#,
+    );
+}
+
+#[test]
+fn a_docker_step_duration_points_at_its_field() {
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nsteps = [\n  { docker.ensure-running = { name = \"web\", image = \"web:1\", healthcheck = { test = [\"CMD\", \"true\"], interval = \"often\" } } },\n]\n",
+        "5:113",
+        &format!(
+            r#"invalid `docker.ensure-running` step: healthcheck.interval: "often" is not a duration {DURATION_EXPECTED}"#
+        ),
+    );
+}
+
+#[test]
+fn a_mode_that_is_not_octal() {
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nsteps = [\n  { write-file = { path = \"/srv/app/key\", content = \"x\", mode = \"0999\" } },\n]\n",
+        "5:65",
+        r#"invalid `write-file` step: mode: "0999" is not a file mode (expected octal digits, e.g. "0640", "0755" or "0o600", at most "7777")"#,
+    );
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nsteps = [{ write-file = { path = \"/srv/app/key\", content = \"x\", mode = 0o640 } }]\n",
+        "4:72",
+        r#"invalid `write-file` step: mode: the number 416 is not a file mode (write it as a string: "0640" if you meant 0o640; expected octal digits"#,
+    );
+}
+
+#[test]
+fn a_role_no_environment_defines() {
+    // `db` is a role of no host in any environment (staging's list is
+    // empty); the error points at the step and suggests the nearest role.
+    refused(
+        "[environments.e]\nroles = { web = [\"web1\"], dbs = [\"db1\"] }\n[environments.staging]\nroles = { db = [] }\n[tasks.t]\nsteps = [\n  { exec = { cmd = [\"true\"] } },\n  { exec = { cmd = [\"migrate\"] }, roles = [\"db\"] },\n]\n",
+        "8:3",
+        "unknown role `db` (did you mean `dbs`?): no environment gives it to a host (roles: dbs, web)",
+    );
+}

@@ -1,0 +1,192 @@
+//! What `deploy.toml` is checked for when it loads, before any environment
+//! or task is chosen: the default names exist, host entries parse as the
+//! transport will read them, and every role a step names is a role some
+//! environment gives a host. (Typed settings such as `[ssh]` check
+//! themselves as serde reads them; step bodies are checked when a plan is
+//! built, after `${…}` is filled in.)
+
+use std::collections::BTreeSet;
+
+use toml::Spanned;
+
+use super::address::{self, HostAddress};
+use super::entry::as_strings;
+use super::error::{ConfigError, ConfigErrorKind};
+use super::raw::RawEnvironment;
+use super::{Config, Transport, parse_rollout};
+use crate::suggest::did_you_mean;
+
+impl Config {
+    /// Checks what can be checked without choosing an environment or task.
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if let Some(default) = &self.raw.default_environment
+            && !self.raw.environments.contains_key(default.get_ref())
+        {
+            return Err(self.error_at(
+                default.span().start,
+                self.unknown_environment(default.get_ref()),
+            ));
+        }
+        let defaults: Vec<&String> = self
+            .raw
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.get_ref().default)
+            .map(|(name, _)| name)
+            .collect();
+        if defaults.len() > 1 {
+            let second = &self.raw.tasks[defaults[1]];
+            return Err(self.error_at(
+                second.span().start,
+                ConfigErrorKind::Invalid(format!(
+                    "tasks `{}` and `{}` are both `default = true`",
+                    defaults[0], defaults[1]
+                )),
+            ));
+        }
+        for (name, env) in &self.raw.environments {
+            if let Some(rollout) = &env.get_ref().rollout {
+                parse_rollout(rollout.get_ref()).map_err(|message| {
+                    self.error_at(
+                        rollout.span().start,
+                        ConfigErrorKind::Invalid(format!("environment `{name}`: {message}")),
+                    )
+                })?;
+            }
+            self.check_hosts(name, env.get_ref())?;
+        }
+        self.check_roles()
+    }
+
+    /// Every host entry of an environment: never empty, and for SSH one
+    /// [`HostAddress::parse`] reads (the transport splits it the same way).
+    /// Under `transport = "local"` a name is only a label.
+    fn check_hosts(&self, env_name: &str, env: &RawEnvironment) -> Result<(), ConfigError> {
+        let lists = std::iter::once(("hosts".to_owned(), &env.hosts)).chain(
+            env.roles
+                .iter()
+                .map(|(role, members)| (format!("roles.{role}"), members)),
+        );
+        for (key, entries) in lists {
+            for entry in entries {
+                let problem = match (HostAddress::parse(entry.get_ref()), env.transport) {
+                    (Ok(_), _) => None,
+                    (Err(_), Transport::Local) if !entry.get_ref().trim().is_empty() => None,
+                    (Err(why), _) => Some(why),
+                };
+                if let Some(why) = problem {
+                    return Err(self.host_error(env_name, &key, entry, &why));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn host_error(
+        &self,
+        env_name: &str,
+        key: &str,
+        entry: &Spanned<String>,
+        why: &str,
+    ) -> ConfigError {
+        self.error_at(
+            entry.span().start,
+            ConfigErrorKind::Invalid(format!(
+                "[environments.{env_name}] {key}: {:?} is not a host: {why} ({})",
+                entry.get_ref(),
+                address::EXPECTED
+            )),
+        )
+    }
+
+    /// Every role a step names (`roles = ["db"]`) is given to a host by
+    /// some environment; the error points at the step.
+    fn check_roles(&self) -> Result<(), ConfigError> {
+        let defined: BTreeSet<&str> = self
+            .raw
+            .environments
+            .values()
+            .flat_map(|env| env.get_ref().roles.iter())
+            .filter(|(_, members)| !members.is_empty())
+            .map(|(role, _)| role.as_str())
+            .collect();
+        for task in self.raw.tasks.values() {
+            for entry in &task.get_ref().steps {
+                let named = entry
+                    .get_ref()
+                    .iter()
+                    .find(|(key, _)| key.get_ref() == "roles")
+                    .and_then(|(_, value)| as_strings(value.get_ref()));
+                for role in named.into_iter().flatten() {
+                    if !defined.contains(role.as_str()) {
+                        return Err(self.error_at(
+                            entry.span().start,
+                            ConfigErrorKind::UndefinedRole {
+                                suggestion: did_you_mean(&role, defined.iter().copied()),
+                                known: if defined.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    defined.iter().copied().collect::<Vec<_>>().join(", ")
+                                },
+                                role,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    fn error(source: &str) -> String {
+        Config::parse("deploy.toml", ".", source)
+            .expect_err("refused")
+            .to_string()
+    }
+
+    #[test]
+    fn host_entries_parse_as_the_transport_reads_them() {
+        assert_eq!(
+            error("[environments.prod]\nhosts = [\"web1\", \"web1:notaport\"]\n"),
+            "deploy.toml:2:18: [environments.prod] hosts: \"web1:notaport\" is not a host: the port \"notaport\" is not a number (expected \"name\", \"name:port\" or \"user@name:port\", with a port from 1 to 65535)"
+        );
+        assert!(
+            error("[environments.prod]\nroles = { web = [\"web1:70000\"] }\n").starts_with(
+                "deploy.toml:2:18: [environments.prod] roles.web: \"web1:70000\" is not a host: the port 70000 is out of range"
+            )
+        );
+        assert!(error("[environments.prod]\nhosts = [\"\"]\n").starts_with(
+            "deploy.toml:2:10: [environments.prod] hosts: \"\" is not a host: the name is empty"
+        ));
+    }
+
+    #[test]
+    fn local_host_names_are_labels_but_not_empty() {
+        let local = "[environments.here]\ntransport = \"local\"\nhosts = [\"box:one\"]\n";
+        assert!(Config::parse("deploy.toml", ".", local).is_ok());
+        let empty = "[environments.here]\ntransport = \"local\"\nhosts = [\" \"]\n";
+        assert!(
+            error(empty).starts_with("deploy.toml:3:10: "),
+            "{}",
+            error(empty)
+        );
+    }
+
+    #[test]
+    fn a_role_no_environment_defines_points_at_the_step() {
+        let source = "[environments.a]\nroles = { web = [\"w1\"], db = [] }\n[environments.b]\nroles = { worker = [\"j1\"] }\n[tasks.t]\nsteps = [\n  { exec = { cmd = [\"true\"] }, roles = [\"worker\", \"webb\"] },\n]\n";
+        assert_eq!(
+            error(source),
+            "deploy.toml:7:3: unknown role `webb` (did you mean `web`?): no environment gives it to a host (roles: web, worker)"
+        );
+        let defined = source.replace("\"webb\"", "\"web\"");
+        assert!(Config::parse("deploy.toml", ".", &defined).is_ok());
+        let empty = source.replace("\"webb\"", "\"db\"");
+        assert!(error(&empty).starts_with("deploy.toml:7:3: unknown role `db`: no environment"));
+    }
+}
