@@ -228,9 +228,7 @@ fn stderr_suffix(tail: &[String]) -> String {
 }
 
 impl StepError {
-    /// The error and its causes, one per line: the message, then a
-    /// `caused by: …` line for each [`source`](std::error::Error::source)
-    /// whose text the message does not already contain.
+    /// The error and its causes, one per line ([`cause::chain`](crate::cause::chain)).
     ///
     /// # Examples
     ///
@@ -246,17 +244,7 @@ impl StepError {
     /// assert_eq!(StepError::Failed("bad".into()).chain(), "bad");
     /// ```
     pub fn chain(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(error) = cause {
-            let line = error.to_string();
-            if !text.contains(&line) {
-                text.push_str("\ncaused by: ");
-                text.push_str(&line);
-            }
-            cause = error.source();
-        }
-        text
+        crate::cause::chain(self)
     }
 
     /// True when retrying cannot repeat work already done.
