@@ -29,6 +29,11 @@ pub(crate) struct PlainLines {
     pub(crate) quiet: bool,
 }
 
+/// An error whose `caused by:` lines stay under it, with its host.
+fn under_host(host: &str, error: &str) -> String {
+    deploy_core::cause::indented(error, &format!("[{host}]   "))
+}
+
 /// The line to print for an event, if any.
 fn line_for(event: &Event, verbose: bool) -> Option<String> {
     Some(match event {
@@ -76,13 +81,16 @@ fn line_for(event: &Event, verbose: bool) -> Option<String> {
             will_retry,
             ..
         } => format!(
-            "[{host}] FAILED {step}: {error}{}",
-            if *will_retry { " (will retry)" } else { "" }
+            "[{host}] FAILED {step}{}: {}",
+            if *will_retry { " (will retry)" } else { "" },
+            under_host(host, error)
         ),
         Event::StepInterrupted { host, step } => format!("[{host}] interrupted {step}"),
         Event::RollbackStarted => "rolling back completed steps".to_owned(),
         Event::RolledBack { host, step } => format!("[{host}] undone {step}"),
-        Event::UndoFailed { host, step, error } => format!("[{host}] UNDO FAILED {step}: {error}"),
+        Event::UndoFailed { host, step, error } => {
+            format!("[{host}] UNDO FAILED {step}: {}", under_host(host, error))
+        }
         Event::NotUndoable { host, step } => format!("[{host}] cannot undo {step}"),
         Event::RunFinished { .. } => return None,
         _ => return None,

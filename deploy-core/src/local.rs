@@ -252,7 +252,7 @@ impl Target for LocalTarget {
     async fn connect(&self, endpoint: &Endpoint) -> Result<BoxedStream, TargetError> {
         let failed = |e: std::io::Error| TargetError::Connect {
             endpoint: endpoint.to_string(),
-            detail: e.to_string(),
+            source: e.into(),
         };
         match endpoint {
             Endpoint::Unix(path) => Ok(Box::new(

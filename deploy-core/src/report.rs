@@ -321,12 +321,16 @@ impl RunReport {
             }
             let _ = writeln!(out, "  {}: {}", host.host, parts.join(", "));
             for step in &host.steps {
+                // The headline: the causes under it were shown when the
+                // step failed, and are in `error`.
                 if let Some(error) = &step.error {
-                    let _ = writeln!(out, "    {} {:?}: {error}", step.step, step.status);
+                    let headline = error.lines().next().unwrap_or_default();
+                    let _ = writeln!(out, "    {} {:?}: {headline}", step.step, step.status);
                 }
                 match &step.rollback {
                     Some(RollbackStatus::UndoFailed(e)) => {
-                        let _ = writeln!(out, "    {} undo failed: {e}", step.step);
+                        let headline = e.lines().next().unwrap_or_default();
+                        let _ = writeln!(out, "    {} undo failed: {headline}", step.step);
                     }
                     Some(RollbackStatus::NotUndoable) => {
                         let _ = writeln!(out, "    {} could not be undone", step.step);

@@ -254,7 +254,7 @@ impl StepError {
     /// ```
     /// use deploy_core::{StepError, target::TargetError};
     ///
-    /// let lost = TargetError::ConnectionLost { host: "web1".into(), started: false, detail: "refused".into() };
+    /// let lost = TargetError::ConnectionLost { host: "web1".into(), started: false, source: "refused".into() };
     /// assert!(StepError::from(lost).is_safe_to_retry());
     /// assert!(!StepError::Failed("bad config".into()).is_safe_to_retry());
     /// ```

@@ -288,6 +288,11 @@ pub struct SyncReport {
     pub bytes: u64,
 }
 
+/// What went wrong underneath a [`TargetError`]: the transport's own error
+/// (russh's, an I/O error) kept whole, so its cause chain reaches the user,
+/// or a message where there is nothing more to keep.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// What a Target could not do.
 ///
 /// # Examples
@@ -298,7 +303,7 @@ pub struct SyncReport {
 /// let lost = TargetError::ConnectionLost {
 ///     host: "web1".into(),
 ///     started: true,
-///     detail: "connection reset".into(),
+///     source: "connection reset".into(),
 /// };
 /// assert_eq!(lost.to_string(), "connection to web1 lost while a command ran: connection reset");
 /// ```
@@ -326,7 +331,7 @@ pub enum TargetError {
         source: std::io::Error,
     },
     /// The connection to the host failed or was lost.
-    #[error("connection to {host} lost{}: {detail}", if *.started { " while a command ran" } else { "" })]
+    #[error("connection to {host} lost{}: {source}", if *.started { " while a command ran" } else { "" })]
     ConnectionLost {
         /// The host.
         host: String,
@@ -334,15 +339,17 @@ pub enum TargetError {
         /// blindly).
         started: bool,
         /// What happened.
-        detail: String,
+        #[source]
+        source: Cause,
     },
     /// Connecting to an endpoint on the target's side failed.
-    #[error("cannot connect to {endpoint}: {detail}")]
+    #[error("cannot connect to {endpoint}: {source}")]
     Connect {
         /// The endpoint.
         endpoint: String,
         /// What happened.
-        detail: String,
+        #[source]
+        source: Cause,
     },
     /// The target cannot do this at all.
     #[error("{0}")]
@@ -364,7 +371,7 @@ impl TargetError {
     /// let lost = |started| TargetError::ConnectionLost {
     ///     host: "web1".into(),
     ///     started,
-    ///     detail: "reset".into(),
+    ///     source: "reset".into(),
     /// };
     /// assert!(lost(false).is_safe_to_retry());
     /// assert!(!lost(true).is_safe_to_retry());
@@ -419,7 +426,7 @@ impl TargetError {
 ///         Err(TargetError::Unsupported("read-only".into()))
 ///     }
 ///     async fn connect(&self, e: &Endpoint) -> Result<BoxedStream, TargetError> {
-///         Err(TargetError::Connect { endpoint: e.to_string(), detail: "no network".into() })
+///         Err(TargetError::Connect { endpoint: e.to_string(), source: "no network".into() })
 ///     }
 /// }
 /// ```

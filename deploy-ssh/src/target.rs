@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use deploy_core::Command;
 use deploy_core::command::{SUDO_PASSWORD_ON_STDIN, quote};
 use deploy_core::target::{
-    BoxedStream, Endpoint, ExitStatus, OutputSink, OutputStream, SyncOptions, SyncReport, Target,
-    TargetError,
+    BoxedStream, Cause, Endpoint, ExitStatus, OutputSink, OutputStream, SyncOptions, SyncReport,
+    Target, TargetError,
 };
 use russh::ChannelMsg;
 use russh::client::{self, Handle};
@@ -230,7 +230,7 @@ impl SshTarget {
                 .await
                 .map_err(|e| TargetError::Connect {
                     endpoint: self.who(),
-                    detail: e.to_string(),
+                    source: e.into(),
                 })?;
         let handle = Arc::new(
             tokio::time::timeout(
@@ -240,10 +240,11 @@ impl SshTarget {
             .await
             .map_err(|_| TargetError::Connect {
                 endpoint: self.who(),
-                detail: format!(
+                source: format!(
                     "no SSH session within the connect timeout ({}s)",
                     self.options.connect_timeout.as_secs_f32()
-                ),
+                )
+                .into(),
             })??,
         );
         *slot = Some(Open::new(Arc::clone(&handle), place, via));
@@ -277,13 +278,16 @@ impl SshTarget {
             }
             config.preferred.key = preferred.into();
         }
-        let failed = |detail: String| TargetError::Connect {
+        let failed = |source: Cause| TargetError::Connect {
             endpoint: self.who(),
-            detail,
+            source,
         };
         let refused = |e: russh::Error| {
             let refused = refusal.lock().ok().and_then(|r| r.clone());
-            failed(refused.unwrap_or_else(|| e.to_string()))
+            match refused {
+                Some(refusal) => failed(refusal.into()),
+                None => failed(e.into()),
+            }
         };
         let config = Arc::new(config);
         let mut handle = match via {
@@ -329,7 +333,7 @@ impl SshTarget {
                         0,
                     )
                     .await
-                    .map_err(|e| failed(format!("through {jump}: {e}")))?;
+                    .map_err(|e| failed(format!("through {jump}: {e}").into()))?;
                 client::connect_stream(config, tunnel.into_stream(), checker)
                     .await
                     .map_err(refused)?
@@ -357,7 +361,7 @@ impl SshTarget {
             let hash = handle
                 .best_supported_rsa_hash()
                 .await
-                .map_err(|e| failed(e.to_string()))?
+                .map_err(|e| failed(e.into()))?
                 .flatten();
             let result = handle
                 .authenticate_publickey(
@@ -365,7 +369,7 @@ impl SshTarget {
                     PrivateKeyWithHashAlg::new(Arc::new(key), hash),
                 )
                 .await
-                .map_err(|e| failed(e.to_string()))?;
+                .map_err(|e| failed(e.into()))?;
             if result.success() {
                 return Ok(handle);
             }
@@ -375,22 +379,25 @@ impl SshTarget {
             let result = handle
                 .authenticate_password(options.user.clone(), password.expose())
                 .await
-                .map_err(|e| failed(e.to_string()))?;
+                .map_err(|e| failed(e.into()))?;
             if result.success() {
                 return Ok(handle);
             }
             tried.push("password".to_owned());
         }
-        Err(failed(format!(
-            "authentication refused for {}@{} (tried: {})",
-            options.user,
-            self.address,
-            if tried.is_empty() {
-                "nothing: no identity file or password configured".to_owned()
-            } else {
-                tried.join(", ")
-            }
-        )))
+        Err(failed(
+            format!(
+                "authentication refused for {}@{} (tried: {})",
+                options.user,
+                self.address,
+                if tried.is_empty() {
+                    "nothing: no identity file or password configured".to_owned()
+                } else {
+                    tried.join(", ")
+                }
+            )
+            .into(),
+        ))
     }
 
     /// Offers each of the agent's keys; true when one was accepted.
@@ -441,22 +448,22 @@ impl SshTarget {
         stdin: Input<'_>,
         output: Option<&dyn OutputSink>,
     ) -> Result<RawOutput, TargetError> {
-        let lost = |started: bool, detail: String| TargetError::ConnectionLost {
+        let lost = |started: bool, source: Cause| TargetError::ConnectionLost {
             host: self.name.clone(),
             started,
-            detail,
+            source,
         };
         let handle = self.handle().await?;
         let mut channel = handle
             .channel_open_session()
             .await
-            .map_err(|e| lost(false, e.to_string()))?;
+            .map_err(|e| lost(false, e.into()))?;
         // No wrapper process: sshd already made the shell a session leader.
         let script = format!("printf '{PGID_MARK}%s\\n' \"$$\" >&2; {line}");
         channel
             .exec(true, script)
             .await
-            .map_err(|e| lost(false, e.to_string()))?;
+            .map_err(|e| lost(false, e.into()))?;
         let pgid = Arc::new(Mutex::new(None));
         let mut killer = RemoteKiller {
             handle: Arc::clone(&handle),
@@ -468,17 +475,17 @@ impl SshTarget {
             Input::Bytes(bytes) => channel
                 .data(bytes)
                 .await
-                .map_err(|e| lost(true, e.to_string()))?,
+                .map_err(|e| lost(true, e.into()))?,
             Input::Chunks(mut chunks) => {
                 while let Some(chunk) = chunks.recv().await {
                     channel
                         .data(&chunk[..])
                         .await
-                        .map_err(|e| lost(true, e.to_string()))?;
+                        .map_err(|e| lost(true, e.into()))?;
                 }
             }
         }
-        channel.eof().await.map_err(|e| lost(true, e.to_string()))?;
+        channel.eof().await.map_err(|e| lost(true, e.into()))?;
 
         let mut raw = RawOutput {
             status: ExitStatus {
@@ -659,7 +666,7 @@ impl Target for SshTarget {
         let handle = self.handle().await?;
         let failed = |e: russh::Error| TargetError::Connect {
             endpoint: format!("{endpoint} on {}", self.name),
-            detail: e.to_string(),
+            source: e.into(),
         };
         let channel = match endpoint {
             Endpoint::Unix(path) => handle

@@ -580,7 +580,7 @@ impl Target for FakeTarget {
             return Err(TargetError::ConnectionLost {
                 host: self.name.clone(),
                 started: false,
-                detail: "injected before the command started".into(),
+                source: "injected before the command started".into(),
             });
         }
         self.journal
@@ -605,7 +605,7 @@ impl Target for FakeTarget {
             Some(Failure::ConnectionLost { .. }) => Err(TargetError::ConnectionLost {
                 host: self.name.clone(),
                 started: true,
-                detail: "injected while the command ran".into(),
+                source: "injected while the command ran".into(),
             }),
             Some(Failure::Other(message)) => Err(TargetError::Other(message)),
             None => Ok(ExitStatus::code(rule.exit)),
@@ -643,7 +643,7 @@ impl Target for FakeTarget {
             .push(&self.name, Call::Connect(endpoint.to_string()));
         Err(TargetError::Connect {
             endpoint: endpoint.to_string(),
-            detail: "a fake target has no network".into(),
+            source: "a fake target has no network".into(),
         })
     }
 }
