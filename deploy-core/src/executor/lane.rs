@@ -85,6 +85,12 @@ impl Run<'_> {
         }
     }
 
+    /// The rest of `host`'s lane, `rest`, did not run: a not-run record for
+    /// each step of it.
+    fn rest_not_run(&self, host: &Host, rest: &[usize]) -> impl Iterator<Item = Record> {
+        rest.iter().map(move |&i| self.record_not_run(host, i))
+    }
+
     pub(super) fn not_started(&self, batch: &[Host]) -> Vec<Record> {
         batch
             .iter()
@@ -170,11 +176,7 @@ impl Run<'_> {
             match self.wait_ready(index, progress, &mut watcher).await {
                 Ready::Go => {}
                 Ready::Abort => {
-                    records.extend(
-                        steps[position..]
-                            .iter()
-                            .map(|&i| self.record_not_run(host, i)),
-                    );
+                    records.extend(self.rest_not_run(host, &steps[position..]));
                     break;
                 }
                 Ready::Blocked(dead) => {
@@ -209,11 +211,7 @@ impl Run<'_> {
                     record.report.error = Some(error);
                     records.push(record);
                     self.after_failure(index, step, &steps[position + 1..], progress, changed);
-                    records.extend(
-                        steps[position + 1..]
-                            .iter()
-                            .map(|&i| self.record_not_run(host, i)),
-                    );
+                    records.extend(self.rest_not_run(host, &steps[position + 1..]));
                     break;
                 }
             };
@@ -266,11 +264,7 @@ impl Run<'_> {
                 {
                     self.after_failure(index, step, &steps[position + 1..], progress, changed);
                 }
-                records.extend(
-                    steps[position + 1..]
-                        .iter()
-                        .map(|&i| self.record_not_run(host, i)),
-                );
+                records.extend(self.rest_not_run(host, &steps[position + 1..]));
                 break;
             }
         }
