@@ -1,0 +1,128 @@
+//! One step on one lane: its tries, timeout, backoff and the grace period
+//! after an interrupt.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Run;
+use crate::event::Event;
+use crate::plan::PlannedStep;
+use crate::step::{Applied, StepError};
+use crate::target::Target;
+
+pub(super) enum Attempted {
+    Done(Applied),
+    Skipped,
+    Failed(String),
+    Interrupted,
+}
+
+impl Run<'_> {
+    /// Runs one step with its timeout and retries; returns the outcome and
+    /// the number of tries.
+    pub(super) async fn attempt(
+        &self,
+        step: &PlannedStep,
+        target: &Arc<dyn Target>,
+        lane: &str,
+    ) -> (Attempted, u32) {
+        let output = self.output(lane, step);
+        let ctx = self.context(target, &output);
+        let mut tries = 0u32;
+        let mut connection_retries = 0u32;
+        loop {
+            tries += 1;
+            if tries > 1 && self.executor.cancel.is_cancelled() {
+                return (Attempted::Interrupted, tries - 1);
+            }
+            let Ok(_permit) = self.permits.acquire().await else {
+                return (Attempted::Interrupted, tries - 1);
+            };
+            self.sink.event(&Event::StepStarted {
+                host: lane.to_owned(),
+                step: step.id.clone(),
+                summary: step.step.describe().summary,
+                attempt: tries,
+            });
+            let started = Instant::now();
+            let work = async {
+                if step.step.is_satisfied(&ctx).await? {
+                    return Ok(None);
+                }
+                step.step.apply(&ctx).await.map(Some)
+            };
+            let timed = within(step.timeout, work);
+            let grace = async {
+                self.executor.cancel.cancelled().await;
+                tokio::time::sleep(self.executor.grace).await;
+            };
+            let result = tokio::select! {
+                result = timed => result,
+                _ = grace => {
+                    self.sink.event(&Event::StepInterrupted {
+                        host: lane.to_owned(),
+                        step: step.id.clone(),
+                    });
+                    return (Attempted::Interrupted, tries);
+                }
+            };
+            match result {
+                Ok(None) => {
+                    self.sink.event(&Event::StepSkipped {
+                        host: lane.to_owned(),
+                        step: step.id.clone(),
+                    });
+                    return (Attempted::Skipped, tries);
+                }
+                Ok(Some(applied)) => {
+                    self.sink.event(&Event::StepFinished {
+                        host: lane.to_owned(),
+                        step: step.id.clone(),
+                        elapsed_ms: started.elapsed().as_millis() as u64,
+                    });
+                    return (Attempted::Done(applied), tries);
+                }
+                Err(error) => {
+                    let message = self.masker.mask(&error.chain());
+                    let connection_retry = error.is_safe_to_retry()
+                        && connection_retries < self.executor.connection_retries;
+                    let step_retry = tries - connection_retries <= step.retry.retries
+                        && !matches!(error, StepError::NotApproved(_));
+                    let will_retry =
+                        (connection_retry || step_retry) && !self.executor.cancel.is_cancelled();
+                    self.sink.event(&Event::StepFailed {
+                        host: lane.to_owned(),
+                        step: step.id.clone(),
+                        attempt: tries,
+                        error: message.clone(),
+                        will_retry,
+                    });
+                    if !will_retry {
+                        return (Attempted::Failed(message), tries);
+                    }
+                    if connection_retry {
+                        connection_retries += 1;
+                    }
+                    let backoff = step.retry.backoff.saturating_mul(1 << (tries - 1).min(16));
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = self.executor.cancel.cancelled() => return (Attempted::Failed(message), tries),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs `work` within `limit`, if there is one.
+pub(super) async fn within<T>(
+    limit: Option<Duration>,
+    work: impl std::future::Future<Output = Result<T, StepError>>,
+) -> Result<T, StepError> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, work)
+            .await
+            .unwrap_or(Err(StepError::TimedOut(limit))),
+        None => work.await,
+    }
+}

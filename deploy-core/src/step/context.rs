@@ -1,0 +1,246 @@
+//! [`StepContext`]: what a step works with (its target, the run's values,
+//! output, approver, masker), and its helpers for running commands.
+
+use std::sync::Arc;
+
+use super::{Approver, StepError};
+use crate::command::{Command, quote_argv};
+use crate::secret::Masker;
+use crate::target::{ExitStatus, OutputSink, OutputStream, Target};
+use crate::text::{RunValues, Text};
+
+/// Everything a step may use while it applies itself.
+///
+/// The two targets are owned handles: a step may clone one into a spawned
+/// task or hand it to something that outlives the call (an engine client
+/// opening its own streams), as it would any `Arc`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use deploy_core::{LocalTarget, RunValues, StepContext, Target, Text};
+/// use deploy_core::{secret::Masker, step::Unattended, target::DiscardOutput};
+///
+/// let host: Arc<dyn Target> = Arc::new(LocalTarget::new("web1"));
+/// let values = RunValues::new("r7");
+/// let ctx = StepContext {
+///     target: host.clone(), local: host, values: &values, output: &DiscardOutput,
+///     approver: &Unattended::default(), masker: &Masker::default(),
+/// };
+/// assert_eq!(ctx.resolve(&Text::from("/srv/${host}/${release}")).unwrap(), "/srv/web1/r7");
+/// ```
+///
+/// Tests build one with [`testing::TestContext`](crate::testing::TestContext).
+pub struct StepContext<'a> {
+    /// The host the step runs on.
+    pub target: Arc<dyn Target>,
+    /// The deploying machine (for work done from here, like an HTTP check).
+    pub local: Arc<dyn Target>,
+    /// Run-time values (release id, secrets).
+    pub values: &'a RunValues,
+    /// Where command output goes.
+    pub output: &'a dyn OutputSink,
+    /// Who approves gated steps.
+    pub approver: &'a dyn Approver,
+    /// Hides secret values in what the step reports.
+    pub masker: &'a Masker,
+}
+
+/// What a finished command printed.
+///
+/// # Examples
+///
+/// With `ctx` a [`StepContext`] on this machine:
+///
+/// ```
+/// # use deploy_core::{Command, LocalTarget, testing::TestContext};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let test = TestContext::new(LocalTarget::new("web1")).release("r1");
+/// # let ctx = test.ctx();
+/// let out: deploy_core::step::CommandOutput = ctx.capture(&Command::new(["echo", "v1.4.2"])).await.unwrap();
+/// assert_eq!(out.stdout, ["v1.4.2"]);
+/// assert!(out.status.unwrap().success());
+/// # });
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct CommandOutput {
+    /// Its standard output lines.
+    pub stdout: Vec<String>,
+    /// How it ended.
+    pub status: Option<ExitStatus>,
+}
+
+const STDERR_TAIL_LINES: usize = 5;
+
+struct Capture<'a> {
+    inner: &'a dyn OutputSink,
+    masker: &'a Masker,
+    capture_stdout: bool,
+    stdout: std::sync::Mutex<Vec<String>>,
+    stderr_tail: std::sync::Mutex<std::collections::VecDeque<String>>,
+}
+
+impl OutputSink for Capture<'_> {
+    fn line(&self, stream: OutputStream, line: &str) {
+        let masked = self.masker.mask(line);
+        match stream {
+            OutputStream::Stdout if self.capture_stdout => {
+                if let Ok(mut lines) = self.stdout.lock() {
+                    lines.push(line.to_owned());
+                }
+            }
+            OutputStream::Stderr => {
+                if let Ok(mut tail) = self.stderr_tail.lock() {
+                    if tail.len() == STDERR_TAIL_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(masked.clone());
+                }
+            }
+            OutputStream::Stdout => {}
+        }
+        self.inner.line(stream, &masked);
+    }
+}
+
+impl StepContext<'_> {
+    /// Fills a [`Text`]'s placeholders for this host.
+    ///
+    /// # Examples
+    ///
+    /// With `ctx` a [`StepContext`] for host `web1` and release `r1`:
+    ///
+    /// ```
+    /// # use deploy_core::{Command, LocalTarget, testing::TestContext};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let test = TestContext::new(LocalTarget::new("web1")).release("r1");
+    /// # let ctx = test.ctx();
+    /// use deploy_core::{StepError, Text};
+    ///
+    /// assert_eq!(ctx.resolve(&Text::from("releases/${release}")).unwrap(), "releases/r1");
+    /// let missing = ctx.resolve(&Text::secret("db_password"));
+    /// assert!(matches!(missing, Err(StepError::Text(_))));
+    /// # });
+    /// ```
+    pub fn resolve(&self, text: &Text) -> Result<String, StepError> {
+        Ok(text.resolve(self.values, self.target.name())?)
+    }
+
+    /// Runs a command on the target, streaming its output; a non-zero exit is
+    /// a [`StepError::CommandFailed`] carrying the stderr tail.
+    ///
+    /// # Examples
+    ///
+    /// With `ctx` a [`StepContext`] on this machine:
+    ///
+    /// ```
+    /// # use deploy_core::{Command, LocalTarget, testing::TestContext};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let test = TestContext::new(LocalTarget::new("web1")).release("r1");
+    /// # let ctx = test.ctx();
+    /// use deploy_core::StepError;
+    ///
+    /// assert!(ctx.run(&Command::new(["true"])).await.is_ok());
+    /// match ctx.run(&Command::shell("echo 'disk full' >&2; exit 1")).await {
+    ///     Err(StepError::CommandFailed { stderr_tail, .. }) => assert_eq!(stderr_tail, ["disk full"]),
+    ///     other => panic!("unexpected: {other:?}"),
+    /// }
+    /// # });
+    /// ```
+    pub async fn run(&self, cmd: &Command) -> Result<CommandOutput, StepError> {
+        self.run_on(cmd, false).await
+    }
+
+    /// Runs a command and also returns its stdout lines (for checks that read
+    /// state, like `readlink`). Output still streams to the sink.
+    ///
+    /// # Examples
+    ///
+    /// With `ctx` a [`StepContext`] on this machine:
+    ///
+    /// ```
+    /// # use deploy_core::{Command, LocalTarget, testing::TestContext};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let test = TestContext::new(LocalTarget::new("web1")).release("r1");
+    /// # let ctx = test.ctx();
+    /// let out = ctx.capture(&Command::shell("echo a; echo b")).await.unwrap();
+    /// assert_eq!(out.stdout, ["a", "b"]);
+    /// assert!(ctx.capture(&Command::new(["false"])).await.is_err());
+    /// # });
+    /// ```
+    pub async fn capture(&self, cmd: &Command) -> Result<CommandOutput, StepError> {
+        self.run_on(cmd, true).await
+    }
+
+    /// Runs a command and returns its output and status whatever the exit
+    /// code (for checks where failure is an answer, like `test -e`).
+    ///
+    /// # Examples
+    ///
+    /// With `ctx` a [`StepContext`] on this machine:
+    ///
+    /// ```
+    /// # use deploy_core::{Command, LocalTarget, testing::TestContext};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let test = TestContext::new(LocalTarget::new("web1")).release("r1");
+    /// # let ctx = test.ctx();
+    /// let out = ctx.probe(&Command::new(["test", "-e", "/no/such/file"])).await.unwrap();
+    /// assert_eq!(out.status.map(|s| s.success()), Some(false));
+    /// # });
+    /// ```
+    pub async fn probe(&self, cmd: &Command) -> Result<CommandOutput, StepError> {
+        match self.run_on(cmd, true).await {
+            Err(StepError::CommandFailed { status, .. }) => Ok(CommandOutput {
+                stdout: Vec::new(),
+                status: Some(status),
+            }),
+            other => other,
+        }
+    }
+
+    async fn run_on(
+        &self,
+        cmd: &Command,
+        capture_stdout: bool,
+    ) -> Result<CommandOutput, StepError> {
+        let capture = Capture {
+            inner: self.output,
+            masker: self.masker,
+            capture_stdout,
+            stdout: Default::default(),
+            stderr_tail: Default::default(),
+        };
+        let status = self.target.run(cmd, &capture).await?;
+        let stdout = capture.stdout.into_inner().unwrap_or_default();
+        if status.success() {
+            return Ok(CommandOutput {
+                stdout,
+                status: Some(status),
+            });
+        }
+        let mut shown = cmd.clone();
+        shown.env = shown
+            .env
+            .into_iter()
+            .map(|(k, v)| (k, self.masker.mask(&v)))
+            .collect();
+        Err(StepError::CommandFailed {
+            command: self.masker.mask(&render_command_line(&shown)),
+            status,
+            stderr_tail: capture
+                .stderr_tail
+                .into_inner()
+                .map(Vec::from)
+                .unwrap_or_default(),
+        })
+    }
+}
+
+fn render_command_line(cmd: &Command) -> String {
+    if cmd.argv.len() == 3 && cmd.argv[0] == "sh" && cmd.argv[1] == "-c" {
+        cmd.argv[2].clone()
+    } else {
+        quote_argv(&cmd.argv)
+    }
+}
