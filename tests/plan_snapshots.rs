@@ -120,6 +120,18 @@ fn policy_batches_rollback() {
     ));
 }
 
+/// A task's own `on_failure` replaces the environment's; a step with
+/// `allow_failure` says so.
+#[test]
+fn policy_task_override_and_allowed_failure() {
+    insta::assert_snapshot!(text(
+        "policies.toml",
+        Some("batches-rollback"),
+        Some("status"),
+        &[]
+    ));
+}
+
 /// `once`, barriers, `needs`, a step on the deploying machine, roles and hosts.
 #[test]
 fn ordering_once_barrier_needs_local() {

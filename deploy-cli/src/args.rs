@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 success · 1 a step failed · 2 bad usage or configuration (nothing ran) · 130 interrupted
+Exit codes: 0 success · 1 a step failed · 2 bad usage or configuration (nothing ran) · 3 an approval was refused (the run stopped there) · 130 interrupted
 
 Config: --config, else $DEPLOY_CONFIG, else the nearest deploy.toml in this directory or above.";
 

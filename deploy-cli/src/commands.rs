@@ -192,6 +192,7 @@ async fn execute(cli: &Cli, config: &Config, plan: &Plan, args: &RunArgs) -> Res
     Ok(match report.outcome {
         deploy_core::report::Outcome::Succeeded => exit::OK,
         deploy_core::report::Outcome::Interrupted => exit::INTERRUPTED,
+        deploy_core::report::Outcome::NotApproved => exit::NOT_APPROVED,
         _ => exit::FAILURE,
     })
 }

@@ -6,5 +6,8 @@ pub(crate) const OK: u8 = 0;
 pub(crate) const FAILURE: u8 = 1;
 /// Bad usage or configuration: nothing ran.
 pub(crate) const USAGE: u8 = 2;
+/// An approval gate was refused (or no one was at a terminal to approve
+/// it and `--yes` was not given): the run stopped there, nothing failed.
+pub(crate) const NOT_APPROVED: u8 = 3;
 /// Interrupted (Ctrl-C): no new steps started; the report says what ran.
 pub(crate) const INTERRUPTED: u8 = 130;

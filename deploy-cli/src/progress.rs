@@ -79,10 +79,17 @@ fn line_for(event: &Event, verbose: bool) -> Option<String> {
             step,
             error,
             will_retry,
+            allowed,
             ..
         } => format!(
             "[{host}] FAILED {step}{}: {}",
-            if *will_retry { " (will retry)" } else { "" },
+            if *will_retry {
+                " (will retry)"
+            } else if *allowed {
+                " (allowed: the host goes on)"
+            } else {
+                ""
+            },
             under_host(host, error)
         ),
         Event::StepInterrupted { host, step } => format!("[{host}] interrupted {step}"),

@@ -122,6 +122,10 @@ pub enum Event {
         error: String,
         /// Whether it will be tried again.
         will_retry: bool,
+        /// The step may fail (`allow_failure`): the host goes on. Only on
+        /// the last try.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        allowed: bool,
     },
     /// A running step was stopped because the run was interrupted.
     StepInterrupted {

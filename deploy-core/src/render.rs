@@ -53,7 +53,9 @@ fn rollout_text(rollout: Rollout) -> String {
 fn failure_text(policy: FailurePolicy) -> &'static str {
     match policy {
         FailurePolicy::Stop => "stop (no new steps start; running ones finish)",
-        FailurePolicy::Continue => "continue on other hosts",
+        FailurePolicy::Continue => {
+            "continue (the failing host stops; the other hosts, and later batches, go on)"
+        }
         FailurePolicy::Rollback => "roll back completed steps on every host, newest first",
     }
 }
@@ -169,6 +171,14 @@ pub fn text(plan: &Plan) -> String {
                 ),
             );
         }
+        if step.allow_failure {
+            field(
+                &mut out,
+                indent,
+                "on failure",
+                "allowed (reported, the host goes on)",
+            );
+        }
         if plan.on_failure() == FailurePolicy::Rollback {
             field(
                 &mut out,
@@ -214,6 +224,7 @@ struct JsonStep<'a> {
     needs: &'a [String],
     timeout_ms: Option<u64>,
     retry: crate::plan::Retry,
+    allow_failure: bool,
     undo: Option<String>,
 }
 
@@ -263,6 +274,7 @@ pub fn json(plan: &Plan) -> String {
                 needs: &step.needs,
                 timeout_ms: step.timeout.map(|t| t.as_millis() as u64),
                 retry: step.retry,
+                allow_failure: step.allow_failure,
                 undo: step.step.undoable().map(|u| u.summary()),
             }
         })

@@ -32,6 +32,10 @@ pub enum Outcome {
     RolledBack,
     /// The run was interrupted.
     Interrupted,
+    /// An approval gate was refused (or no one was there to approve): the
+    /// run stopped there; nothing failed. Under `rollback`, what completed
+    /// before it was undone (the steps say so).
+    NotApproved,
 }
 
 /// What became of one step on one host.
@@ -70,6 +74,10 @@ pub enum StepStatus {
     Skipped,
     /// It failed.
     Failed,
+    /// It failed, and was allowed to (`allow_failure`): the host went on.
+    FailedAllowed,
+    /// It is an approval gate, and it was refused: the run stopped.
+    NotApproved,
     /// It was running when the run was interrupted.
     Interrupted,
     /// It never started.
@@ -187,9 +195,12 @@ impl HostReport {
     /// assert!(!host(vec![step(StepStatus::Done), step(StepStatus::Interrupted)]).ok());
     /// ```
     pub fn ok(&self) -> bool {
-        self.steps
-            .iter()
-            .all(|s| !matches!(s.status, StepStatus::Failed | StepStatus::Interrupted))
+        self.steps.iter().all(|s| {
+            !matches!(
+                s.status,
+                StepStatus::Failed | StepStatus::Interrupted | StepStatus::NotApproved
+            )
+        })
     }
 }
 
@@ -303,6 +314,8 @@ impl RunReport {
                 (StepStatus::Done, "done"),
                 (StepStatus::Skipped, "already done"),
                 (StepStatus::Failed, "failed"),
+                (StepStatus::FailedAllowed, "failed (allowed)"),
+                (StepStatus::NotApproved, "not approved"),
                 (StepStatus::Interrupted, "interrupted"),
                 (StepStatus::NotRun, "not run"),
             ] {

@@ -937,14 +937,125 @@ async fn unattended_runs_refuse_approval_gates() {
 
     let (report, _) = fleet.run(&plan).await;
 
-    assert_eq!(report.outcome, Outcome::Failed);
+    assert_eq!(report.outcome, Outcome::NotApproved);
     let gate = step(&report, "web1", "gate");
-    assert_eq!(gate.status, StepStatus::Failed);
+    assert_eq!(gate.status, StepStatus::NotApproved);
     assert_eq!(gate.attempts, 1);
     let error = gate.error.as_deref().expect("an error");
     assert!(error.contains("not approved"), "{error}");
     assert_eq!(step(&report, "web1", "deploy").status, StepStatus::NotRun);
     assert!(fleet.commands_on("web1").is_empty());
+}
+
+/// A refused gate stops every host, whatever the failure policy: a
+/// refusal is a decision about the run, not one host's failure. Under
+/// rollback, what completed before it is undone; the outcome stays
+/// "not approved".
+#[tokio::test]
+async fn a_refused_gate_stops_every_host_and_is_not_a_failure() {
+    let fleet = Fleet::new(&["web1", "web2"]);
+    let plan = plan(&["web1", "web2"])
+        .step(exec("fetch"))
+        .step(
+            PlannedStep::new(Approve::new("Switch traffic?"))
+                .id("gate")
+                .once()
+                .barrier(),
+        )
+        .step(exec("switch").barrier())
+        .on_failure(FailurePolicy::Continue)
+        .build()
+        .expect("plan");
+
+    let (report, _) = fleet.run(&plan).await;
+
+    assert_eq!(report.outcome, Outcome::NotApproved);
+    assert_eq!(
+        step(&report, "web1", "gate").status,
+        StepStatus::NotApproved
+    );
+    for host in ["web1", "web2"] {
+        assert_eq!(step(&report, host, "switch").status, StepStatus::NotRun);
+        assert_eq!(fleet.commands_on(host), ["fetch"]);
+    }
+}
+
+/// `allow_failure`: the failure is reported as allowed, the host goes on,
+/// and the run succeeds.
+#[tokio::test]
+async fn an_allowed_failure_is_reported_and_the_host_goes_on() {
+    let fleet = Fleet::new(&["web1"]);
+    fleet
+        .host("web1")
+        .rule(Rule::new(["status"]).stdout("web STOPPED").exit(3));
+    let plan = plan(&["web1"])
+        .step(exec("status").allow_failure())
+        .step(exec("notify"))
+        .build()
+        .expect("plan");
+
+    let (report, events) = fleet.run(&plan).await;
+
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    assert_eq!(
+        statuses(&report, "web1"),
+        expect(&[
+            ("status", StepStatus::FailedAllowed),
+            ("notify", StepStatus::Done)
+        ])
+    );
+    assert!(step(&report, "web1", "status").error.is_some());
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::StepFailed { step, allowed: true, .. } if step == "status")
+        )
+    );
+    assert_eq!(fleet.commands_on("web1"), ["status", "notify"]);
+}
+
+/// Under `rollback`, a run that failed before anything completed has
+/// nothing to undo: no roll back starts and the outcome is "failed".
+#[tokio::test]
+async fn rollback_with_nothing_completed_does_not_roll_back() {
+    let fleet = Fleet::new(&["web1"]);
+    fleet.host("web1").rule(Rule::new(["build"]).exit(2));
+    let plan = plan(&["web1"])
+        .step(exec("build"))
+        .step(exec("push"))
+        .on_failure(FailurePolicy::Rollback)
+        .build()
+        .expect("plan");
+
+    let (report, events) = fleet.run(&plan).await;
+
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::RollbackStarted)),
+        "{events:#?}"
+    );
+}
+
+/// `continue` with batches: the failing host stops, the rest of its batch
+/// and every later batch go on.
+#[tokio::test]
+async fn continue_policy_runs_later_batches() {
+    let fleet = Fleet::new(&["web1", "web2", "web3"]);
+    fleet.host("web1").rule(Rule::new(["fetch"]).exit(1));
+    let plan = plan(&["web1", "web2", "web3"])
+        .step(exec("fetch"))
+        .step(exec("restart"))
+        .rollout(Rollout::Batches(1))
+        .on_failure(FailurePolicy::Continue)
+        .build()
+        .expect("plan");
+
+    let (report, _) = fleet.run(&plan).await;
+
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert_eq!(fleet.commands_on("web1"), ["fetch"]);
+    for host in ["web2", "web3"] {
+        assert_eq!(fleet.commands_on(host), ["fetch", "restart"]);
+    }
 }
 
 /// A run approved in advance passes the approval gate.

@@ -16,7 +16,17 @@ use crate::registry::{RegistryError, StepRegistry};
 
 /// The keys a step entry may have besides its kind.
 pub(super) const COMMON_KEYS: &[&str] = &[
-    "id", "roles", "hosts", "local", "once", "barrier", "needs", "timeout", "retries", "backoff",
+    "id",
+    "roles",
+    "hosts",
+    "local",
+    "once",
+    "barrier",
+    "needs",
+    "timeout",
+    "retries",
+    "backoff",
+    "allow_failure",
 ];
 
 impl Config {
@@ -119,6 +129,12 @@ impl Config {
                 }
                 "barrier" => {
                     planned.barrier = value
+                        .get_ref()
+                        .as_bool()
+                        .ok_or_else(|| invalid("true or false"))?
+                }
+                "allow_failure" => {
+                    planned.allow_failure = value
                         .get_ref()
                         .as_bool()
                         .ok_or_else(|| invalid("true or false"))?

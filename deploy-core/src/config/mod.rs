@@ -558,7 +558,12 @@ impl Config {
                 Some(r) => parse_rollout(r.get_ref()).unwrap_or_default(),
                 None => Rollout::AllAtOnce,
             })
-            .on_failure(env.on_failure);
+            .on_failure(
+                self.raw.tasks[&task_name]
+                    .get_ref()
+                    .on_failure
+                    .unwrap_or(env.on_failure),
+            );
         for host in hosts_of(env) {
             builder = builder.host(host.name, host.roles);
         }

@@ -135,6 +135,10 @@ pub(super) struct RawTask {
     pub(super) params: BTreeMap<String, Spanned<Scalar>>,
     #[serde(default)]
     pub(super) steps: Vec<Spanned<RawEntry>>,
+    /// Replaces the environment's `on_failure` when this task is the one
+    /// run (a CI build task that must not roll back, a read-only task).
+    #[serde(default)]
+    pub(super) on_failure: Option<FailurePolicy>,
 }
 
 /// One entry of a task's `steps`: a kind key and the common keys.

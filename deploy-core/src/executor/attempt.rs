@@ -14,6 +14,8 @@ pub(super) enum Attempted {
     Done(Applied),
     Skipped,
     Failed(String),
+    /// An approval gate was refused.
+    Refused(String),
     Interrupted,
 }
 
@@ -96,8 +98,12 @@ impl Run<'_> {
                         attempt: tries,
                         error: message.clone(),
                         will_retry,
+                        allowed: step.allow_failure && !will_retry,
                     });
                     if !will_retry {
+                        if matches!(error, StepError::NotApproved(_)) {
+                            return (Attempted::Refused(message), tries);
+                        }
                         return (Attempted::Failed(message), tries);
                     }
                     if connection_retry {

@@ -205,6 +205,7 @@ impl Run<'_> {
                         attempt: 1,
                         error: error.clone(),
                         will_retry: false,
+                        allowed: false,
                     });
                     let mut record = self.record_not_run(host, index);
                     record.report.status = StepStatus::Failed;
@@ -236,9 +237,22 @@ impl Run<'_> {
                     report.status = StepStatus::Skipped;
                     true
                 }
+                Attempted::Failed(error) if step.allow_failure => {
+                    report.status = StepStatus::FailedAllowed;
+                    report.error = Some(error);
+                    true
+                }
                 Attempted::Failed(error) => {
                     report.status = StepStatus::Failed;
                     report.error = Some(error);
+                    false
+                }
+                Attempted::Refused(error) => {
+                    report.status = StepStatus::NotApproved;
+                    report.error = Some(error);
+                    // A refusal is a decision about the whole run.
+                    self.refuse();
+                    changed.send_modify(|n| *n += 1);
                     false
                 }
                 Attempted::Interrupted => {

@@ -322,6 +322,7 @@ impl Executor {
             permits: Semaphore::new(self.concurrency),
             stopped: Mutex::new(false),
             failed: Mutex::new(false),
+            refused: Mutex::new(false),
         };
         let mut records: Vec<Record> = Vec::new();
         for (number, batch) in plan.batches().into_iter().enumerate() {
@@ -336,14 +337,24 @@ impl Executor {
             records.extend(run.batch(batch).await);
         }
         let failed = run.failed();
+        let refused = run.refused();
         let interrupted = self.cancel.is_cancelled();
-        let outcome = if failed && plan.on_failure() == FailurePolicy::Rollback {
+        // Roll back only what there is to undo: a run that failed before
+        // anything completed has nothing to roll back, and says nothing of it.
+        let roll_back = (failed || refused)
+            && plan.on_failure() == FailurePolicy::Rollback
+            && records.iter().any(|r| r.applied.is_some());
+        if roll_back {
             run.roll_back(&mut records).await;
+        }
+        let outcome = if failed && roll_back {
             Outcome::RolledBack
         } else if interrupted {
             Outcome::Interrupted
         } else if failed {
             Outcome::Failed
+        } else if refused {
+            Outcome::NotApproved
         } else {
             Outcome::Succeeded
         };
@@ -382,6 +393,7 @@ struct Run<'a> {
     permits: Semaphore,
     stopped: Mutex<bool>,
     failed: Mutex<bool>,
+    refused: Mutex<bool>,
 }
 
 impl Run<'_> {
@@ -391,6 +403,18 @@ impl Run<'_> {
 
     fn failed(&self) -> bool {
         self.failed.lock().map(|f| *f).unwrap_or(true)
+    }
+
+    fn refused(&self) -> bool {
+        self.refused.lock().map(|r| *r).unwrap_or(true)
+    }
+
+    /// An approval was refused: the run stops everywhere.
+    fn refuse(&self) {
+        if let Ok(mut r) = self.refused.lock() {
+            *r = true;
+        }
+        self.stop();
     }
 
     fn stop(&self) {

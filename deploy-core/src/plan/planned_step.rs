@@ -44,6 +44,9 @@ pub struct PlannedStep {
     pub timeout: Option<Duration>,
     /// When to try again.
     pub retry: Retry,
+    /// A failure is reported (as failed, allowed) and the host goes on:
+    /// for diagnostics that exit non-zero.
+    pub allow_failure: bool,
     /// Where it was written, when it came from a file.
     pub origin: Option<Location>,
 }
@@ -89,6 +92,7 @@ impl PlannedStep {
             needs: Vec::new(),
             timeout: None,
             retry: Retry::default(),
+            allow_failure: false,
             origin: None,
         }
     }
@@ -188,6 +192,25 @@ impl PlannedStep {
     /// ```
     pub fn once(mut self) -> Self {
         self.once = true;
+        self
+    }
+
+    /// Lets the step fail: the failure is reported as allowed and the host
+    /// goes on with its next step (`supervisorctl status`, which exits
+    /// non-zero when a program is down).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Plan, PlannedStep, render, steps::Exec};
+    ///
+    /// let step = PlannedStep::new(Exec::argv(["supervisorctl", "status"])).allow_failure();
+    /// assert!(step.allow_failure);
+    /// let plan = Plan::builder("production", "status").host("web1", ["web"]).step(step).build().unwrap();
+    /// assert!(render::text(&plan).contains("on failure: allowed (reported, the host goes on)"));
+    /// ```
+    pub fn allow_failure(mut self) -> Self {
+        self.allow_failure = true;
         self
     }
 

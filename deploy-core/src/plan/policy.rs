@@ -41,7 +41,7 @@ pub enum Rollout {
 ///     .on_failure(FailurePolicy::Continue)
 ///     .build()
 ///     .unwrap();
-/// assert!(render::text(&plan).contains("on failure: continue on other hosts"));
+/// assert!(render::text(&plan).contains("on failure: continue (the failing host stops; the other hosts, and later batches, go on)"));
 /// assert_eq!(FailurePolicy::default(), FailurePolicy::Stop);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -50,7 +50,8 @@ pub enum FailurePolicy {
     /// No new step starts anywhere; running ones finish.
     #[default]
     Stop,
-    /// That host stops; the others go on.
+    /// The failing host stops (its later steps do not run); the other
+    /// hosts of its batch, and later batches, go on. The run still fails.
     Continue,
     /// Stop, then undo what completed, on every host, in reverse order.
     Rollback,

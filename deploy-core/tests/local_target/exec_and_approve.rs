@@ -158,7 +158,10 @@ async fn approve_gates_later_steps() {
         ],
     );
     let refused = execute(&gated, "r1").await;
-    assert_eq!(refused.statuses(), [StepStatus::Failed, StepStatus::NotRun]);
+    assert_eq!(
+        refused.statuses(),
+        [StepStatus::NotApproved, StepStatus::NotRun]
+    );
     assert!(
         refused.error(0).contains("ship r1?"),
         "{}",

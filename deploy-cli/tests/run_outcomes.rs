@@ -1,0 +1,109 @@
+//! What a run's end looks like: a failed step's error with its causes,
+//! once (the `FAILED` line, then a `caused by:` line under it with its
+//! host; the summary names the step and the headline only); a refused
+//! approval's own exit code; an allowed failure; a task's `on_failure`
+//! replacing the environment's. Nothing here needs a peer: the hosts are
+//! this machine (`transport = "local"`) and the engine socket is missing on
+//! purpose.
+
+use assert_cmd::Command;
+
+/// Runs `deploy run e t` on `config` in a fresh directory; the exit code
+/// and stderr.
+fn run(config: &str, args: &[&str]) -> (Option<i32>, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config.replace("DIR", &dir.path().display().to_string());
+    std::fs::write(dir.path().join("deploy.toml"), config).expect("write config");
+    let out = Command::cargo_bin("deploy")
+        .expect("deploy binary")
+        .current_dir(dir.path())
+        .env_remove("DEPLOY_CONFIG")
+        .args(["run", "e", "t"])
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir,
+    )
+}
+
+const LOCAL: &str = "[environments.e]\nhosts = [\"localhost\"]\ntransport = \"local\"\n";
+
+/// An approval refused (here: no terminal and no `--yes`) exits 3, not 1.
+#[test]
+fn a_refused_approval_exits_3_and_runs_nothing_after_it() {
+    let config = format!(
+        "{LOCAL}approval = \"required\"\n[tasks.t]\nsteps = [{{ write-file = {{ path = \"DIR/after\", content = \"x\" }} }}]\n"
+    );
+    let (code, err, dir) = run(&config, &[]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("not approved"), "{err}");
+    assert!(!dir.path().join("after").exists());
+    let (code, err, dir) = run(&config, &["--yes"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(dir.path().join("after").exists());
+}
+
+/// `allow_failure`: the run goes on and succeeds; the step is reported as
+/// failed (allowed).
+#[test]
+fn an_allowed_failure_is_reported_and_the_run_succeeds() {
+    let config = format!(
+        "{LOCAL}[tasks.t]\nsteps = [\n  {{ exec = {{ cmd = [\"sh\", \"-c\", \"echo web STOPPED; exit 3\"] }}, allow_failure = true }},\n  {{ write-file = {{ path = \"DIR/after\", content = \"x\" }} }},\n]\n"
+    );
+    let (code, err, dir) = run(&config, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("FAILED t.1 (allowed: the host goes on)"),
+        "{err}"
+    );
+    assert!(err.contains("1 failed (allowed)"), "{err}");
+    assert!(dir.path().join("after").exists());
+}
+
+/// A task's `on_failure = "stop"` wins over the environment's `rollback`:
+/// nothing is rolled back and the file written before the failure stays.
+#[test]
+fn a_tasks_on_failure_replaces_the_environments() {
+    let config = format!(
+        "{LOCAL}on_failure = \"rollback\"\n[tasks.t]\non_failure = \"stop\"\nsteps = [\n  {{ write-file = {{ path = \"DIR/built\", content = \"x\" }} }},\n  {{ exec = {{ cmd = [\"false\"] }} }},\n]\n"
+    );
+    let (code, err, dir) = run(&config, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(!err.contains("rolling back"), "{err}");
+    assert!(dir.path().join("built").exists());
+}
+
+#[test]
+fn a_failed_step_prints_its_cause_chain_once() {
+    let config = format!(
+        "{LOCAL}[tasks.t]\nsteps = [{{ docker.pull = {{ image = \"nginx:1\", engine = \"unix://DIR/no-engine.sock\" }} }}]\n"
+    );
+    let (code, err, _dir) = run(&config, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    let failed = err
+        .lines()
+        .position(|l| {
+            l.starts_with("[localhost] FAILED t.1: ")
+                && l.contains("cannot reach the Docker engine")
+        })
+        .unwrap_or_else(|| panic!("no FAILED line in\n{err}"));
+    let cause = err.lines().nth(failed + 1).unwrap_or_default();
+    assert!(
+        cause.starts_with("[localhost]   caused by: cannot connect to unix:"),
+        "the cause is not under the FAILED line:\n{err}"
+    );
+    assert_eq!(
+        err.matches("caused by:").count(),
+        1,
+        "the chain is printed once:\n{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.trim_start().starts_with("t.1 Failed: ")
+                && l.contains("cannot reach the Docker engine")),
+        "the summary names the step:\n{err}"
+    );
+}
