@@ -107,3 +107,24 @@ fn a_failed_step_prints_its_cause_chain_once() {
         "the summary names the step:\n{err}"
     );
 }
+
+/// A failing command's report shows the end of its stdout as well as its
+/// stderr: a test runner prints "FAILED" on stdout.
+#[test]
+fn a_failed_command_shows_the_tail_of_stdout_and_stderr() {
+    let config = format!(
+        "{LOCAL}[tasks.t]\nsteps = [{{ exec = {{ cmd = [\"sh\", \"-c\", \"echo 'Ran 12 tests'; echo 'FAILED (failures=2)'; echo 'settings: DEBUG' >&2; exit 1\"] }} }}]\n"
+    );
+    let (code, err, _dir) = run(&config, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    let summary = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("t.1 Failed: "))
+        .unwrap_or_else(|| panic!("no summary line in\n{err}"));
+    assert!(
+        summary.ends_with(
+            "failed with exit code 1: settings: DEBUG; its output ended: Ran 12 tests / FAILED (failures=2)"
+        ),
+        "{summary}"
+    );
+}

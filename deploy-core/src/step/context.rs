@@ -71,37 +71,45 @@ pub struct CommandOutput {
     pub status: Option<ExitStatus>,
 }
 
-const STDERR_TAIL_LINES: usize = 5;
+/// How many of each stream's last lines a failed command's error shows.
+const TAIL_LINES: usize = 5;
+
+type Tail = std::sync::Mutex<std::collections::VecDeque<String>>;
 
 struct Capture<'a> {
     inner: &'a dyn OutputSink,
     masker: &'a Masker,
     capture_stdout: bool,
     stdout: std::sync::Mutex<Vec<String>>,
-    stderr_tail: std::sync::Mutex<std::collections::VecDeque<String>>,
+    stdout_tail: Tail,
+    stderr_tail: Tail,
 }
 
 impl OutputSink for Capture<'_> {
     fn line(&self, stream: OutputStream, line: &str) {
         let masked = self.masker.mask(line);
-        match stream {
-            OutputStream::Stdout if self.capture_stdout => {
-                if let Ok(mut lines) = self.stdout.lock() {
-                    lines.push(line.to_owned());
-                }
+        if stream == OutputStream::Stdout
+            && self.capture_stdout
+            && let Ok(mut lines) = self.stdout.lock()
+        {
+            lines.push(line.to_owned());
+        }
+        let tail = match stream {
+            OutputStream::Stderr => &self.stderr_tail,
+            _ => &self.stdout_tail,
+        };
+        if let Ok(mut tail) = tail.lock() {
+            if tail.len() == TAIL_LINES {
+                tail.pop_front();
             }
-            OutputStream::Stderr => {
-                if let Ok(mut tail) = self.stderr_tail.lock() {
-                    if tail.len() == STDERR_TAIL_LINES {
-                        tail.pop_front();
-                    }
-                    tail.push_back(masked.clone());
-                }
-            }
-            OutputStream::Stdout => {}
+            tail.push_back(masked.clone());
         }
         self.inner.line(stream, &masked);
     }
+}
+
+fn take(tail: Tail) -> Vec<String> {
+    tail.into_inner().map(Vec::from).unwrap_or_default()
 }
 
 impl StepContext<'_> {
@@ -209,6 +217,7 @@ impl StepContext<'_> {
             masker: self.masker,
             capture_stdout,
             stdout: Default::default(),
+            stdout_tail: Default::default(),
             stderr_tail: Default::default(),
         };
         let status = self.target.run(cmd, &capture).await?;
@@ -228,11 +237,8 @@ impl StepContext<'_> {
         Err(StepError::CommandFailed {
             command: self.masker.mask(&render_command_line(&shown)),
             status,
-            stderr_tail: capture
-                .stderr_tail
-                .into_inner()
-                .map(Vec::from)
-                .unwrap_or_default(),
+            stdout_tail: take(capture.stdout_tail),
+            stderr_tail: take(capture.stderr_tail),
         })
     }
 }

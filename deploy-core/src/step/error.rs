@@ -16,9 +16,17 @@ use crate::text::TextError;
 /// let failed = StepError::CommandFailed {
 ///     command: "make".into(),
 ///     status: ExitStatus::code(2),
+///     stdout_tail: vec![],
 ///     stderr_tail: vec!["make: *** No rule to make target".into()],
 /// };
 /// assert_eq!(failed.to_string(), "`make` failed with exit code 2: make: *** No rule to make target");
+/// let tests = StepError::CommandFailed {
+///     command: "./runtests".into(),
+///     status: ExitStatus::code(1),
+///     stdout_tail: vec!["FAILED (failures=2)".into()],
+///     stderr_tail: vec![],
+/// };
+/// assert_eq!(tests.to_string(), "`./runtests` failed with exit code 1; its output ended: FAILED (failures=2)");
 /// assert_eq!(StepError::TimedOut(Duration::from_secs(90)).to_string(), "timed out after 90s");
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -28,12 +36,14 @@ pub enum StepError {
     #[error(transparent)]
     Target(#[from] TargetError),
     /// A command ran and failed.
-    #[error("`{command}` failed with {status}{}", stderr_suffix(.stderr_tail))]
+    #[error("`{command}` failed with {status}{}", output_suffix(.stdout_tail, .stderr_tail))]
     CommandFailed {
         /// The command as a shell line (secrets redacted).
         command: String,
         /// How it ended.
         status: ExitStatus,
+        /// The last lines it wrote to stdout (a test runner's "FAILED").
+        stdout_tail: Vec<String>,
         /// The last lines it wrote to stderr.
         stderr_tail: Vec<String>,
     },
@@ -58,12 +68,20 @@ pub enum StepError {
     Source(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
-fn stderr_suffix(tail: &[String]) -> String {
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", tail.join(" / "))
+/// What a failed command printed last: its stderr, then its stdout (a
+/// test runner says "FAILED" there), or that it printed nothing.
+fn output_suffix(stdout: &[String], stderr: &[String]) -> String {
+    let mut out = String::new();
+    if !stderr.is_empty() {
+        out.push_str(&format!(": {}", stderr.join(" / ")));
     }
+    if !stdout.is_empty() {
+        out.push_str(&format!("; its output ended: {}", stdout.join(" / ")));
+    }
+    if out.is_empty() {
+        out.push_str(" (it printed nothing)");
+    }
+    out
 }
 
 impl StepError {

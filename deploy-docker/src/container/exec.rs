@@ -15,6 +15,8 @@ use crate::error::DockerError;
 pub struct ExecOutcome {
     /// Its exit code.
     pub exit_code: i64,
+    /// The last lines of its stdout (for errors).
+    pub stdout_tail: Vec<String>,
     /// The last lines of its stderr (for errors).
     pub stderr_tail: Vec<String>,
 }
@@ -47,18 +49,18 @@ impl Engine {
             .start_exec(&created.id, None)
             .await
             .map_err(|e| self.error(&what, e))?;
-        let mut stderr_tail: Vec<String> = Vec::new();
+        let mut lines = Lines::default();
         if let bollard::exec::StartExecResults::Attached {
             output: mut stream, ..
         } = started
         {
-            let mut lines = Lines::default();
             while let Some(item) = stream.next().await {
                 let chunk = item.map_err(|e| self.error(&what, e))?;
-                lines.feed(chunk, output, &mut stderr_tail);
+                lines.feed(chunk, output);
             }
-            lines.finish(output, &mut stderr_tail);
+            lines.finish(output);
         }
+        let (stdout_tail, stderr_tail) = lines.tails();
         // The output ends a moment before the engine records the exit code.
         let mut inspect = self
             .api()
@@ -78,6 +80,7 @@ impl Engine {
         }
         Ok(ExecOutcome {
             exit_code: inspect.exit_code.unwrap_or(-1),
+            stdout_tail,
             stderr_tail,
         })
     }

@@ -77,12 +77,11 @@ impl Engine {
         };
         let mut stream = self.api().logs(container, Some(options));
         let mut lines = Lines::default();
-        let mut tail = Vec::new();
         while let Some(item) = stream.next().await {
             let chunk = item.map_err(|e| self.error(format!("logs of {container}"), e))?;
-            lines.feed(chunk, output, &mut tail);
+            lines.feed(chunk, output);
         }
-        lines.finish(output, &mut tail);
+        lines.finish(output);
         Ok(())
     }
 }

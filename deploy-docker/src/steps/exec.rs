@@ -236,6 +236,11 @@ impl Step for ExecInContainer {
                     code: i32::try_from(outcome.exit_code).ok(),
                     signal: None,
                 },
+                stdout_tail: outcome
+                    .stdout_tail
+                    .iter()
+                    .map(|l| ctx.masker.mask(l))
+                    .collect(),
                 stderr_tail: outcome
                     .stderr_tail
                     .iter()
