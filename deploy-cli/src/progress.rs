@@ -61,9 +61,13 @@ fn line_for(event: &Event, verbose: bool) -> Option<String> {
             format!("[{host}] > {step} {summary}{again}")
         }
         Event::Output {
-            host, stream, line, ..
+            host,
+            stream,
+            line,
+            shown,
+            ..
         } => {
-            if !verbose && *stream == OutputStream::Stdout {
+            if !verbose && !shown && *stream == OutputStream::Stdout {
                 return None;
             }
             format!("[{host}] | {line}")

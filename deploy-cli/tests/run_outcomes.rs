@@ -128,3 +128,16 @@ fn a_failed_command_shows_the_tail_of_stdout_and_stderr() {
         "{summary}"
     );
 }
+
+/// An `exec` with `output = true` prints its stdout without `-v`, prefixed
+/// by host; a plain one does not.
+#[test]
+fn a_step_that_shows_output_prints_it_without_verbose() {
+    let config = format!(
+        "{LOCAL}[tasks.t]\nsteps = [\n  {{ exec = {{ cmd = [\"echo\", \"web RUNNING pid 42\"], output = true }} }},\n  {{ exec = {{ cmd = [\"echo\", \"quiet line\"] }} }},\n]\n"
+    );
+    let (code, err, _dir) = run(&config, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("[localhost] | web RUNNING pid 42"), "{err}");
+    assert!(!err.contains("| quiet line"), "{err}");
+}

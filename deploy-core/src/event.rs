@@ -93,6 +93,10 @@ pub enum Event {
         stream: OutputStream,
         /// The line.
         line: String,
+        /// Showing output is the step's purpose (see
+        /// [`Description::shows_output`](crate::Description::shows_output)):
+        /// print its stdout, not only with `-v`.
+        shown: bool,
     },
     /// A step was skipped because its work was already done.
     StepSkipped {

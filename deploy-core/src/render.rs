@@ -151,6 +151,9 @@ pub fn text(plan: &Plan) -> String {
         for (name, value) in &description.fields {
             field(&mut out, indent, name, value);
         }
+        if description.shows_output {
+            field(&mut out, indent, "output", "shown, prefixed by host");
+        }
         if let Some(timeout) = step.timeout {
             field(
                 &mut out,

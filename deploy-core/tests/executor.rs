@@ -843,6 +843,63 @@ fn press_ctrl_c(fleet: &Fleet, token: &CancellationToken, after: Duration) {
     });
 }
 
+/// A step that only ends when stopped (a followed log).
+#[derive(Debug)]
+struct Follow;
+
+impl deploy_core::Kind for Follow {
+    const KIND: &'static str = "follow";
+}
+
+#[async_trait::async_trait]
+impl deploy_core::Step for Follow {
+    fn describe(&self) -> deploy_core::Description {
+        deploy_core::Description::new("follow the logs").shows_output()
+    }
+
+    async fn apply(
+        &self,
+        ctx: &deploy_core::StepContext<'_>,
+    ) -> Result<deploy_core::Applied, deploy_core::StepError> {
+        ctx.run(&Command::new(["tail", "-f", "app.log"])).await?;
+        Ok(deploy_core::Applied::done())
+    }
+
+    fn runs_until_interrupted(&self) -> bool {
+        true
+    }
+}
+
+/// A step that runs until interrupted gets no grace: an interrupt ends it
+/// at once (the grace here is an hour), and its command is killed.
+#[tokio::test]
+async fn interrupt_ends_a_step_that_runs_until_interrupted_at_once() {
+    let fleet = Fleet::new(&["web1"]);
+    fleet.rule_all(Rule::new(["tail"]).delay(Duration::from_secs(3600)));
+    let plan = plan(&["web1"])
+        .step(PlannedStep::new(Follow).id("logs"))
+        .build()
+        .expect("plan");
+    let token = CancellationToken::new();
+    let executor = fleet
+        .executor()
+        .cancel_token(token.clone())
+        .grace(Duration::from_secs(3600));
+    press_ctrl_c(&fleet, &token, ms(50));
+
+    let (report, _) = fleet.run_with(&executor, &plan).await;
+
+    assert_eq!(report.outcome, Outcome::Interrupted);
+    assert_eq!(
+        step(&report, "web1", "logs").status,
+        StepStatus::Interrupted
+    );
+    fleet.index(
+        "web1",
+        |c| matches!(c, Call::RunKilled(a) if a[0] == "tail"),
+    );
+}
+
 /// An interrupt with a grace shorter than the running step interrupts it; nothing starts afterwards.
 #[tokio::test]
 async fn interrupt_stops_running_steps_after_the_grace_period() {

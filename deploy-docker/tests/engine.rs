@@ -685,3 +685,71 @@ async fn replace_keeps_the_old_container_through_crashes_and_interruptions() {
     );
     testing::clean_up(&engine, test).await;
 }
+
+/// A followed `docker.logs` runs until the run is interrupted, and then
+/// ends at once (the grace here is an hour), having shown the lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_log_ends_at_once_when_the_run_is_interrupted() {
+    use deploy_core::event::{Event, RecordingSink};
+    use deploy_core::report::{Outcome, StepStatus};
+    use deploy_core::{Executor, Plan, PlannedStep, RunValues, Target, Targets};
+    use deploy_docker::compose::{PROJECT_LABEL, SERVICE_LABEL};
+
+    let Some(engine) = testing::engine().await else {
+        return;
+    };
+    let test = testing::unique("follow");
+    let busybox = testing::busybox_image(&engine).await;
+    let mut spec = ContainerSpec::new(&test, &busybox)
+        .label(TEST_LABEL, &test)
+        .label(PROJECT_LABEL, &test)
+        .label(SERVICE_LABEL, "ticker");
+    spec.command = Some(
+        ["sh", "-c", "while true; do echo tick; sleep 0.1; done"]
+            .map(String::from)
+            .to_vec(),
+    );
+    engine.run(&spec).await.expect("the ticker runs");
+
+    let step: deploy_docker::steps::ShowLogs = toml::from_str(&format!(
+        "project = \"{test}\"\nservice = \"ticker\"\nfollow = true"
+    ))
+    .expect("logs step");
+    let plan = Plan::builder("local", "logs")
+        .host("localhost", Vec::<String>::new())
+        .step(PlannedStep::new(step).id("logs"))
+        .build()
+        .expect("plan");
+    let local: Arc<dyn Target> = Arc::new(LocalTarget::new("localhost"));
+    let targets: Targets = [("localhost".to_owned(), local.clone())]
+        .into_iter()
+        .collect();
+    let token = tokio_util::sync::CancellationToken::new();
+    let executor = Executor::new(local, RunValues::new("r1"))
+        .cancel_token(token.clone())
+        .grace(Duration::from_secs(3600));
+    let sink = Arc::new(RecordingSink::default());
+    let watcher = {
+        let (sink, token) = (sink.clone(), token.clone());
+        tokio::spawn(async move {
+            // Interrupt once a tick has been shown.
+            while !sink.events().iter().any(
+                |e| matches!(e, Event::Output { line, shown: true, .. } if line.ends_with("tick")),
+            ) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            token.cancel();
+        })
+    };
+    let report = tokio::time::timeout(
+        Duration::from_secs(60),
+        executor.run(&plan, &targets, &*sink),
+    )
+    .await
+    .expect("the run ends once interrupted");
+    watcher.await.expect("watcher");
+
+    assert_eq!(report.outcome, Outcome::Interrupted);
+    assert_eq!(report.hosts[0].steps[0].status, StepStatus::Interrupted);
+    testing::clean_up(&engine, &test).await;
+}

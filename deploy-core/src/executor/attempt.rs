@@ -56,7 +56,10 @@ impl Run<'_> {
             let timed = within(step.timeout, work);
             let grace = async {
                 self.executor.cancel.cancelled().await;
-                tokio::time::sleep(self.executor.grace).await;
+                // A followed log never finishes: it gets no grace.
+                if !step.step.runs_until_interrupted() {
+                    tokio::time::sleep(self.executor.grace).await;
+                }
             };
             let result = tokio::select! {
                 result = timed => result,

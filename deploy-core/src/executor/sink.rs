@@ -25,11 +25,13 @@ impl EventSink for MaskingSink<'_> {
                 step,
                 stream,
                 line,
+                shown,
             } => self.inner.event(&Event::Output {
                 host: host.clone(),
                 step: step.clone(),
                 stream: *stream,
                 line: self.masker.mask(line),
+                shown: *shown,
             }),
             other => self.inner.event(other),
         }
@@ -41,6 +43,7 @@ pub(super) struct StepOutput<'a> {
     sink: &'a dyn EventSink,
     host: &'a str,
     step: &'a str,
+    shown: bool,
 }
 
 impl OutputSink for StepOutput<'_> {
@@ -50,6 +53,7 @@ impl OutputSink for StepOutput<'_> {
             step: self.step.to_owned(),
             stream,
             line: line.to_owned(),
+            shown: self.shown,
         });
     }
 }
@@ -61,6 +65,7 @@ impl Run<'_> {
             sink: self.sink,
             host: lane,
             step: &step.id,
+            shown: step.step.describe().shows_output,
         }
     }
 

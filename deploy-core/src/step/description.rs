@@ -20,6 +20,9 @@ pub struct Description {
     pub summary: String,
     /// Named details, in the order the step gives them.
     pub fields: Vec<(String, String)>,
+    /// Showing its output is the step's purpose (`docker.ps`, `docker.logs`,
+    /// `exec` with `output = true`): a run prints its stdout without `-v`.
+    pub shows_output: bool,
 }
 
 impl Description {
@@ -38,7 +41,25 @@ impl Description {
         Description {
             summary: summary.into(),
             fields: Vec::new(),
+            shows_output: false,
         }
+    }
+
+    /// Marks a step whose purpose is to show its output: a run prints its
+    /// stdout by default, prefixed by host, and the plan says so.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Description;
+    ///
+    /// let d = Description::new("$ supervisorctl status").shows_output();
+    /// assert!(d.shows_output);
+    /// assert!(!Description::new("restart nginx").shows_output);
+    /// ```
+    pub fn shows_output(mut self) -> Self {
+        self.shows_output = true;
+        self
     }
 
     /// Adds a field.

@@ -172,4 +172,19 @@ pub trait Step: KindName + Send + Sync + fmt::Debug {
     fn undoable(&self) -> Option<&dyn Undo> {
         None
     }
+
+    /// True for a step that only ends when it is stopped (a followed log):
+    /// an interrupt stops it at once instead of granting it the grace
+    /// period running steps get to finish. The default: false.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Exec};
+    ///
+    /// assert!(!Exec::argv(["make"]).runs_until_interrupted());
+    /// ```
+    fn runs_until_interrupted(&self) -> bool {
+        false
+    }
 }

@@ -38,6 +38,7 @@ pub struct Exec {
     stdin: Option<Text>,
     unless: Option<Vec<Text>>,
     undo: Option<Vec<Text>>,
+    show_output: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -59,6 +60,9 @@ struct RawExec {
     stdin: Option<Text>,
     unless: Option<Vec<Text>>,
     undo: Option<Vec<Text>>,
+    /// Showing the output is the point (`supervisorctl status`).
+    #[serde(default)]
+    output: bool,
 }
 
 impl TryFrom<RawExec> for Exec {
@@ -85,6 +89,7 @@ impl TryFrom<RawExec> for Exec {
             stdin: raw.stdin,
             unless: raw.unless.filter(|u| !u.is_empty()),
             undo: raw.undo,
+            show_output: raw.output,
         })
     }
 }
@@ -128,6 +133,7 @@ impl Exec {
             stdin: None,
             unless: None,
             undo: None,
+            show_output: false,
         }
     }
 
@@ -179,6 +185,21 @@ impl Exec {
     /// ```
     pub fn env(mut self, key: impl Into<String>, value: impl Into<Text>) -> Self {
         self.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Its output is what it is for (`supervisorctl status`): a run prints
+    /// its stdout without `-v`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Exec};
+    ///
+    /// assert!(Exec::argv(["supervisorctl", "status"]).show_output().describe().shows_output);
+    /// ```
+    pub fn show_output(mut self) -> Self {
+        self.show_output = true;
         self
     }
 
@@ -305,7 +326,7 @@ impl Step for Exec {
                 .collect::<Vec<_>>()
                 .join(" ")
         });
-        Description::new(summary)
+        let description = Description::new(summary)
             .field_opt("script", script.map(|s| s.trim().to_owned()))
             .field_opt("cwd", self.cwd.as_ref())
             .field_opt("env", env)
@@ -316,7 +337,12 @@ impl Step for Exec {
                 self.unless
                     .as_ref()
                     .map(|u| format!("$ {}", render_argv(u))),
-            )
+            );
+        if self.show_output {
+            description.shows_output()
+        } else {
+            description
+        }
     }
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {

@@ -88,6 +88,7 @@ impl Step for ListContainers {
             self.which().describe()
         ))
         .field_opt("engine", self.engine.as_ref())
+        .shows_output()
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
@@ -167,6 +168,11 @@ impl Step for ShowLogs {
                     .then_some("until the containers stop or the run is interrupted"),
             )
             .field_opt("engine", self.engine.as_ref())
+            .shows_output()
+    }
+
+    fn runs_until_interrupted(&self) -> bool {
+        self.follow
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
