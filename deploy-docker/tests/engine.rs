@@ -753,3 +753,32 @@ async fn a_followed_log_ends_at_once_when_the_run_is_interrupted() {
     assert_eq!(report.hosts[0].steps[0].status, StepStatus::Interrupted);
     testing::clean_up(&engine, &test).await;
 }
+
+/// A health check that fails without printing anything is reported as
+/// such, not as "its health check failed: " with nothing after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_failing_health_check_says_it_printed_nothing() {
+    let Some(engine) = testing::engine().await else {
+        return;
+    };
+    let test = testing::unique("silent-health");
+    let busybox = testing::busybox_image(&engine).await;
+    let mut spec = ContainerSpec::new(&test, &busybox).label(TEST_LABEL, &test);
+    spec.command = Some(vec!["sleep".into(), "300".into()]);
+    let mut check = deploy_docker::container::Healthcheck::command(["CMD", "false"]);
+    check.interval = Duration::from_millis(200);
+    check.retries = 1;
+    spec.healthcheck = Some(check);
+    engine.run(&spec).await.expect("the container runs");
+
+    let err = engine
+        .wait_healthy(&test, Duration::from_secs(30))
+        .await
+        .expect_err("never healthy");
+    let message = err.to_string();
+    testing::clean_up(&engine, &test).await;
+    assert!(
+        message.ends_with("its health check failed and printed nothing"),
+        "{message}"
+    );
+}

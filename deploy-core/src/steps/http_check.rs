@@ -365,9 +365,18 @@ impl Step for HttpCheck {
             let out_of_tries = self.attempts.is_some_and(|n| tries >= n);
             let out_of_time = tokio::time::Instant::now() + self.interval >= deadline;
             if out_of_tries || out_of_time {
+                // Say which condition was not met: the status alone, or the
+                // status with the body.
+                let wanted = match &needle {
+                    Some(needle) => format!(
+                        "answer {} with {:?} in the body",
+                        self.expect,
+                        ctx.masker.mask(needle)
+                    ),
+                    None => format!("answer {}", self.expect),
+                };
                 return Err(StepError::Failed(format!(
-                    "GET {shown_url} did not answer {} after {tries} tries in {}: last it {problem}",
-                    self.expect,
+                    "GET {shown_url} did not {wanted} after {tries} tries in {}: last it {problem}",
                     crate::duration::format(Duration::from_millis(
                         started.elapsed().as_millis() as u64
                     )),

@@ -79,6 +79,10 @@ async fn http_check_body_mismatch_fails() {
     assert_eq!(ran.statuses(), [StepStatus::Failed]);
     let error = ran.error(0);
     assert!(error.contains(&url), "{error}");
+    assert!(
+        error.contains("did not answer 200 with \"version 9\" in the body after 2 tries"),
+        "says which condition failed: {error}"
+    );
     assert!(error.contains("without \"version 9\""), "{error}");
     assert_eq!(server.requests().len(), 2);
 }

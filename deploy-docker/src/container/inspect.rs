@@ -220,10 +220,13 @@ impl Engine {
                     }
                 }
                 ("running", "unhealthy") => {
-                    return Err(unhealthy(format!(
-                        "its health check failed: {}",
-                        info.last_check.unwrap_or_default()
-                    )));
+                    let printed = info.last_check.as_deref().map(str::trim);
+                    return Err(unhealthy(match printed {
+                        Some(output) if !output.is_empty() => {
+                            format!("its health check failed: {output}")
+                        }
+                        _ => "its health check failed and printed nothing".to_owned(),
+                    }));
                 }
                 ("running" | "created" | "restarting", _) => {}
                 (state, _) => return Err(unhealthy(format!("it is {state}"))),
@@ -234,7 +237,8 @@ impl Engine {
                     info.health,
                     limit.as_secs(),
                     info.last_check
-                        .map(|c| format!(" (last check: {c})"))
+                        .filter(|c| !c.trim().is_empty())
+                        .map(|c| format!(" (last check: {})", c.trim()))
                         .unwrap_or_default()
                 )));
             }
