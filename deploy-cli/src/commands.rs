@@ -119,11 +119,31 @@ fn print_tasks(config: &Config, json: bool) {
             "  {name:width$}  {}",
             task.description.as_deref().unwrap_or("")
         );
-        if !task.params.is_empty() {
+        let plain = task
+            .params
+            .iter()
+            .all(|p| !p.required && p.description.is_none());
+        if !plain {
+            println!("  {:width$}  params:", "");
+            let shown: Vec<String> = task
+                .params
+                .iter()
+                .map(|p| match &p.default {
+                    Some(default) => format!("{}={default}", p.name),
+                    None => format!("{} (required)", p.name),
+                })
+                .collect();
+            let column = shown.iter().map(String::len).max().unwrap_or(0);
+            for (param, shown) in task.params.iter().zip(&shown) {
+                let description = param.description.as_deref().unwrap_or("");
+                let line = format!("  {:width$}    {shown:column$}  {description}", "");
+                println!("{}", line.trim_end());
+            }
+        } else if !task.params.is_empty() {
             let params: Vec<String> = task
                 .params
                 .iter()
-                .map(|(k, v)| format!("{k}={v}"))
+                .map(|p| format!("{}={}", p.name, p.default.as_deref().unwrap_or("")))
                 .collect();
             println!("  {:width$}  params: {}", "", params.join(" "));
         }

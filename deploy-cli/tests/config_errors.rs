@@ -251,3 +251,39 @@ fn a_role_no_environment_defines() {
         "unknown role `db` (did you mean `dbs`?): no environment gives it to a host (roles: dbs, web)",
     );
 }
+
+// Parameters and variables (issue 9).
+
+#[test]
+fn a_required_parameter_not_given() {
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { app = { required = true, description = \"the app to ship\" } }\nsteps = [{ exec = { cmd = [\"echo\", \"${app}\"] } }]\n",
+        "4:18",
+        "task `t` needs the parameter `app` (the app to ship): give it as app=VALUE",
+    );
+    // A parameter of a task `t` runs is needed by `t` too.
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nsteps = [{ task = \"u\" }]\n[tasks.u]\nparams = { app = { required = true } }\nsteps = [{ exec = { cmd = [\"echo\", \"${app}\"] } }]\n",
+        "6:18",
+        "task `u` needs the parameter `app`: give it as app=VALUE",
+    );
+}
+
+#[test]
+fn a_parameter_table_that_is_not_one() {
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { app = { required = true, default = \"shop\" } }\n",
+        "4:18",
+        "a parameter cannot be both `required = true` and have a `default`",
+    );
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { app = { requird = true } }\n",
+        "4:18",
+        "a parameter table takes `default`, `required` and `description`: unknown field `requird`",
+    );
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { app = { description = \"what\" } }\n",
+        "4:18",
+        "a parameter table needs `default = ...` or `required = true`",
+    );
+}

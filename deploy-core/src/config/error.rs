@@ -75,6 +75,16 @@ pub enum ConfigErrorKind {
         /// Its parameters.
         known: String,
     },
+    /// A required parameter the run does not give.
+    #[error("task `{task}` needs the parameter `{name}`{description}: give it as {name}=VALUE")]
+    MissingParam {
+        /// The parameter.
+        name: String,
+        /// The task declaring it.
+        task: String,
+        /// ` (its description)`, or empty.
+        description: String,
+    },
     /// A `${name}` with no value.
     #[error("undefined variable `{name}`{suggestion}")]
     UndefinedVariable {

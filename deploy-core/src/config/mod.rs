@@ -37,7 +37,7 @@ use crate::suggest::did_you_mean;
 /// # Examples
 ///
 /// ```
-/// use deploy_core::{Config, config::TaskInfo};
+/// use deploy_core::{Config, config::{ParamInfo, TaskInfo}};
 ///
 /// let toml = r#"
 /// [tasks.deploy]
@@ -49,7 +49,7 @@ use crate::suggest::did_you_mean;
 /// let tasks = Config::parse("deploy.toml", ".", toml).unwrap().tasks();
 /// assert_eq!(tasks[0], TaskInfo {
 ///     name: "deploy".into(), description: None, default: true,
-///     params: vec![("version".into(), "latest".into())], includes: vec!["migrate".into()],
+///     params: vec![ParamInfo::with_default("version", "latest")], includes: vec!["migrate".into()],
 /// });
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -60,10 +60,59 @@ pub struct TaskInfo {
     pub description: Option<String>,
     /// Whether it is the default task.
     pub default: bool,
-    /// Parameters with their defaults.
-    pub params: Vec<(String, String)>,
+    /// Parameters, by name.
+    pub params: Vec<ParamInfo>,
     /// Tasks it runs.
     pub includes: Vec<String>,
+}
+
+/// A task parameter as `deploy tasks` lists it: its default as written, or
+/// that a run must give it.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Config, config::ParamInfo};
+///
+/// let toml = r#"
+/// [tasks.deploy]
+/// params = { app = { required = true, description = "the app to ship" }, version = "latest" }
+/// "#;
+/// let tasks = Config::parse("deploy.toml", ".", toml).unwrap().tasks();
+/// assert_eq!(tasks[0].params, [
+///     ParamInfo { name: "app".into(), default: None, required: true, description: Some("the app to ship".into()) },
+///     ParamInfo::with_default("version", "latest"),
+/// ]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ParamInfo {
+    /// Name.
+    pub name: String,
+    /// The default as written (`${…}` not filled in), if any.
+    pub default: Option<String>,
+    /// Whether a run must give it (`KEY=VALUE`).
+    pub required: bool,
+    /// What it is for, if said.
+    pub description: Option<String>,
+}
+
+impl ParamInfo {
+    /// An optional parameter with a default and no description.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let param = deploy_core::config::ParamInfo::with_default("version", "latest");
+    /// assert_eq!((param.default.as_deref(), param.required), (Some("latest"), false));
+    /// ```
+    pub fn with_default(name: impl Into<String>, default: impl Into<String>) -> Self {
+        ParamInfo {
+            name: name.into(),
+            default: Some(default.into()),
+            required: false,
+            description: None,
+        }
+    }
 }
 
 /// How to reach and roll out one environment (for whoever makes targets).
@@ -345,7 +394,15 @@ impl Config {
                     params: task
                         .params
                         .iter()
-                        .map(|(k, v)| (k.clone(), v.get_ref().text()))
+                        .map(|(k, v)| {
+                            let param = v.get_ref();
+                            ParamInfo {
+                                name: k.clone(),
+                                default: param.default.as_ref().map(raw::Scalar::text),
+                                required: param.required,
+                                description: param.description.clone(),
+                            }
+                        })
                         .collect(),
                     includes: task
                         .steps

@@ -31,17 +31,21 @@ impl Config {
         let branch = crate::git::current_branch(&self.dir).unwrap_or_default();
         values.insert("git_branch_tag".to_owned(), crate::git::tag_safe(&branch));
         values.insert("git_branch".to_owned(), branch);
-        let mut params: BTreeMap<String, (String, usize)> = BTreeMap::new();
+        // Each parameter: its value (None while a required one is not
+        // given), where it is declared, and by which task.
+        let mut params: BTreeMap<String, (Option<String>, usize, &str)> = BTreeMap::new();
         for task in tasks {
             for (key, value) in &self.raw.tasks[task].get_ref().params {
-                params
-                    .entry(key.clone())
-                    .or_insert((value.get_ref().text(), value.span().start));
+                params.entry(key.clone()).or_insert((
+                    value.get_ref().default.as_ref().map(raw::Scalar::text),
+                    value.span().start,
+                    task,
+                ));
             }
         }
         for (key, value) in args {
             match params.get_mut(key) {
-                Some(param) => param.0 = value.replace("${", "$${"),
+                Some(param) => param.0 = Some(value.replace("${", "$${")),
                 None => {
                     let known: Vec<&str> = params.keys().map(String::as_str).collect();
                     return Err(ConfigError::new(ConfigErrorKind::UnknownParam {
@@ -57,6 +61,24 @@ impl Config {
                 }
             }
         }
+        if let Some((name, (_, at, task))) = params.iter().find(|(_, p)| p.0.is_none()) {
+            let description = self.raw.tasks[*task].get_ref().params[name]
+                .get_ref()
+                .description
+                .clone();
+            return Err(self.error_at(
+                *at,
+                ConfigErrorKind::MissingParam {
+                    name: name.clone(),
+                    task: (*task).to_owned(),
+                    description: description.map(|d| format!(" ({d})")).unwrap_or_default(),
+                },
+            ));
+        }
+        let params = params
+            .into_iter()
+            .map(|(key, (value, at, _))| (key, (value.unwrap_or_default(), at)))
+            .collect();
         let layer =
             |vars: &BTreeMap<String, Spanned<raw::Scalar>>| -> BTreeMap<String, (String, usize)> {
                 vars.iter()
