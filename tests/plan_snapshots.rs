@@ -261,3 +261,15 @@ fn docker_swarm_service() {
 fn docker_report() {
     insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("report"), &[]));
 }
+
+/// Numbers and booleans from `${…}`: `tail = "${lines}"`, `keep`,
+/// `delete`, `replicas`, a nested `update.parallelism` (issue 9).
+#[test]
+fn params_typed_values() {
+    insta::assert_snapshot!(text(
+        "params.toml",
+        None,
+        Some("typed"),
+        &[("parallelism", "2")]
+    ));
+}

@@ -287,3 +287,17 @@ fn a_parameter_table_that_is_not_one() {
         "a parameter table needs `default = ...` or `required = true`",
     );
 }
+
+#[test]
+fn a_typed_field_filled_with_a_value_of_another_type() {
+    refused(
+        "[vars]\nlines = \"fifty\"\n[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nsteps = [\n  { docker.logs = { service = \"web\", tail = \"${lines}\" } },\n]\n",
+        "7:45",
+        "invalid `docker.logs` step: tail: \"fifty\" (from `${lines}`) is not a whole number",
+    );
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { delete = \"yes\" }\nsteps = [{ sync = { from = \"/dist\", to = \"/srv\", delete = \"${delete}\" } }]\n",
+        "5:59",
+        "invalid `sync` step: delete: \"yes\" (from `${delete}`) is not true or false",
+    );
+}

@@ -22,6 +22,12 @@ pub(super) struct Variables<'a> {
     pub(super) secrets: &'a BTreeSet<String>,
 }
 
+/// The expression of a string that is exactly one `${…}`, trimmed.
+pub(super) fn single_reference(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix("${")?.strip_suffix('}')?;
+    (!inner.contains('}') && !inner.contains("${")).then(|| inner.trim())
+}
+
 impl Variables<'_> {
     /// Fills in config variables, leaving run-time placeholders and escapes.
     pub(super) fn fill(&self, input: &str) -> Result<String, InterpolateError> {

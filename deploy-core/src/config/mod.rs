@@ -7,6 +7,7 @@
 
 mod address;
 mod check;
+mod coerce;
 mod entry;
 mod error;
 mod interpolate;
