@@ -273,3 +273,41 @@ fn params_typed_values() {
         &[("parallelism", "2")]
     ));
 }
+
+/// Transforms: `replace`, `lower`, `upper`, `sanitize_tag`, `default`,
+/// chained left to right (issue 9).
+#[test]
+fn params_transforms() {
+    insta::assert_snapshot!(text("params.toml", None, Some("transforms"), &[]));
+}
+
+/// Git built-ins in a CI build of a tag: HEAD detached at `v1.4.2` in a
+/// repository made here (fixed dates, so the same commit id every time);
+/// `${git_branch}` has no value there, so the fixture defaults it.
+#[test]
+fn params_git_builtins_on_a_tag_build() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(repo.path())
+            .args(["-c", "user.name=CI", "-c", "user.email=ci@example.com"])
+            .args(args)
+            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "release 1.4.2"]);
+    git(&["tag", "v1.4.2"]);
+    git(&["checkout", "-q", "--detach", "v1.4.2"]);
+    let path = format!("{}/tests/fixtures/params.toml", env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(&path).expect("fixture exists");
+    let config = Config::parse("params.toml", repo.path(), &source).expect("fixture parses");
+    let plan = config
+        .plan(None, Some("git"), &[], &StepRegistry::with_builtins())
+        .expect("fixture plans");
+    insta::assert_snapshot!(render::text(&plan));
+}

@@ -87,3 +87,160 @@ fn required_parameters() {
         serde_json::json!({ "name": "app", "default": null, "required": true, "description": "the app to ship" })
     );
 }
+
+/// Runs git in `dir` (fixed identity and dates).
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=CI", "-c", "user.email=ci@example.com"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+const GIT: &str = r#"
+default_environment = "here"
+
+[environments.here]
+transport = "local"
+hosts = ["localhost"]
+
+[vars]
+image = "pixel/web:${git_branch | sanitize_tag}"
+unused = "${git_tag}"
+
+[tasks.stamp]
+steps = [{ write-file = { path = "${config_dir}/stamp", content = "${git_commit} ${git_short_commit} ${git_tag}\n" } }]
+
+[tasks.branch]
+steps = [{ exec = { cmd = ["echo", "${git_branch}"] } }]
+
+[tasks.image]
+steps = [{ exec = { cmd = ["echo", "${image}"] } }]
+
+[tasks.tagged]
+steps = [{ exec = { cmd = ["echo", '${git_tag | default("untagged")}', "${task}"] } }]
+"#;
+
+/// `${git_commit}`, `${git_short_commit}`, `${git_tag}` from a real
+/// repository; on a detached HEAD (a CI tag build) `${git_branch}` is an
+/// error where it is used, naming it and why, and only there.
+#[test]
+fn git_built_ins() {
+    let dir = project(GIT);
+    // Not a repository yet: tasks that use no git value still plan.
+    let out = deploy(dir.path())
+        .args(["plan", "tagged"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        text(&out.stdout).contains("$ echo untagged tagged"),
+        "{}",
+        show(&out)
+    );
+    let out = deploy(dir.path())
+        .args(["plan", "stamp"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("deploy.toml:13:68: `${git_commit}` has no value here: ")
+            && text(&out.stderr).contains("is not inside a git repository"),
+        "{}",
+        show(&out)
+    );
+
+    git(dir.path(), &["init", "-q", "-b", "feature/rotate"]);
+    git(dir.path(), &["add", "deploy.toml"]);
+    git(dir.path(), &["commit", "-q", "-m", "first"]);
+    git(dir.path(), &["tag", "v1.4.2"]);
+    let out = deploy(dir.path())
+        .args(["run", "stamp"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stamp = std::fs::read_to_string(dir.path().join("stamp")).expect("stamped");
+    let words: Vec<&str> = stamp.split_whitespace().collect();
+    assert_eq!(words.len(), 3, "{stamp}");
+    assert_eq!(words[0].len(), 40);
+    assert!(words[0].starts_with(words[1]));
+    assert_eq!(words[2], "v1.4.2");
+    let out = deploy(dir.path())
+        .args(["plan", "image"])
+        .output()
+        .expect("runs");
+    assert!(
+        text(&out.stdout).contains("$ echo pixel/web:feature-rotate"),
+        "{}",
+        show(&out)
+    );
+
+    // A CI tag build: HEAD detached at the tag.
+    git(dir.path(), &["checkout", "-q", "--detach", "v1.4.2"]);
+    let out = deploy(dir.path())
+        .args(["plan", "branch"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains(
+            "deploy.toml:16:37: `${git_branch}` has no value here: HEAD is detached (a CI build of a tag or a commit checks out no branch) (give the value as a parameter, or write `${git_branch | default(\"...\")}`)"
+        ),
+        "{}",
+        show(&out)
+    );
+    let out = deploy(dir.path())
+        .args(["plan", "image"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains(
+            "deploy.toml:19:37: `${image}` has no value here: it uses `${git_branch}`, and HEAD is detached"
+        ),
+        "{}",
+        show(&out)
+    );
+    let out = deploy(dir.path())
+        .args(["plan", "stamp"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+/// Transforms as a user writes them, through the binary.
+#[test]
+fn transforms() {
+    let dir = project(
+        r#"
+[environments.here]
+transport = "local"
+hosts = ["localhost"]
+
+[tasks.tag]
+params = { docker_tag = "feature/rotate_collage_products" }
+steps = [{ exec = { cmd = ["echo", '${docker_tag | replace("/", "") | replace("_", "") | lower}'] } }]
+"#,
+    );
+    let out = deploy(dir.path())
+        .args(["plan", "here", "tag"])
+        .output()
+        .expect("runs");
+    assert!(
+        text(&out.stdout).contains("$ echo featurerotatecollageproducts"),
+        "{}",
+        show(&out)
+    );
+    let out = deploy(dir.path())
+        .args(["plan", "here", "tag", "docker_tag=Hotfix/ABC"])
+        .output()
+        .expect("runs");
+    assert!(
+        text(&out.stdout).contains("$ echo hotfixabc"),
+        "{}",
+        show(&out)
+    );
+}

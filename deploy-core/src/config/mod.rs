@@ -22,7 +22,7 @@ pub use address::HostAddress;
 use entry::included_task;
 use error::locate;
 pub use error::{ConfigError, ConfigErrorKind};
-use interpolate::Variables;
+use interpolate::{Git, Variables};
 pub use raw::{Approval, Transport};
 use raw::{RawConfig, RawEnvironment, RawRollout};
 pub use ssh::{HostKeyPolicy, SshSettings, ssh_jump_hops};
@@ -589,11 +589,14 @@ impl Config {
 
         let mut reachable = Vec::new();
         self.reachable_tasks(&task_name, &mut Vec::new(), &mut reachable)?;
-        let values = self.variables(&env_name, &task_name, env, &reachable, args)?;
+        let git = Git::new(&self.dir);
+        let values = self.variables(&env_name, &task_name, env, &reachable, args, &git)?;
         let secrets: BTreeSet<String> = self.raw.secrets.keys().cloned().collect();
         let vars = Variables {
             values: &values,
             secrets: &secrets,
+            git: &git,
+            pending: None,
         };
 
         let mut steps = Vec::new();
