@@ -161,7 +161,9 @@ async fn execute(cli: &Cli, config: &Config, plan: &Plan, args: &RunArgs) -> Res
     let targets = crate::targets::for_environment(&env, &config.ssh())?;
     let grace = deploy_core::duration::parse(&args.grace)?;
     let mut values = RunValues::new(RunValues::release_now());
-    values.secrets = config.load_secrets().map_err(|e| e.with_snippet())?;
+    values.secrets = config
+        .load_secrets_for(plan)
+        .map_err(|e| e.with_snippet())?;
 
     let terminal = std::io::stderr().is_terminal();
     let bars = (!args.selection.json && !cli.quiet && terminal).then(|| Bars::new(cli.verbose));

@@ -244,3 +244,59 @@ steps = [{ exec = { cmd = ["echo", '${docker_tag | replace("/", "") | replace("_
         show(&out)
     );
 }
+
+const SECRETS: &str = r#"
+default_environment = "here"
+
+[secrets.registry_token]
+env = "DEPLOY_TEST_REGISTRY_TOKEN"
+[secrets.aws_key]
+env = "DEPLOY_TEST_AWS_KEY"
+
+[vars]
+upload = "echo ${secret.aws_key} > ${config_dir}/uploaded"
+
+[environments.here]
+transport = "local"
+hosts = ["localhost"]
+
+[tasks.build]
+steps = [{ exec = { cmd = ["sh", "-c", "echo $TOKEN > ${config_dir}/built"], env = { TOKEN = "${secret.registry_token}" } } }]
+
+[tasks.deploy]
+steps = [{ task = "build" }, { exec = { shell = "${upload}" } }]
+"#;
+
+/// Only the secrets the selected task's steps use (with the tasks it runs,
+/// and through variables) are read: `build` runs without the AWS key that
+/// only `deploy` needs; `deploy` is refused without it before anything runs.
+#[test]
+fn secrets_are_read_only_for_the_task_that_uses_them() {
+    let dir = project(SECRETS);
+    let run = |task: &str| {
+        deploy(dir.path())
+            .args(["run", task])
+            .env("DEPLOY_TEST_REGISTRY_TOKEN", "t0k3n")
+            .env_remove("DEPLOY_TEST_AWS_KEY")
+            .output()
+            .expect("runs")
+    };
+    let out = run("build");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("built")).expect("built"),
+        "t0k3n\n"
+    );
+    std::fs::remove_file(dir.path().join("built")).expect("rm");
+
+    let out = run("deploy");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains(
+            "deploy.toml:6:1: secret `aws_key` needs the environment variable DEPLOY_TEST_AWS_KEY, which is not set"
+        ),
+        "{}",
+        show(&out)
+    );
+    assert!(!dir.path().join("built").exists(), "nothing ran");
+}

@@ -231,7 +231,10 @@ fn builtin_meaning(name: &str) -> Option<&'static str> {
 }
 
 /// Calls `f` on every string inside `value`.
-fn each_string<E>(value: &toml::Value, f: &mut impl FnMut(&str) -> Result<(), E>) -> Result<(), E> {
+pub(super) fn each_string<E>(
+    value: &toml::Value,
+    f: &mut impl FnMut(&str) -> Result<(), E>,
+) -> Result<(), E> {
     match value {
         toml::Value::String(s) => f(s),
         toml::Value::Array(items) => items.iter().try_for_each(|item| each_string(item, f)),

@@ -273,6 +273,16 @@ pub(super) fn check(input: &str) -> Result<(), InterpolateError> {
     scan(input, |_, _, _| Ok(None)).map(|_| ())
 }
 
+/// The names of the secrets `input` uses (`${secret.NAME}`).
+pub(super) fn secrets_in(input: &str, out: &mut BTreeSet<String>) {
+    let _ = scan(input, |expression, _, _| {
+        if let Some(name) = expression.name.strip_prefix("secret.") {
+            out.insert(name.to_owned());
+        }
+        Ok(None)
+    });
+}
+
 /// Walks `input`, calling `lookup(expression, raw, offset)` for each `${…}`;
 /// `Some(text)` replaces it, `None` keeps it as written.
 fn scan(
