@@ -7,17 +7,22 @@
 
 use deploy_core::{Config, StepRegistry, render};
 
-/// Builds the plan of `env`/`task` from a fixture, with `args`. The config
-/// directory is fixed so snapshots do not depend on where the repo lives.
+/// The fixtures' directory: the config directory of every fixture, so
+/// files beside one (a compose file) are found as `deploy` would find them.
+fn fixtures() -> String {
+    format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the plan of `env`/`task` from a fixture, with `args`.
 fn plan(
     fixture: &str,
     env: Option<&str>,
     task: Option<&str>,
     args: &[(&str, &str)],
 ) -> deploy_core::Plan {
-    let path = format!("{}/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/{fixture}", fixtures());
     let source = std::fs::read_to_string(&path).expect("fixture exists");
-    let config = Config::parse(fixture, "/project", &source).expect("fixture parses");
+    let config = Config::parse(fixture, fixtures(), &source).expect("fixture parses");
     let args: Vec<(String, String)> = args
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -29,8 +34,10 @@ fn plan(
         .expect("fixture plans")
 }
 
+/// The rendered plan, the fixtures' directory written `/project` so
+/// snapshots do not depend on where the repository lives.
 fn text(fixture: &str, env: Option<&str>, task: Option<&str>, args: &[(&str, &str)]) -> String {
-    render::text(&plan(fixture, env, task, args))
+    render::text(&plan(fixture, env, task, args)).replace(&fixtures(), "/project")
 }
 
 /// `exec`: argv, shell, env with a secret, cwd, sudo, stdin, unless, undo.
@@ -151,12 +158,15 @@ fn pixel_production_with_approval() {
 /// The Pixel guide's production plan as JSON (schema 1).
 #[test]
 fn pixel_production_json() {
-    insta::assert_snapshot!(render::json(&plan(
-        "pixel.toml",
-        Some("production"),
-        None,
-        &[("version", "1.4.2")]
-    )));
+    insta::assert_snapshot!(
+        render::json(&plan(
+            "pixel.toml",
+            Some("production"),
+            None,
+            &[("version", "1.4.2")]
+        ))
+        .replace(&fixtures(), "/project")
+    );
 }
 
 /// RandoPony's `deploy_staging`: four composed Fabric tasks.
@@ -310,4 +320,12 @@ fn params_git_builtins_on_a_tag_build() {
         .plan(None, Some("git"), &[], &StepRegistry::with_builtins())
         .expect("fixture plans");
     insta::assert_snapshot!(render::text(&plan));
+}
+
+/// Paths read on the deploying machine (sync sources, build contexts, env
+/// files, compose files): relative ones are taken from the config's
+/// directory (here `/project`); absolute and `~/` ones stay (issue 9).
+#[test]
+fn params_relative_paths() {
+    insta::assert_snapshot!(text("params.toml", None, Some("paths"), &[]));
 }

@@ -158,7 +158,7 @@ async fn execute(cli: &Cli, config: &Config, plan: &Plan, args: &RunArgs) -> Res
     let env = config
         .environment(Some(plan.environment()))
         .map_err(|e| e.with_snippet())?;
-    let targets = crate::targets::for_environment(&env, &config.ssh())?;
+    let targets = crate::targets::for_environment(&env, &config.ssh(), config.dir())?;
     let grace = deploy_core::duration::parse(&args.grace)?;
     let mut values = RunValues::new(RunValues::release_now());
     values.secrets = config
@@ -192,7 +192,9 @@ async fn execute(cli: &Cli, config: &Config, plan: &Plan, args: &RunArgs) -> Res
         }
     });
 
-    let local: Arc<dyn Target> = Arc::new(LocalTarget::new("local"));
+    // Steps on this machine run in the config's directory, and take
+    // relative paths from it, wherever `deploy` was started.
+    let local: Arc<dyn Target> = Arc::new(LocalTarget::new("local").with_base_dir(config.dir()));
     let approver = TerminalApprover {
         pre_approved: args.yes,
         bars: bars.as_ref().map(Bars::multi),

@@ -300,3 +300,66 @@ fn secrets_are_read_only_for_the_task_that_uses_them() {
     );
     assert!(!dir.path().join("built").exists(), "nothing ran");
 }
+
+/// Relative paths in `deploy.toml` are the config directory's, wherever
+/// `deploy` runs from: a sync source, a local step's working directory and
+/// the paths of a `transport = "local"` host.
+#[test]
+fn relative_paths_are_taken_from_the_config_directory() {
+    let dir = project(
+        r#"
+[environments.here]
+transport = "local"
+hosts = ["localhost"]
+
+[tasks.ship]
+steps = [
+  { sync = { from = "dist", to = "out/releases/${release}" } },
+  { exec = { cmd = ["touch", "made-by-a-local-step"] }, local = true },
+  { exec = { cmd = ["mkdir", "-p", "logs"], cwd = "out" } },
+]
+"#,
+    );
+    std::fs::create_dir(dir.path().join("dist")).expect("mkdir");
+    std::fs::write(dir.path().join("dist/app.txt"), "v1\n").expect("write");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("deploy.toml");
+    let config = config.to_str().expect("utf-8 path");
+
+    let out = deploy(elsewhere.path())
+        .args(["--config", config, "plan", "here", "ship"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let root = dir.path().canonicalize().expect("canonical");
+    assert!(
+        text(&out.stdout).contains(&format!(
+            "sync {}/dist/ to out/releases/{{release}}/",
+            root.display()
+        )),
+        "{}",
+        show(&out)
+    );
+
+    let out = deploy(elsewhere.path())
+        .args(["--config", config, "run", "here", "ship"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let releases: Vec<_> = std::fs::read_dir(dir.path().join("out/releases"))
+        .expect("synced into the config directory")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(releases.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(releases[0].join("app.txt")).expect("synced"),
+        "v1\n"
+    );
+    assert!(dir.path().join("made-by-a-local-step").is_file());
+    assert!(dir.path().join("out/logs").is_dir());
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path()).expect("ls").count(),
+        0,
+        "nothing lands in the working directory"
+    );
+}

@@ -81,7 +81,7 @@ impl Config {
             .map_err(|e| self.interpolation_error(e, body.span().start, vars.values))?;
         let mut coerced = Vec::new();
         let step = loop {
-            let error = match registry.parse(kind.get_ref(), value.clone()) {
+            let error = match registry.parse_in(kind.get_ref(), value.clone(), &self.dir) {
                 Ok(step) => break step,
                 Err(error) => error,
             };
