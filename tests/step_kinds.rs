@@ -65,14 +65,16 @@ fn filled(value: toml::Value) -> toml::Value {
 
 /// Parses like the loader does a number or boolean field written as one
 /// `${…}` (`tail = "${lines}"`): the field the kind refuses a string for
-/// gets a `1` or `true` instead, and the kind is asked again.
+/// gets a `1` or `true` instead, and the kind is asked again. Relative
+/// paths are the fixture's directory's, as the loader takes them.
 fn parse_typed(
     registry: &StepRegistry,
     kind: &str,
     mut value: toml::Value,
+    dir: &Path,
 ) -> Result<std::sync::Arc<dyn deploy_core::Step>, deploy_core::registry::RegistryError> {
     loop {
-        let error = match registry.parse(kind, value.clone()) {
+        let error = match registry.parse_in(kind, value.clone(), dir) {
             Ok(step) => return Ok(step),
             Err(error) => error,
         };
@@ -123,7 +125,8 @@ fn every_registered_kind_reports_its_registered_name() {
                 let Some((kind, table)) = kind_of(&registry, entry) else {
                     continue;
                 };
-                let step = parse_typed(&registry, &kind, filled(table))
+                let dir = file.parent().expect("a fixture's directory");
+                let step = parse_typed(&registry, &kind, filled(table), dir)
                     .unwrap_or_else(|e| panic!("{}: task `{task}`: {e}", file.display()));
                 assert_eq!(
                     step.kind(),

@@ -346,11 +346,18 @@ impl StepRegistry {
     }
 }
 
-/// `path` taken from `dir` when it is relative (and not `~/…`), with `.`
-/// components dropped.
+/// `path` taken from `dir` when it is relative (and not `~/…`, and not
+/// already under `dir`, as `${config_dir}/dist` is), with `.` components
+/// dropped.
 fn from_dir(dir: &std::path::Path, path: &str) -> String {
     let relative = std::path::Path::new(path);
-    if path.is_empty() || path.starts_with('~') || !relative.is_relative() {
+    if path.is_empty()
+        || path.starts_with('~')
+        || !relative.is_relative()
+        || dir.as_os_str().is_empty()
+        || dir == std::path::Path::new(".")
+        || relative.starts_with(dir)
+    {
         return path.to_owned();
     }
     let mut out = dir.to_path_buf();
@@ -360,4 +367,28 @@ fn from_dir(dir: &std::path::Path, path: &str) -> String {
         }
     }
     out.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_dir;
+    use std::path::Path;
+
+    #[test]
+    fn relative_paths_are_taken_from_the_directory_once() {
+        let dir = Path::new("/home/me/shop");
+        assert_eq!(from_dir(dir, "dist"), "/home/me/shop/dist");
+        assert_eq!(from_dir(dir, "./web/."), "/home/me/shop/web");
+        assert_eq!(
+            from_dir(dir, "../shared/.env"),
+            "/home/me/shop/../shared/.env"
+        );
+        for kept in ["/opt/dist", "~/fonts", "", "/home/me/shop/dist"] {
+            assert_eq!(from_dir(dir, kept), kept);
+        }
+        // A config directory given as a name (`with_config_dir("[repo]")`)
+        // or `.` is not joined twice or for nothing.
+        assert_eq!(from_dir(Path::new("[repo]"), "[repo]/dist"), "[repo]/dist");
+        assert_eq!(from_dir(Path::new("."), "dist"), "dist");
+    }
 }
