@@ -7,17 +7,22 @@
 
 use deploy_core::{Config, StepRegistry, render};
 
-/// Builds the plan of `env`/`task` from a fixture, with `args`. The config
-/// directory is fixed so snapshots do not depend on where the repo lives.
+/// The fixtures' directory: the config directory of every fixture, so
+/// files beside one (a compose file) are found as `deploy` would find them.
+fn fixtures() -> String {
+    format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the plan of `env`/`task` from a fixture, with `args`.
 fn plan(
     fixture: &str,
     env: Option<&str>,
     task: Option<&str>,
     args: &[(&str, &str)],
 ) -> deploy_core::Plan {
-    let path = format!("{}/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/{fixture}", fixtures());
     let source = std::fs::read_to_string(&path).expect("fixture exists");
-    let config = Config::parse(fixture, "/project", &source).expect("fixture parses");
+    let config = Config::parse(fixture, fixtures(), &source).expect("fixture parses");
     let args: Vec<(String, String)> = args
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -29,8 +34,10 @@ fn plan(
         .expect("fixture plans")
 }
 
+/// The rendered plan, the fixtures' directory written `/project` so
+/// snapshots do not depend on where the repository lives.
 fn text(fixture: &str, env: Option<&str>, task: Option<&str>, args: &[(&str, &str)]) -> String {
-    render::text(&plan(fixture, env, task, args))
+    render::text(&plan(fixture, env, task, args)).replace(&fixtures(), "/project")
 }
 
 /// `exec`: argv, shell, env with a secret, cwd, sudo, stdin, unless, undo.
@@ -163,12 +170,15 @@ fn pixel_production_with_approval() {
 /// The Pixel guide's production plan as JSON (schema 1).
 #[test]
 fn pixel_production_json() {
-    insta::assert_snapshot!(render::json(&plan(
-        "pixel.toml",
-        Some("production"),
-        None,
-        &[("version", "1.4.2")]
-    )));
+    insta::assert_snapshot!(
+        render::json(&plan(
+            "pixel.toml",
+            Some("production"),
+            None,
+            &[("version", "1.4.2")]
+        ))
+        .replace(&fixtures(), "/project")
+    );
 }
 
 /// RandoPony's `deploy_staging`: four composed Fabric tasks.
@@ -272,4 +282,62 @@ fn docker_swarm_service() {
 #[test]
 fn docker_report() {
     insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("report"), &[]));
+}
+
+/// Numbers and booleans from `${…}`: `tail = "${lines}"`, `keep`,
+/// `delete`, `replicas`, a nested `update.parallelism` (issue 9).
+#[test]
+fn params_typed_values() {
+    insta::assert_snapshot!(text(
+        "params.toml",
+        None,
+        Some("typed"),
+        &[("parallelism", "2")]
+    ));
+}
+
+/// Transforms: `replace`, `lower`, `upper`, `sanitize_tag`, `default`,
+/// chained left to right (issue 9).
+#[test]
+fn params_transforms() {
+    insta::assert_snapshot!(text("params.toml", None, Some("transforms"), &[]));
+}
+
+/// Git built-ins in a CI build of a tag: HEAD detached at `v1.4.2` in a
+/// repository made here (fixed dates, so the same commit id every time);
+/// `${git_branch}` has no value there, so the fixture defaults it.
+#[test]
+fn params_git_builtins_on_a_tag_build() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(repo.path())
+            .args(["-c", "user.name=CI", "-c", "user.email=ci@example.com"])
+            .args(args)
+            .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "release 1.4.2"]);
+    git(&["tag", "v1.4.2"]);
+    git(&["checkout", "-q", "--detach", "v1.4.2"]);
+    let path = format!("{}/tests/fixtures/params.toml", env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(&path).expect("fixture exists");
+    let config = Config::parse("params.toml", repo.path(), &source).expect("fixture parses");
+    let plan = config
+        .plan(None, Some("git"), &[], &StepRegistry::with_builtins())
+        .expect("fixture plans");
+    insta::assert_snapshot!(render::text(&plan));
+}
+
+/// Paths read on the deploying machine (sync sources, build contexts, env
+/// files, compose files): relative ones are taken from the config's
+/// directory (here `/project`); absolute and `~/` ones stay (issue 9).
+#[test]
+fn params_relative_paths() {
+    insta::assert_snapshot!(text("params.toml", None, Some("paths"), &[]));
 }

@@ -119,11 +119,31 @@ fn print_tasks(config: &Config, json: bool) {
             "  {name:width$}  {}",
             task.description.as_deref().unwrap_or("")
         );
-        if !task.params.is_empty() {
+        let plain = task
+            .params
+            .iter()
+            .all(|p| !p.required && p.description.is_none());
+        if !plain {
+            println!("  {:width$}  params:", "");
+            let shown: Vec<String> = task
+                .params
+                .iter()
+                .map(|p| match &p.default {
+                    Some(default) => format!("{}={default}", p.name),
+                    None => format!("{} (required)", p.name),
+                })
+                .collect();
+            let column = shown.iter().map(String::len).max().unwrap_or(0);
+            for (param, shown) in task.params.iter().zip(&shown) {
+                let description = param.description.as_deref().unwrap_or("");
+                let line = format!("  {:width$}    {shown:column$}  {description}", "");
+                println!("{}", line.trim_end());
+            }
+        } else if !task.params.is_empty() {
             let params: Vec<String> = task
                 .params
                 .iter()
-                .map(|(k, v)| format!("{k}={v}"))
+                .map(|p| format!("{}={}", p.name, p.default.as_deref().unwrap_or("")))
                 .collect();
             println!("  {:width$}  params: {}", "", params.join(" "));
         }
@@ -138,10 +158,12 @@ async fn execute(cli: &Cli, config: &Config, plan: &Plan, args: &RunArgs) -> Res
     let env = config
         .environment(Some(plan.environment()))
         .map_err(|e| e.with_snippet())?;
-    let targets = crate::targets::for_environment(&env, &config.ssh())?;
+    let targets = crate::targets::for_environment(&env, &config.ssh(), config.dir())?;
     let grace = deploy_core::duration::parse(&args.grace)?;
     let mut values = RunValues::new(RunValues::release_now());
-    values.secrets = config.load_secrets().map_err(|e| e.with_snippet())?;
+    values.secrets = config
+        .load_secrets_for(plan)
+        .map_err(|e| e.with_snippet())?;
 
     let terminal = std::io::stderr().is_terminal();
     let bars = (!args.selection.json && !cli.quiet && terminal).then(|| Bars::new(cli.verbose));
@@ -170,7 +192,9 @@ async fn execute(cli: &Cli, config: &Config, plan: &Plan, args: &RunArgs) -> Res
         }
     });
 
-    let local: Arc<dyn Target> = Arc::new(LocalTarget::new("local"));
+    // Steps on this machine run in the config's directory, and take
+    // relative paths from it, wherever `deploy` was started.
+    let local: Arc<dyn Target> = Arc::new(LocalTarget::new("local").with_base_dir(config.dir()));
     let approver = TerminalApprover {
         pre_approved: args.yes,
         bars: bars.as_ref().map(Bars::multi),

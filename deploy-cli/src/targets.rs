@@ -20,13 +20,19 @@ const PASSPHRASE_VAR: &str = "DEPLOY_SSH_PASSPHRASE";
 /// on stdin; without it, sudo runs as `sudo -n`).
 const SUDO_PASSWORD_VAR: &str = "DEPLOY_SUDO_PASSWORD";
 
-pub(crate) fn for_environment(env: &EnvironmentInfo, ssh: &SshSettings) -> Result<Targets, String> {
+/// The targets of `env`'s hosts; under `transport = "local"` they take
+/// relative paths from `config_dir` (and run commands there).
+pub(crate) fn for_environment(
+    env: &EnvironmentInfo,
+    ssh: &SshSettings,
+    config_dir: &std::path::Path,
+) -> Result<Targets, String> {
     match env.transport {
         Transport::Local => Ok(env
             .hosts
             .iter()
             .map(|host| {
-                let target = LocalTarget::new(&host.name);
+                let target = LocalTarget::new(&host.name).with_base_dir(config_dir);
                 (host.name.clone(), Arc::new(target) as Arc<dyn Target>)
             })
             .collect()),

@@ -251,3 +251,133 @@ fn a_role_no_environment_defines() {
         "unknown role `db` (did you mean `dbs`?): no environment gives it to a host (roles: dbs, web)",
     );
 }
+
+// Parameters and variables (issue 9).
+
+#[test]
+fn a_required_parameter_not_given() {
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { app = { required = true, description = \"the app to ship\" } }\nsteps = [{ exec = { cmd = [\"echo\", \"${app}\"] } }]\n",
+        "4:18",
+        "task `t` needs the parameter `app` (the app to ship): give it as app=VALUE",
+    );
+    // A parameter of a task `t` runs is needed by `t` too.
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nsteps = [{ task = \"u\" }]\n[tasks.u]\nparams = { app = { required = true } }\nsteps = [{ exec = { cmd = [\"echo\", \"${app}\"] } }]\n",
+        "6:18",
+        "task `u` needs the parameter `app`: give it as app=VALUE",
+    );
+}
+
+#[test]
+fn a_parameter_table_that_is_not_one() {
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { app = { required = true, default = \"shop\" } }\n",
+        "4:18",
+        "a parameter cannot be both `required = true` and have a `default`",
+    );
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { app = { requird = true } }\n",
+        "4:18",
+        "a parameter table takes `default`, `required` and `description`: unknown field `requird`",
+    );
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { app = { description = \"what\" } }\n",
+        "4:18",
+        "a parameter table needs `default = ...` or `required = true`",
+    );
+}
+
+#[test]
+fn a_typed_field_filled_with_a_value_of_another_type() {
+    refused(
+        "[vars]\nlines = \"fifty\"\n[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nsteps = [\n  { docker.logs = { service = \"web\", tail = \"${lines}\" } },\n]\n",
+        "7:45",
+        "invalid `docker.logs` step: tail: \"fifty\" (from `${lines}`) is not a whole number",
+    );
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { delete = \"yes\" }\nsteps = [{ sync = { from = \"/dist\", to = \"/srv\", delete = \"${delete}\" } }]\n",
+        "5:59",
+        "invalid `sync` step: delete: \"yes\" (from `${delete}`) is not true or false",
+    );
+}
+
+#[test]
+fn a_transform_that_does_not_exist_or_parse() {
+    let config = |expr: &str| {
+        format!(
+            "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nsteps = [\n  {{ exec = {{ cmd = [\"echo\", '{expr}'] }} }},\n]\n"
+        )
+    };
+    const KNOWN: &str =
+        r#"(transforms: default("value"), lower, replace("from", "to"), sanitize_tag, upper)"#;
+    refused(
+        &config("${docker_tag | lowr}"),
+        "5:30",
+        &format!(
+            "${{docker_tag | lowr}}: unknown transform `lowr` (did you mean `lower`?) {KNOWN}"
+        ),
+    );
+    refused(
+        &config("${docker_tag | replace(\"/\")}"),
+        "5:30",
+        &format!(
+            r#"${{docker_tag | replace("/")}}: `replace` takes 2 arguments: replace("from", "to") {KNOWN}"#
+        ),
+    );
+    // Refused at load, in a task that is not the one asked for.
+    refused(
+        &format!(
+            "{}[tasks.other]\nsteps = [{{ exec = {{ cmd = ['${{x | default(develop)}}'] }} }}]\n",
+            config("fine")
+        ),
+        "8:29",
+        r#"${x | default(develop)}: arguments are quoted strings, e.g. ("/", "-")"#,
+    );
+    refused(
+        "[vars]\ntag = \"${branch | sanitize_tag('x')}\"\n[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\n",
+        "2:8",
+        "${branch | sanitize_tag('x')}: `sanitize_tag` takes 0 arguments: sanitize_tag",
+    );
+}
+
+#[test]
+fn a_transform_on_a_run_time_value_or_secret() {
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nsteps = [{ exec = { cmd = [\"echo\", \"${release | lower}\"] } }]\n",
+        "4:37",
+        "${release | lower}: `${release}` is filled in at run time, so it takes no transforms (transforms apply to config variables)",
+    );
+    refused(
+        "[secrets.db]\nenv = \"DB\"\n[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nsteps = [{ exec = { cmd = [\"echo\", \"${secret.db|upper}\"] } }]\n",
+        "6:37",
+        "${secret.db|upper}: `${secret.db}` is filled in at run time, so it takes no transforms",
+    );
+}
+
+#[test]
+fn a_variable_named_like_a_built_in() {
+    for (setting, at, name) in [
+        ("[vars]\nrelease = \"1.0\"\n", "2:1", "release"),
+        ("[vars]\nproject = \"x\"\nhost = \"web1\"\n", "3:1", "host"),
+        ("[vars]\ngit_tag = \"v1\"\n", "2:1", "git_tag"),
+    ] {
+        refused(
+            &format!("{setting}[environments.e]\nhosts = [\"web1\"]\n{TASK}"),
+            at,
+            &format!("`{name}` is a built-in variable ("),
+        );
+    }
+    refused(
+        &format!(
+            "[environments.e]\nhosts = [\"web1\"]\nvars = {{ environment = \"prod\" }}\n{TASK}"
+        ),
+        "3:10",
+        "`environment` is a built-in variable (the environment the run is for); a variable or parameter cannot take its name (built-ins: config_dir, environment, git_branch, git_branch_tag, git_commit, git_short_commit, git_tag, host, release, task)",
+    );
+    refused(
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { task = \"x\" }\n",
+        "4:12",
+        "`task` is a built-in variable (the task that runs)",
+    );
+}

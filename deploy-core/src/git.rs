@@ -1,8 +1,160 @@
-//! The git branch a deploy runs from, read from `.git/HEAD` (no `git`
-//! process), and a branch made safe as a Docker tag: the Allume guide tags
-//! images by branch with the slashes removed.
+//! What git says about the checkout a deploy runs from: the commit, its
+//! tag, the branch (for `${git_commit}`, `${git_short_commit}`,
+//! `${git_tag}`, `${git_branch}`), asked of a plain `git` process in the
+//! config's directory only when a value is used; and a branch made safe as
+//! a Docker tag (the Allume guide tags images by branch with the slashes
+//! removed).
 
 use std::path::Path;
+
+/// Why git could not give a value.
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let err = deploy_core::git::commit(dir.path()).unwrap_err();
+/// assert!(matches!(err, deploy_core::git::GitError::NotARepository { .. }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GitError {
+    /// `git` could not be started.
+    #[error("`git` could not run: {reason}")]
+    NotRun {
+        /// Why.
+        reason: String,
+    },
+    /// The directory is not inside a git repository.
+    #[error("{dir} is not inside a git repository")]
+    NotARepository {
+        /// The directory.
+        dir: String,
+    },
+    /// HEAD is not on a branch.
+    #[error("HEAD is detached (a CI build of a tag or a commit checks out no branch)")]
+    Detached,
+    /// No tag points at HEAD.
+    #[error("no tag points at HEAD")]
+    NoTag,
+    /// Another git failure, with what git said.
+    #[error("`git {args}` failed: {said}")]
+    Failed {
+        /// The arguments.
+        args: String,
+        /// git's message.
+        said: String,
+    },
+}
+
+/// Runs `git -C dir args…` and returns its trimmed output.
+fn git(dir: &Path, args: &[&str]) -> Result<String, GitError> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .map_err(|e| GitError::NotRun {
+            reason: e.to_string(),
+        })?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
+    let said = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if said.contains("not a git repository") {
+        return Err(GitError::NotARepository {
+            dir: dir.display().to_string(),
+        });
+    }
+    Err(GitError::Failed {
+        args: args.join(" "),
+        said: said.lines().next().unwrap_or("").to_owned(),
+    })
+}
+
+/// The full commit id of HEAD (`${git_commit}`).
+///
+/// # Examples
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let git = |args: &[&str]| assert!(std::process::Command::new("git").arg("-C").arg(dir.path()).args(args).output().unwrap().status.success());
+/// git(&["init", "-q", "-b", "main"]);
+/// git(&["-c", "user.name=t", "-c", "user.email=t@example", "commit", "-q", "--allow-empty", "-m", "first"]);
+/// let commit = deploy_core::git::commit(dir.path()).unwrap();
+/// assert_eq!(commit.len(), 40);
+/// assert!(commit.starts_with(&deploy_core::git::short_commit(dir.path()).unwrap()));
+/// ```
+pub fn commit(dir: &Path) -> Result<String, GitError> {
+    git(dir, &["rev-parse", "--verify", "HEAD"])
+}
+
+/// The abbreviated commit id of HEAD, as `git rev-parse --short` gives it
+/// (`${git_short_commit}`).
+///
+/// # Examples
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let git = |args: &[&str]| assert!(std::process::Command::new("git").arg("-C").arg(dir.path()).args(args).output().unwrap().status.success());
+/// git(&["init", "-q"]);
+/// git(&["-c", "user.name=t", "-c", "user.email=t@example", "commit", "-q", "--allow-empty", "-m", "first"]);
+/// assert!(deploy_core::git::short_commit(dir.path()).unwrap().len() >= 7);
+/// ```
+pub fn short_commit(dir: &Path) -> Result<String, GitError> {
+    git(dir, &["rev-parse", "--short", "--verify", "HEAD"])
+}
+
+/// The tag at HEAD, exactly (`${git_tag}`): what CI builds a release from.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::git::{tag, GitError};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let git = |args: &[&str]| assert!(std::process::Command::new("git").arg("-C").arg(dir.path()).args(args).output().unwrap().status.success());
+/// git(&["init", "-q"]);
+/// git(&["-c", "user.name=t", "-c", "user.email=t@example", "commit", "-q", "--allow-empty", "-m", "first"]);
+/// assert_eq!(tag(dir.path()), Err(GitError::NoTag));
+/// git(&["tag", "v1.4.2"]);
+/// assert_eq!(tag(dir.path()).unwrap(), "v1.4.2");
+/// ```
+pub fn tag(dir: &Path) -> Result<String, GitError> {
+    match git(dir, &["describe", "--tags", "--exact-match", "HEAD"]) {
+        Err(GitError::Failed { said, .. })
+            if said.contains("no tag exactly matches") || said.contains("No names found") =>
+        {
+            Err(GitError::NoTag)
+        }
+        other => other,
+    }
+}
+
+/// The branch checked out (`${git_branch}`); [`GitError::Detached`] on a
+/// detached HEAD.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::git::{branch, GitError};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let git = |args: &[&str]| assert!(std::process::Command::new("git").arg("-C").arg(dir.path()).args(args).output().unwrap().status.success());
+/// git(&["init", "-q", "-b", "feature/rotate-collage"]);
+/// git(&["-c", "user.name=t", "-c", "user.email=t@example", "commit", "-q", "--allow-empty", "-m", "first"]);
+/// assert_eq!(branch(dir.path()).unwrap(), "feature/rotate-collage");
+/// git(&["checkout", "-q", "--detach"]);
+/// assert_eq!(branch(dir.path()), Err(GitError::Detached));
+/// ```
+pub fn branch(dir: &Path) -> Result<String, GitError> {
+    // `symbolic-ref -q` exits 1 and says nothing on a detached HEAD.
+    git(dir, &["rev-parse", "--git-dir"])?;
+    match git(dir, &["symbolic-ref", "--short", "-q", "HEAD"]) {
+        Err(GitError::Failed { said, .. }) if said.is_empty() => Err(GitError::Detached),
+        other => other,
+    }
+}
 
 /// The branch checked out in the repository containing `dir`, or `None`
 /// (no repository, or a detached HEAD).
@@ -18,13 +170,13 @@ use std::path::Path;
 /// assert_eq!(branch.as_deref(), Some("feature/rotate-collage"));
 /// ```
 ///
-/// `deploy.toml` sees it as `${git_branch}` and, made a Docker tag,
-/// `${git_branch_tag}`:
+/// `deploy.toml`'s `${git_branch}` asks `git` instead (see [`branch`]);
+/// made a Docker tag it is `${git_branch_tag}`:
 ///
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
-/// # std::fs::create_dir(dir.path().join(".git")).unwrap();
-/// # std::fs::write(dir.path().join(".git/HEAD"), "ref: refs/heads/feature/rotate-collage\n").unwrap();
+/// # let git = |args: &[&str]| assert!(std::process::Command::new("git").arg("-C").arg(dir.path()).args(args).output().unwrap().status.success());
+/// git(&["init", "-q", "-b", "feature/rotate-collage"]);
 /// let source = r#"
 /// [environments.qa]
 /// hosts = ["qa-web1.example"]

@@ -30,6 +30,8 @@ type ParseFn = dyn Fn(toml::Value) -> Result<Arc<dyn Step>, String> + Send + Syn
 #[derive(Clone, Default)]
 pub struct StepRegistry {
     kinds: BTreeMap<String, Arc<ParseFn>>,
+    /// Per kind, the fields naming paths on the deploying machine.
+    local_paths: BTreeMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for StepRegistry {
@@ -113,7 +115,45 @@ impl StepRegistry {
         registry.register_serde::<steps::Approve>();
         registry.register_serde::<steps::KeepReleases>();
         registry.register_serde::<steps::RollbackRelease>();
+        registry.local_paths("sync", &["from"]);
         registry
+    }
+
+    /// Declares that `fields` of `kind` name files or directories on the
+    /// deploying machine (a sync's source, a build context): when a
+    /// `deploy.toml` entry writes one as a relative path,
+    /// [`parse_in`](Self::parse_in) takes it from the config's directory,
+    /// not the working directory. A field may hold a path or a list of
+    /// paths; absolute paths and `~/…` are left as written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::StepRegistry;
+    ///
+    /// let mut registry = StepRegistry::with_builtins();
+    /// registry.local_paths("exec", &["stdin_file"]);
+    /// assert_eq!(registry.local_path_fields("sync"), ["from"]);
+    /// assert_eq!(registry.local_path_fields("exec"), ["stdin_file"]);
+    /// assert!(registry.local_path_fields("symlink").is_empty());
+    /// ```
+    pub fn local_paths(&mut self, kind: &str, fields: &[&str]) {
+        self.local_paths
+            .entry(kind.to_owned())
+            .or_default()
+            .extend(fields.iter().map(|f| (*f).to_owned()));
+    }
+
+    /// The fields of `kind` declared with [`local_paths`](Self::local_paths).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let registry = deploy_core::StepRegistry::with_builtins();
+    /// assert_eq!(registry.local_path_fields("sync"), ["from"]);
+    /// ```
+    pub fn local_path_fields(&self, kind: &str) -> &[String] {
+        self.local_paths.get(kind).map_or(&[], Vec::as_slice)
     }
 
     /// Registers a kind with its own parser: a shorthand that builds steps
@@ -226,14 +266,8 @@ impl StepRegistry {
     /// assert!(err.starts_with("unknown step kind `files.symlnk` (did you mean `files.symlink`?)"), "{err}");
     /// ```
     pub fn parse(&self, kind: &str, value: toml::Value) -> Result<Arc<dyn Step>, RegistryError> {
-        if !self.kinds.contains_key(kind) {
-            let prefix = format!("{kind}.");
-            if let toml::Value::Table(table) = &value
-                && let (1, Some((sub, inner))) = (table.len(), table.iter().next())
-                && self.kinds.keys().any(|k| k.starts_with(&prefix))
-            {
-                return self.parse(&format!("{prefix}{sub}"), inner.clone());
-            }
+        if let Some((dotted, inner)) = self.dotted(kind, &value) {
+            return self.parse(&dotted, inner);
         }
         let Some(parse) = self.kinds.get(kind) else {
             let known: Vec<String> = self.kinds.keys().cloned().collect();
@@ -247,5 +281,114 @@ impl StepRegistry {
             kind: kind.to_owned(),
             message,
         })
+    }
+
+    /// `docker` + `{ pull = {…} }` as `docker.pull` + `{…}`, when `kind`
+    /// is not itself registered and names a family of kinds.
+    fn dotted(&self, kind: &str, value: &toml::Value) -> Option<(String, toml::Value)> {
+        if self.kinds.contains_key(kind) {
+            return None;
+        }
+        let prefix = format!("{kind}.");
+        if let toml::Value::Table(table) = value
+            && let (1, Some((sub, inner))) = (table.len(), table.iter().next())
+            && self.kinds.keys().any(|k| k.starts_with(&prefix))
+        {
+            return Some((format!("{prefix}{sub}"), inner.clone()));
+        }
+        None
+    }
+
+    /// As [`parse`](Self::parse), with the kind's
+    /// [local-path fields](Self::local_paths) that are relative taken from
+    /// `dir` (the config's directory).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::StepRegistry;
+    ///
+    /// let registry = StepRegistry::with_builtins();
+    /// let table: toml::Table = toml::from_str("from = \"./dist\"\nto = \"/srv/app\"").unwrap();
+    /// let step = registry.parse_in("sync", table.into(), "/home/me/shop".as_ref()).unwrap();
+    /// assert_eq!(step.describe().summary, "sync /home/me/shop/dist/ to /srv/app/");
+    ///
+    /// let table: toml::Table = toml::from_str("from = \"/opt/dist\"\nto = \"/srv/app\"").unwrap();
+    /// let step = registry.parse_in("sync", table.into(), "/home/me/shop".as_ref()).unwrap();
+    /// assert_eq!(step.describe().summary, "sync /opt/dist/ to /srv/app/");
+    /// ```
+    pub fn parse_in(
+        &self,
+        kind: &str,
+        value: toml::Value,
+        dir: &std::path::Path,
+    ) -> Result<Arc<dyn Step>, RegistryError> {
+        if let Some((dotted, inner)) = self.dotted(kind, &value) {
+            return self.parse_in(&dotted, inner, dir);
+        }
+        let mut value = value;
+        if let toml::Value::Table(table) = &mut value {
+            for field in self.local_path_fields(kind) {
+                match table.get_mut(field) {
+                    Some(toml::Value::String(path)) => *path = from_dir(dir, path),
+                    Some(toml::Value::Array(items)) => {
+                        for item in items {
+                            if let toml::Value::String(path) = item {
+                                *path = from_dir(dir, path);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.parse(kind, value)
+    }
+}
+
+/// `path` taken from `dir` when it is relative (and not `~/…`, and not
+/// already under `dir`, as `${config_dir}/dist` is), with `.` components
+/// dropped.
+fn from_dir(dir: &std::path::Path, path: &str) -> String {
+    let relative = std::path::Path::new(path);
+    if path.is_empty()
+        || path.starts_with('~')
+        || !relative.is_relative()
+        || dir.as_os_str().is_empty()
+        || dir == std::path::Path::new(".")
+        || relative.starts_with(dir)
+    {
+        return path.to_owned();
+    }
+    let mut out = dir.to_path_buf();
+    for part in relative.components() {
+        if part != std::path::Component::CurDir {
+            out.push(part);
+        }
+    }
+    out.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_dir;
+    use std::path::Path;
+
+    #[test]
+    fn relative_paths_are_taken_from_the_directory_once() {
+        let dir = Path::new("/home/me/shop");
+        assert_eq!(from_dir(dir, "dist"), "/home/me/shop/dist");
+        assert_eq!(from_dir(dir, "./web/."), "/home/me/shop/web");
+        assert_eq!(
+            from_dir(dir, "../shared/.env"),
+            "/home/me/shop/../shared/.env"
+        );
+        for kept in ["/opt/dist", "~/fonts", "", "/home/me/shop/dist"] {
+            assert_eq!(from_dir(dir, kept), kept);
+        }
+        // A config directory given as a name (`with_config_dir("[repo]")`)
+        // or `.` is not joined twice or for nothing.
+        assert_eq!(from_dir(Path::new("[repo]"), "[repo]/dist"), "[repo]/dist");
+        assert_eq!(from_dir(Path::new("."), "dist"), "dist");
     }
 }

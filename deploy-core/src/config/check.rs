@@ -1,7 +1,9 @@
 //! What `deploy.toml` is checked for when it loads, before any environment
 //! or task is chosen: the default names exist, host entries parse as the
 //! transport will read them, and every role a step names is a role some
-//! environment gives a host. (Typed settings such as `[ssh]` check
+//! environment gives a host; no variable or parameter takes a built-in's
+//! name; every `${…}` parses (its transforms exist and take what they are
+//! given). (Typed settings such as `[ssh]` check
 //! themselves as serde reads them; step bodies are checked when a plan is
 //! built, after `${…}` is filled in.)
 
@@ -12,7 +14,8 @@ use toml::Spanned;
 use super::address::{self, HostAddress};
 use super::entry::as_strings;
 use super::error::{ConfigError, ConfigErrorKind};
-use super::raw::RawEnvironment;
+use super::interpolate;
+use super::raw::{RawEnvironment, Scalar};
 use super::{Config, Transport, parse_rollout};
 use crate::suggest::did_you_mean;
 
@@ -55,7 +58,80 @@ impl Config {
             }
             self.check_hosts(name, env.get_ref())?;
         }
-        self.check_roles()
+        self.check_roles()?;
+        self.check_names()?;
+        self.check_expressions()
+    }
+
+    /// No `vars` or `params` entry is named like a built-in: `${release}`
+    /// must mean this run's release, not a variable that silently won.
+    fn check_names(&self) -> Result<(), ConfigError> {
+        let vars = self
+            .raw
+            .vars
+            .iter()
+            .chain(
+                self.raw
+                    .environments
+                    .values()
+                    .flat_map(|e| e.get_ref().vars.iter()),
+            )
+            .map(|(name, value)| (name, value.span().start));
+        let params = self
+            .raw
+            .tasks
+            .values()
+            .flat_map(|t| t.get_ref().params.iter())
+            .map(|(name, value)| (name, value.span().start));
+        for (name, value_start) in vars.chain(params) {
+            if let Some(what) = builtin_meaning(name) {
+                // Point at the name, written before its value.
+                let at = self.source[..value_start]
+                    .rfind(name.as_str())
+                    .unwrap_or(value_start);
+                return Err(self.error_at(
+                    at,
+                    ConfigErrorKind::ShadowsBuiltin {
+                        name: name.clone(),
+                        what: what.to_owned(),
+                    },
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every `${…}` in variables, parameter defaults and step entries
+    /// parses, so an unknown transform is refused whichever task runs.
+    fn check_expressions(&self) -> Result<(), ConfigError> {
+        let no_values = std::collections::BTreeMap::new();
+        let check = |text: &str, at: usize| {
+            interpolate::check(text).map_err(|e| self.interpolation_error(e, at, &no_values))
+        };
+        let vars = self.raw.vars.values().chain(
+            self.raw
+                .environments
+                .values()
+                .flat_map(|e| e.get_ref().vars.values()),
+        );
+        for value in vars {
+            if let Scalar::Text(text) = value.get_ref() {
+                check(text, value.span().start)?;
+            }
+        }
+        for task in self.raw.tasks.values() {
+            for value in task.get_ref().params.values() {
+                if let Some(Scalar::Text(text)) = &value.get_ref().default {
+                    check(text, value.span().start)?;
+                }
+            }
+            for entry in &task.get_ref().steps {
+                for value in entry.get_ref().values() {
+                    each_string(value.get_ref(), &mut |text| check(text, value.span().start))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Every host entry of an environment: never empty, and for SSH one
@@ -139,6 +215,34 @@ impl Config {
     }
 }
 
+/// What a built-in variable is, for a name that is one.
+fn builtin_meaning(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "release" => "this run's release id, filled in at run time",
+        "host" => "the host a step runs on, filled in at run time",
+        "environment" => "the environment the run is for",
+        "task" => "the task that runs",
+        "config_dir" => "the directory holding deploy.toml",
+        "git_branch" | "git_branch_tag" | "git_commit" | "git_short_commit" | "git_tag" => {
+            "from git, where deploy.toml lives"
+        }
+        _ => return None,
+    })
+}
+
+/// Calls `f` on every string inside `value`.
+pub(super) fn each_string<E>(
+    value: &toml::Value,
+    f: &mut impl FnMut(&str) -> Result<(), E>,
+) -> Result<(), E> {
+    match value {
+        toml::Value::String(s) => f(s),
+        toml::Value::Array(items) => items.iter().try_for_each(|item| each_string(item, f)),
+        toml::Value::Table(table) => table.values().try_for_each(|item| each_string(item, f)),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::Config;
@@ -147,6 +251,14 @@ mod tests {
         Config::parse("deploy.toml", ".", source)
             .expect_err("refused")
             .to_string()
+    }
+
+    #[test]
+    fn every_built_in_says_what_it_is() {
+        for name in super::interpolate::BUILTINS {
+            assert!(super::builtin_meaning(name).is_some(), "{name}");
+        }
+        assert_eq!(super::builtin_meaning("version"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::Config;
+use super::coerce;
 use super::error::{ConfigError, ConfigErrorKind};
 use super::interpolate::Variables;
 use super::raw::{RawEntry, RawTask};
@@ -85,11 +86,34 @@ impl Config {
             }
         };
         let mut value = body.get_ref().clone();
+        let candidates = coerce::candidates(&value);
         vars.fill_value(&mut value)
             .map_err(|e| self.interpolation_error(e, body.span().start, vars.values))?;
-        let step = registry
-            .parse(kind.get_ref(), value)
-            .map_err(|e| self.registry_error(e, entry, kind, body))?;
+        let mut coerced = Vec::new();
+        let step = loop {
+            let error = match registry.parse_in(kind.get_ref(), value.clone(), &self.dir) {
+                Ok(step) => break step,
+                Err(error) => error,
+            };
+            if let RegistryError::Invalid {
+                kind: name,
+                message,
+            } = &error
+            {
+                match coerce::coerce(&mut value, message, &candidates, &mut coerced) {
+                    coerce::Coerced::Retry => continue,
+                    coerce::Coerced::Refused { field, why } => {
+                        let refused = RegistryError::Invalid {
+                            kind: name.clone(),
+                            message: format!("{why}\nin `{field}`"),
+                        };
+                        return Err(self.registry_error(refused, entry, kind, body));
+                    }
+                    coerce::Coerced::NotMine => {}
+                }
+            }
+            return Err(self.registry_error(error, entry, kind, body));
+        };
         let mut planned = PlannedStep::from_arc(Arc::clone(&step))
             .task(task_name)
             .origin(Location::from_offset(&self.file, &self.source, start));

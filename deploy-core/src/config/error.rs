@@ -75,6 +75,16 @@ pub enum ConfigErrorKind {
         /// Its parameters.
         known: String,
     },
+    /// A required parameter the run does not give.
+    #[error("task `{task}` needs the parameter `{name}`{description}: give it as {name}=VALUE")]
+    MissingParam {
+        /// The parameter.
+        name: String,
+        /// The task declaring it.
+        task: String,
+        /// ` (its description)`, or empty.
+        description: String,
+    },
     /// A `${name}` with no value.
     #[error("undefined variable `{name}`{suggestion}")]
     UndefinedVariable {
@@ -82,6 +92,41 @@ pub enum ConfigErrorKind {
         name: String,
         /// A suggestion, or empty.
         suggestion: String,
+    },
+    /// A `${…}` that does not parse: an unknown transform, bad arguments, a
+    /// transform on a run-time value or secret.
+    #[error(
+        "{expression}: {message} (transforms: {})",
+        crate::config::interpolate::TRANSFORMS
+    )]
+    Expression {
+        /// The `${…}` as written.
+        expression: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A variable used where it has no value: a git built-in outside a
+    /// repository, `${git_branch}` on a detached HEAD, or a variable made
+    /// from one.
+    #[error(
+        "`${{{name}}}` has no value here: {}{why} (give the value as a parameter, or write `${{{name} | default(\"...\")}}`)",
+        if name == builtin { String::new() } else { format!("it uses `${{{builtin}}}`, and ") }
+    )]
+    Unavailable {
+        /// The variable used.
+        name: String,
+        /// The built-in that has no value.
+        builtin: String,
+        /// Why.
+        why: String,
+    },
+    /// A `vars` or `params` name that is a built-in's.
+    #[error("`{name}` is a built-in variable ({what}); a variable or parameter cannot take its name (built-ins: {})", crate::config::interpolate::BUILTINS.join(", "))]
+    ShadowsBuiltin {
+        /// The name.
+        name: String,
+        /// What the built-in is.
+        what: String,
     },
     /// A `${secret.NAME}` with no `[secrets.NAME]`.
     #[error("secret `{0}` is not declared (add [secrets.{0}] with env = \"VARIABLE\")")]

@@ -7,6 +7,7 @@
 
 mod address;
 mod check;
+mod coerce;
 mod entry;
 mod error;
 mod interpolate;
@@ -21,7 +22,7 @@ pub use address::HostAddress;
 use entry::included_task;
 use error::locate;
 pub use error::{ConfigError, ConfigErrorKind};
-use interpolate::Variables;
+use interpolate::{Git, Variables};
 pub use raw::{Approval, Transport};
 use raw::{RawConfig, RawEnvironment, RawRollout};
 pub use ssh::{HostKeyPolicy, SshSettings, ssh_jump_hops};
@@ -37,7 +38,7 @@ use crate::suggest::did_you_mean;
 /// # Examples
 ///
 /// ```
-/// use deploy_core::{Config, config::TaskInfo};
+/// use deploy_core::{Config, config::{ParamInfo, TaskInfo}};
 ///
 /// let toml = r#"
 /// [tasks.deploy]
@@ -49,7 +50,7 @@ use crate::suggest::did_you_mean;
 /// let tasks = Config::parse("deploy.toml", ".", toml).unwrap().tasks();
 /// assert_eq!(tasks[0], TaskInfo {
 ///     name: "deploy".into(), description: None, default: true,
-///     params: vec![("version".into(), "latest".into())], includes: vec!["migrate".into()],
+///     params: vec![ParamInfo::with_default("version", "latest")], includes: vec!["migrate".into()],
 /// });
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -60,10 +61,59 @@ pub struct TaskInfo {
     pub description: Option<String>,
     /// Whether it is the default task.
     pub default: bool,
-    /// Parameters with their defaults.
-    pub params: Vec<(String, String)>,
+    /// Parameters, by name.
+    pub params: Vec<ParamInfo>,
     /// Tasks it runs.
     pub includes: Vec<String>,
+}
+
+/// A task parameter as `deploy tasks` lists it: its default as written, or
+/// that a run must give it.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Config, config::ParamInfo};
+///
+/// let toml = r#"
+/// [tasks.deploy]
+/// params = { app = { required = true, description = "the app to ship" }, version = "latest" }
+/// "#;
+/// let tasks = Config::parse("deploy.toml", ".", toml).unwrap().tasks();
+/// assert_eq!(tasks[0].params, [
+///     ParamInfo { name: "app".into(), default: None, required: true, description: Some("the app to ship".into()) },
+///     ParamInfo::with_default("version", "latest"),
+/// ]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ParamInfo {
+    /// Name.
+    pub name: String,
+    /// The default as written (`${…}` not filled in), if any.
+    pub default: Option<String>,
+    /// Whether a run must give it (`KEY=VALUE`).
+    pub required: bool,
+    /// What it is for, if said.
+    pub description: Option<String>,
+}
+
+impl ParamInfo {
+    /// An optional parameter with a default and no description.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let param = deploy_core::config::ParamInfo::with_default("version", "latest");
+    /// assert_eq!((param.default.as_deref(), param.required), (Some("latest"), false));
+    /// ```
+    pub fn with_default(name: impl Into<String>, default: impl Into<String>) -> Self {
+        ParamInfo {
+            name: name.into(),
+            default: Some(default.into()),
+            required: false,
+            description: None,
+        }
+    }
 }
 
 /// How to reach and roll out one environment (for whoever makes targets).
@@ -345,7 +395,15 @@ impl Config {
                     params: task
                         .params
                         .iter()
-                        .map(|(k, v)| (k.clone(), v.get_ref().text()))
+                        .map(|(k, v)| {
+                            let param = v.get_ref();
+                            ParamInfo {
+                                name: k.clone(),
+                                default: param.default.as_ref().map(raw::Scalar::text),
+                                required: param.required,
+                                description: param.description.clone(),
+                            }
+                        })
                         .collect(),
                     includes: task
                         .steps
@@ -458,8 +516,9 @@ impl Config {
         })
     }
 
-    /// Reads the declared secrets from the process environment (at run time;
-    /// a plan never needs them).
+    /// Reads every declared secret from the process environment (at run
+    /// time; a plan never needs them). A run needs only those its plan
+    /// uses: see [`Config::load_secrets_for`].
     ///
     /// # Examples
     ///
@@ -474,8 +533,15 @@ impl Config {
     /// assert!(Config::parse("deploy.toml", ".", unset).unwrap().load_secrets().is_err());
     /// ```
     pub fn load_secrets(&self) -> Result<BTreeMap<String, Secret>, ConfigError> {
+        self.load_secrets_named(|_| true)
+    }
+
+    fn load_secrets_named(
+        &self,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<BTreeMap<String, Secret>, ConfigError> {
         let mut secrets = BTreeMap::new();
-        for (name, source) in &self.raw.secrets {
+        for (name, source) in self.raw.secrets.iter().filter(|(n, _)| wanted(n)) {
             let var = &source.get_ref().env;
             match std::env::var(var) {
                 Ok(value) => {
@@ -493,6 +559,91 @@ impl Config {
             }
         }
         Ok(secrets)
+    }
+
+    /// Reads from the process environment only the secrets `plan`'s steps
+    /// use (its task's and those of the tasks it runs, directly or through
+    /// a variable), so `deploy run build` does not demand a key only
+    /// `deploy` needs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Config, StepRegistry};
+    ///
+    /// let toml = r#"
+    /// [secrets.search_path]
+    /// env = "PATH"
+    /// [secrets.aws_key]
+    /// env = "DEPLOY_DOCTEST_UNSET_VARIABLE"
+    /// [vars]
+    /// upload = "aws --key ${secret.aws_key} s3 cp dist s3://bucket/"
+    /// [environments.ci]
+    /// hosts = ["runner"]
+    /// [tasks.build]
+    /// steps = [{ exec = { cmd = ["make"], env = { PATH = "${secret.search_path}" } } }]
+    /// [tasks.deploy]
+    /// steps = [{ task = "build" }, { exec = { shell = "${upload}" } }]
+    /// "#;
+    /// let config = Config::parse("deploy.toml", ".", toml).unwrap();
+    /// let registry = StepRegistry::with_builtins();
+    /// let build = config.plan(Some("ci"), Some("build"), &[], &registry).unwrap();
+    /// let secrets = config.load_secrets_for(&build).unwrap();
+    /// assert_eq!(secrets.keys().collect::<Vec<_>>(), ["search_path"]);
+    ///
+    /// let deploy = config.plan(Some("ci"), Some("deploy"), &[], &registry).unwrap();
+    /// let err = config.load_secrets_for(&deploy).unwrap_err();
+    /// assert!(err.to_string().contains("secret `aws_key` needs the environment variable"));
+    /// ```
+    pub fn load_secrets_for(&self, plan: &Plan) -> Result<BTreeMap<String, Secret>, ConfigError> {
+        let used = self.secrets_used(plan)?;
+        self.load_secrets_named(|name| used.contains(name))
+    }
+
+    /// The secrets the steps of `plan`'s task (and the tasks it runs) use,
+    /// once their variables are filled in.
+    fn secrets_used(&self, plan: &Plan) -> Result<BTreeSet<String>, ConfigError> {
+        let (env_name, task_name) = (plan.environment(), plan.task());
+        let Some(env) = self.raw.environments.get(env_name) else {
+            return Err(ConfigError::new(self.unknown_environment(env_name)));
+        };
+        if !self.raw.tasks.contains_key(task_name) {
+            return Err(ConfigError::new(self.unknown_task(task_name)));
+        }
+        let mut reachable = Vec::new();
+        self.reachable_tasks(task_name, &mut Vec::new(), &mut reachable)?;
+        let args: Vec<(String, String)> = plan
+            .params()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let git = Git::new(&self.dir);
+        let values = self.variables(env_name, task_name, env.get_ref(), &reachable, &args, &git)?;
+        let secrets: BTreeSet<String> = self.raw.secrets.keys().cloned().collect();
+        let vars = Variables {
+            values: &values,
+            secrets: &secrets,
+            git: &git,
+            pending: None,
+        };
+        let mut used = BTreeSet::new();
+        for task in &reachable {
+            for entry in &self.raw.tasks[task].get_ref().steps {
+                if included_task(entry.get_ref()).is_some() {
+                    continue;
+                }
+                for value in entry.get_ref().values() {
+                    let mut filled = value.get_ref().clone();
+                    vars.fill_value(&mut filled)
+                        .map_err(|e| self.interpolation_error(e, value.span().start, &values))?;
+                    check::each_string(&filled, &mut |text| {
+                        interpolate::secrets_in(text, &mut used);
+                        Ok::<(), ConfigError>(())
+                    })?;
+                }
+            }
+        }
+        Ok(used)
     }
 
     /// Builds the plan for `task` (else the default) in `environment` (else
@@ -531,11 +682,14 @@ impl Config {
 
         let mut reachable = Vec::new();
         self.reachable_tasks(&task_name, &mut Vec::new(), &mut reachable)?;
-        let values = self.variables(&env_name, &task_name, env, &reachable, args)?;
+        let git = Git::new(&self.dir);
+        let values = self.variables(&env_name, &task_name, env, &reachable, args, &git)?;
         let secrets: BTreeSet<String> = self.raw.secrets.keys().cloned().collect();
         let vars = Variables {
             values: &values,
             secrets: &secrets,
+            git: &git,
+            pending: None,
         };
 
         let mut steps = Vec::new();

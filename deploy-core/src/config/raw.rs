@@ -132,13 +132,70 @@ pub(super) struct RawTask {
     #[serde(default)]
     pub(super) default: bool,
     #[serde(default)]
-    pub(super) params: BTreeMap<String, Spanned<Scalar>>,
+    pub(super) params: BTreeMap<String, Spanned<RawParam>>,
     #[serde(default)]
     pub(super) steps: Vec<Spanned<RawEntry>>,
     /// Replaces the environment's `on_failure` when this task is the one
     /// run (a CI build task that must not roll back, a read-only task).
     #[serde(default)]
     pub(super) on_failure: Option<FailurePolicy>,
+}
+
+/// A task parameter: a plain value (its default), or a table saying
+/// whether it is required and what it is for.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct RawParam {
+    pub(super) default: Option<Scalar>,
+    pub(super) required: bool,
+    pub(super) description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParamTable {
+    default: Option<Scalar>,
+    #[serde(default)]
+    required: bool,
+    description: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawParam {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = toml::Value::deserialize(d)?;
+        if let toml::Value::Table(_) = value {
+            let table = RawParamTable::deserialize(value).map_err(|e| {
+                D::Error::custom(format!(
+                    "a parameter table takes `default`, `required` and `description`: {}",
+                    e.message().trim()
+                ))
+            })?;
+            return match (table.required, table.default) {
+                (true, Some(_)) => Err(D::Error::custom(
+                    "a parameter cannot be both `required = true` and have a `default`",
+                )),
+                (false, None) => Err(D::Error::custom(
+                    "a parameter table needs `default = ...` or `required = true`",
+                )),
+                (required, default) => Ok(RawParam {
+                    default,
+                    required,
+                    description: table.description,
+                }),
+            };
+        }
+        let default = Scalar::deserialize(value).map_err(|_| {
+            D::Error::custom(
+                "a parameter is a default value (a string, number or boolean) or a table \
+                 `{ required = true, description = \"...\" }`",
+            )
+        })?;
+        Ok(RawParam {
+            default: Some(default),
+            required: false,
+            description: None,
+        })
+    }
 }
 
 /// One entry of a task's `steps`: a kind key and the common keys.

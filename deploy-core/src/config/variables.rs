@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use super::Config;
 use super::error::{ConfigError, ConfigErrorKind};
-use super::interpolate::{InterpolateError, Variables};
+use super::interpolate::{BUILTINS, Git, InterpolateError, Value, Variables};
 use super::raw::{self, RawEnvironment};
 use crate::suggest::did_you_mean;
 
@@ -22,26 +22,32 @@ impl Config {
         env: &RawEnvironment,
         tasks: &[String],
         args: &[(String, String)],
-    ) -> Result<BTreeMap<String, String>, ConfigError> {
-        let mut values = BTreeMap::from([
-            ("environment".to_owned(), env_name.to_owned()),
-            ("task".to_owned(), task_name.to_owned()),
-            ("config_dir".to_owned(), self.dir.display().to_string()),
+        git: &Git<'_>,
+    ) -> Result<BTreeMap<String, Value>, ConfigError> {
+        // The git built-ins are not here: `git` asks for them when used.
+        let mut values: BTreeMap<String, Value> = BTreeMap::from([
+            ("environment".to_owned(), Ok(env_name.to_owned())),
+            ("task".to_owned(), Ok(task_name.to_owned())),
+            (
+                "config_dir".to_owned(),
+                Ok(self.dir.display().to_string().replace("${", "$${")),
+            ),
         ]);
-        let branch = crate::git::current_branch(&self.dir).unwrap_or_default();
-        values.insert("git_branch_tag".to_owned(), crate::git::tag_safe(&branch));
-        values.insert("git_branch".to_owned(), branch);
-        let mut params: BTreeMap<String, (String, usize)> = BTreeMap::new();
+        // Each parameter: its value (None while a required one is not
+        // given), where it is declared, and by which task.
+        let mut params: BTreeMap<String, (Option<String>, usize, &str)> = BTreeMap::new();
         for task in tasks {
             for (key, value) in &self.raw.tasks[task].get_ref().params {
-                params
-                    .entry(key.clone())
-                    .or_insert((value.get_ref().text(), value.span().start));
+                params.entry(key.clone()).or_insert((
+                    value.get_ref().default.as_ref().map(raw::Scalar::text),
+                    value.span().start,
+                    task,
+                ));
             }
         }
         for (key, value) in args {
             match params.get_mut(key) {
-                Some(param) => param.0 = value.replace("${", "$${"),
+                Some(param) => param.0 = Some(value.replace("${", "$${")),
                 None => {
                     let known: Vec<&str> = params.keys().map(String::as_str).collect();
                     return Err(ConfigError::new(ConfigErrorKind::UnknownParam {
@@ -57,6 +63,24 @@ impl Config {
                 }
             }
         }
+        if let Some((name, (_, at, task))) = params.iter().find(|(_, p)| p.0.is_none()) {
+            let description = self.raw.tasks[*task].get_ref().params[name]
+                .get_ref()
+                .description
+                .clone();
+            return Err(self.error_at(
+                *at,
+                ConfigErrorKind::MissingParam {
+                    name: name.clone(),
+                    task: (*task).to_owned(),
+                    description: description.map(|d| format!(" ({d})")).unwrap_or_default(),
+                },
+            ));
+        }
+        let params = params
+            .into_iter()
+            .map(|(key, (value, at, _))| (key, (value.unwrap_or_default(), at)))
+            .collect();
         let layer =
             |vars: &BTreeMap<String, Spanned<raw::Scalar>>| -> BTreeMap<String, (String, usize)> {
                 vars.iter()
@@ -64,31 +88,40 @@ impl Config {
                     .collect()
             };
         for pending in [layer(&self.raw.vars), layer(&env.vars), params] {
-            self.fill_layer(pending, &mut values)?;
+            self.fill_layer(pending, &mut values, git)?;
         }
         Ok(values)
     }
 
     /// Fills one layer of variables into `values`, in as many passes as
-    /// their references to each other need.
+    /// their references to each other need. A variable that uses a
+    /// built-in with no value here (git outside a repository) is kept as
+    /// having none: it is an error only where a step uses it.
     fn fill_layer(
         &self,
         mut pending: BTreeMap<String, (String, usize)>,
-        values: &mut BTreeMap<String, String>,
+        values: &mut BTreeMap<String, Value>,
+        git: &Git<'_>,
     ) -> Result<(), ConfigError> {
         let secrets: BTreeSet<String> = self.raw.secrets.keys().cloned().collect();
         while !pending.is_empty() {
             let mut filled = Vec::new();
             let mut first_error = None;
             for (key, (raw, at)) in &pending {
+                let others: BTreeSet<String> =
+                    pending.keys().filter(|k| *k != key).cloned().collect();
                 let vars = Variables {
                     values,
                     secrets: &secrets,
+                    git,
+                    pending: Some(&others),
                 };
                 match vars.fill(raw) {
-                    Ok(text) => filled.push((key.clone(), text)),
-                    Err(InterpolateError::Undefined { name, .. })
-                        if pending.contains_key(&name) && name != *key => {}
+                    Ok(text) => filled.push((key.clone(), Ok(text))),
+                    Err(InterpolateError::Unavailable { unavailable, .. }) => {
+                        filled.push((key.clone(), Err(unavailable)));
+                    }
+                    Err(InterpolateError::Undefined { name, .. }) if others.contains(&name) => {}
                     Err(e) => {
                         first_error.get_or_insert((e, *at));
                     }
@@ -110,9 +143,9 @@ impl Config {
                     }
                 });
             }
-            for (key, text) in filled {
+            for (key, value) in filled {
                 pending.remove(&key);
-                values.insert(key, text);
+                values.insert(key, value);
             }
         }
         Ok(())
@@ -124,23 +157,50 @@ impl Config {
         &self,
         error: InterpolateError,
         value_start: usize,
-        values: &BTreeMap<String, String>,
+        values: &BTreeMap<String, Value>,
     ) -> ConfigError {
-        let (kind, needle) = match &error {
+        let (kind, needle) = match error {
             InterpolateError::Undefined { name, .. } => (
                 ConfigErrorKind::UndefinedVariable {
+                    suggestion: did_you_mean(
+                        &name,
+                        values
+                            .keys()
+                            .map(String::as_str)
+                            .chain(BUILTINS.iter().copied()),
+                    ),
                     name: name.clone(),
-                    suggestion: did_you_mean(name, values.keys().map(String::as_str)),
                 },
-                format!("${{{name}}}"),
+                format!("${{{name}"),
             ),
             InterpolateError::UndeclaredSecret { name, .. } => (
                 ConfigErrorKind::UndeclaredSecret(name.clone()),
-                format!("${{secret.{name}}}"),
+                format!("${{secret.{name}"),
             ),
             InterpolateError::Unclosed { .. } => (
                 ConfigErrorKind::Invalid("unclosed `${` (write `$${` for a literal `${`)".into()),
                 "${".to_owned(),
+            ),
+            InterpolateError::Transform {
+                expression,
+                message,
+                ..
+            } => (
+                ConfigErrorKind::Expression {
+                    expression: expression.clone(),
+                    message,
+                },
+                expression,
+            ),
+            InterpolateError::Unavailable {
+                name, unavailable, ..
+            } => (
+                ConfigErrorKind::Unavailable {
+                    name: name.clone(),
+                    builtin: unavailable.builtin,
+                    why: unavailable.why,
+                },
+                format!("${{{name}"),
             ),
         };
         self.error_at(self.find_from(value_start, &needle), kind)

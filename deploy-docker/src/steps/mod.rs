@@ -109,6 +109,9 @@ fn shown(texts: &[Text]) -> String {
 /// let mut registry = deploy_core::StepRegistry::with_builtins();
 /// deploy_docker::register(&mut registry);
 /// assert!(registry.kinds().any(|k| k == "docker.recreate"));
+/// // Paths read on the deploying machine; relative ones are the config's.
+/// assert_eq!(registry.local_path_fields("docker.build"), ["context"]);
+/// assert_eq!(registry.local_path_fields("docker.recreate"), ["env_file"]);
 /// ```
 pub fn register(registry: &mut deploy_core::StepRegistry) {
     registry.register_serde::<PullImage>();
@@ -124,4 +127,15 @@ pub fn register(registry: &mut deploy_core::StepRegistry) {
     registry.register_serde::<ListContainers>();
     registry.register_serde::<ShowLogs>();
     registry.register_serde::<PruneImages>();
+    // Read on the deploying machine: relative ones are taken from the
+    // config's directory.
+    registry.local_paths("docker.build", &["context"]);
+    registry.local_paths("docker.compose", &["file"]);
+    for kind in [
+        "docker.ensure-running",
+        "docker.recreate",
+        "docker.blue-green",
+    ] {
+        registry.local_paths(kind, &["env_file"]);
+    }
 }
