@@ -250,6 +250,25 @@ fn docker_compose() {
     insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("compose"), &[]));
 }
 
+/// `docker.compose` with values from the deploy (`env`, one filled at run
+/// time) winning over the environment and `.env`.
+#[test]
+fn docker_compose_env() {
+    insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("compose-env"), &[]));
+}
+
+/// `docker.compose` of a file on the host, read when the step runs, after
+/// `set-env` wrote its `.env` (the Pixel guide's production).
+#[test]
+fn docker_compose_on_host() {
+    insta::assert_snapshot!(text(
+        "docker.toml",
+        Some("prod"),
+        Some("compose-on-host"),
+        &[]
+    ));
+}
+
 /// `docker.swarm-service` with its rolling-update settings.
 #[test]
 fn docker_swarm_service() {
