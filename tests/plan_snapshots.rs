@@ -223,8 +223,9 @@ fn recipe_doc_matches_the_tested_file() {
     );
 }
 
-/// `docker.build`, `docker.push`, `docker.pull` (once, and always with
-/// another engine), `docker.prune`.
+/// `docker.build`, `docker.push`, `docker.pull` (a tag, checked against the
+/// registry's digest; always, with another engine; by digest),
+/// `docker.prune`.
 #[test]
 fn docker_images() {
     insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("images"), &[]));
