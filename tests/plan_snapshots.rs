@@ -51,6 +51,12 @@ fn step_write_file() {
     insta::assert_snapshot!(text("steps.toml", None, Some("write-file"), &[]));
 }
 
+/// `upload`: one file to the host's home; one with mode, owner and sudo.
+#[test]
+fn step_upload() {
+    insta::assert_snapshot!(text("steps.toml", None, Some("upload"), &[]));
+}
+
 /// `set-env`: a task parameter given on the command line.
 #[test]
 fn step_set_env() {
