@@ -237,6 +237,17 @@ fn docker_images() {
     insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("images"), &[]));
 }
 
+/// `docker.build` of a context on the host, tarred there at run time.
+#[test]
+fn docker_build_on_host() {
+    insta::assert_snapshot!(text(
+        "docker.toml",
+        Some("prod"),
+        Some("build-on-host"),
+        &[]
+    ));
+}
+
 /// `docker.network`, `docker.ensure-running`, `docker.recreate` (every
 /// container setting, a secret in its env), `docker.exec` with `unless`.
 #[test]

@@ -183,7 +183,7 @@ impl BuildSpec {
         Ok(self.digest_of(&archive))
     }
 
-    fn digest_of(&self, archive: &ContextArchive) -> String {
+    pub(crate) fn digest_of(&self, archive: &ContextArchive) -> String {
         use sha2::Digest;
         let mut hash = sha2::Sha256::new();
         hash.update(&archive.content_digest);
@@ -410,8 +410,18 @@ impl Engine {
         spec: &BuildSpec,
         output: &dyn OutputSink,
     ) -> Result<String, DockerError> {
-        let target = ImageRef::parse(&spec.tag)?;
         let archive = ContextArchive::pack(&spec.context, &spec.dockerfile)?;
+        self.build_packed(spec, archive, output).await
+    }
+
+    /// [`Engine::build`] of a context already packed (one a host tarred).
+    pub(crate) async fn build_packed(
+        &self,
+        spec: &BuildSpec,
+        archive: ContextArchive,
+        output: &dyn OutputSink,
+    ) -> Result<String, DockerError> {
+        let target = ImageRef::parse(&spec.tag)?;
         let digest = spec.digest_of(&archive);
         let mut labels = spec.labels.clone();
         labels.insert(CONTEXT_LABEL.to_owned(), digest);

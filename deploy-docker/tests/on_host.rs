@@ -134,3 +134,75 @@ steps = [
         .await
         .expect("network");
 }
+
+/// The djangopackages guide: the code is pulled on the server and built
+/// there. The context is tarred on the sshd host (`.dockerignore`
+/// honoured), sent to the engine, and not rebuilt while it is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_context_on_the_host_is_tarred_there_and_built() {
+    use deploy_core::Step;
+    use deploy_core::testing::TestContext;
+    use deploy_docker::steps::BuildImage;
+
+    let Some(engine) = testing::engine().await else {
+        return;
+    };
+    let Some(sshd) = deploy_ssh::testing::Sshd::start() else {
+        return;
+    };
+    testing::busybox_image(&engine).await;
+    let code = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        code.path().join("Dockerfile"),
+        "FROM deploy-test-busybox:1\nCOPY . /code/\nRUN test -f /code/app.py && test ! -e /code/debug.log\n",
+    )
+    .expect("Dockerfile");
+    std::fs::write(code.path().join(".dockerignore"), "*.log\n").expect("ignore");
+    std::fs::write(code.path().join("app.py"), "print('hi')\n").expect("app");
+    std::fs::write(code.path().join("debug.log"), "not sent\n").expect("log");
+    let tag = format!("deploy-test-hostbuild:{}", std::process::id());
+    let step: BuildImage = toml::from_str(&format!(
+        "context = {{ host = \"{}\" }}\ntag = \"{tag}\"\n",
+        code.path().display()
+    ))
+    .expect("build step");
+    assert_eq!(
+        step.describe().summary,
+        format!(
+            "build image {tag} from {} on the host",
+            code.path().display()
+        )
+    );
+    let web1 = TestContext::new(deploy_ssh::SshTarget::new("127.0.0.1", sshd.options()))
+        .local(Arc::new(LocalTarget::new("here")));
+    let ctx = web1.ctx();
+    assert!(!step.is_satisfied(&ctx).await.expect("check"));
+    step.apply(&ctx).await.expect("build on the host");
+    assert!(engine.image_id(&tag).await.expect("inspect").is_some());
+    assert!(
+        step.is_satisfied(&ctx).await.expect("check"),
+        "an unchanged context is not rebuilt"
+    );
+    std::fs::write(code.path().join("debug.log"), "ignored change\n").expect("log");
+    assert!(
+        step.is_satisfied(&ctx).await.expect("check"),
+        "ignored file"
+    );
+    std::fs::write(code.path().join("app.py"), "print('changed')\n").expect("app");
+    assert!(
+        !step.is_satisfied(&ctx).await.expect("check"),
+        "changed code"
+    );
+
+    let missing: BuildImage = toml::from_str(&format!(
+        "context = {{ host = \"{}/nowhere\" }}\ntag = \"{tag}\"\n",
+        code.path().display()
+    ))
+    .expect("build step");
+    let err = missing.apply(&ctx).await.expect_err("no such directory");
+    assert!(
+        err.to_string().contains("cannot tar the build context"),
+        "{err}"
+    );
+    engine.remove_image(&tag).await.expect("remove");
+}
