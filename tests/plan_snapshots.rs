@@ -58,6 +58,12 @@ fn step_write_file() {
     insta::assert_snapshot!(text("steps.toml", None, Some("write-file"), &[]));
 }
 
+/// `upload`: one file to the host's home; one with mode, owner and sudo.
+#[test]
+fn step_upload() {
+    insta::assert_snapshot!(text("steps.toml", None, Some("upload"), &[]));
+}
+
 /// `set-env`: a task parameter given on the command line.
 #[test]
 fn step_set_env() {
@@ -245,11 +251,23 @@ fn recipe_doc_matches_the_tested_file() {
     );
 }
 
-/// `docker.build`, `docker.push`, `docker.pull` (once, and always with
-/// another engine), `docker.prune`.
+/// `docker.build`, `docker.push`, `docker.pull` (a tag, checked against the
+/// registry's digest; always, with another engine; by digest),
+/// `docker.prune`.
 #[test]
 fn docker_images() {
     insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("images"), &[]));
+}
+
+/// `docker.build` of a context on the host, tarred there at run time.
+#[test]
+fn docker_build_on_host() {
+    insta::assert_snapshot!(text(
+        "docker.toml",
+        Some("prod"),
+        Some("build-on-host"),
+        &[]
+    ));
 }
 
 /// `docker.network`, `docker.ensure-running`, `docker.recreate` (every
@@ -270,6 +288,25 @@ fn docker_blue_green() {
 #[test]
 fn docker_compose() {
     insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("compose"), &[]));
+}
+
+/// `docker.compose` with values from the deploy (`env`, one filled at run
+/// time) winning over the environment and `.env`.
+#[test]
+fn docker_compose_env() {
+    insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("compose-env"), &[]));
+}
+
+/// `docker.compose` of a file on the host, read when the step runs, after
+/// `set-env` wrote its `.env` (the Pixel guide's production).
+#[test]
+fn docker_compose_on_host() {
+    insta::assert_snapshot!(text(
+        "docker.toml",
+        Some("prod"),
+        Some("compose-on-host"),
+        &[]
+    ));
 }
 
 /// `docker.swarm-service` with its rolling-update settings.

@@ -90,8 +90,8 @@ impl StepRegistry {
     }
 
     /// A registry with deploy-core's built-in kinds: `exec`, `sync`,
-    /// `write-file`, `set-env`, `symlink`, `http-check`, `approve`,
-    /// `keep-releases`, `rollback-release`.
+    /// `write-file`, `upload`, `set-env`, `symlink`, `http-check`,
+    /// `approve`, `keep-releases`, `rollback-release`.
     ///
     /// # Examples
     ///
@@ -101,7 +101,7 @@ impl StepRegistry {
     /// let registry = StepRegistry::with_builtins();
     /// assert_eq!(registry.kinds().collect::<Vec<_>>(), [
     ///     "approve", "exec", "http-check", "keep-releases", "rollback-release",
-    ///     "set-env", "symlink", "sync", "write-file",
+    ///     "set-env", "symlink", "sync", "upload", "write-file",
     /// ]);
     /// ```
     pub fn with_builtins() -> Self {
@@ -109,6 +109,7 @@ impl StepRegistry {
         registry.register_serde::<steps::Exec>();
         registry.register_serde::<steps::Sync>();
         registry.register_serde::<steps::WriteFile>();
+        registry.register_serde::<steps::Upload>();
         registry.register_serde::<steps::SetEnvVar>();
         registry.register_serde::<steps::Symlink>();
         registry.register_serde::<steps::HttpCheck>();

@@ -32,8 +32,14 @@ fn local(path: &Path, e: impl std::fmt::Display) -> DockerError {
 /// `.dockerignore` as gitignore rules anchored at the context root.
 fn dockerignore(root: &Path) -> Result<Gitignore, DockerError> {
     let file = root.join(".dockerignore");
+    rules(root, std::fs::read_to_string(&file).ok().as_deref())
+}
+
+/// `.dockerignore`'s patterns (`text`), anchored at `root`.
+fn rules(root: &Path, text: Option<&str>) -> Result<Gitignore, DockerError> {
+    let file = root.join(".dockerignore");
     let mut builder = GitignoreBuilder::new(root);
-    if let Ok(text) = std::fs::read_to_string(&file) {
+    if let Some(text) = text {
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -95,6 +101,76 @@ impl ContextArchive {
         let bytes = archive.into_inner().map_err(|e| local(root, e))?;
         Ok(ContextArchive {
             bytes,
+            content_digest: digest.finalize().to_vec(),
+        })
+    }
+}
+
+impl ContextArchive {
+    /// A context a host tarred (`tar -C dir -cf - .`), with `.dockerignore`
+    /// applied as for a context here; `origin` names it in errors.
+    pub(crate) fn from_tar(
+        bytes: &[u8],
+        dockerfile: &str,
+        origin: &str,
+    ) -> Result<ContextArchive, DockerError> {
+        let bad = |e: &dyn std::fmt::Display| DockerError::Local {
+            path: origin.to_owned(),
+            message: format!("reading the context's tar: {e}"),
+        };
+        let mut entries = Vec::new();
+        let mut archive = tar::Archive::new(bytes);
+        for entry in archive.entries().map_err(|e| bad(&e))? {
+            let mut entry = entry.map_err(|e| bad(&e))?;
+            let path = entry.path().map_err(|e| bad(&e))?.display().to_string();
+            let path = path
+                .trim_start_matches("./")
+                .trim_end_matches('/')
+                .to_owned();
+            if path.is_empty() || path == "." {
+                continue;
+            }
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).map_err(|e| bad(&e))?;
+            entries.push((path, entry.header().clone(), data));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        if !entries
+            .iter()
+            .any(|(p, h, _)| p == dockerfile && h.entry_type().is_file())
+        {
+            return Err(DockerError::Local {
+                path: format!("{origin}/{dockerfile}"),
+                message: "no such Dockerfile in the build context".to_owned(),
+            });
+        }
+        let root = Path::new("/context");
+        let ignore = entries
+            .iter()
+            .find(|(p, _, _)| p == ".dockerignore")
+            .map(|(_, _, d)| String::from_utf8_lossy(d).into_owned());
+        let rules = rules(root, ignore.as_deref())?;
+        let mut digest = sha2::Sha256::new();
+        let mut out = tar::Builder::new(Vec::new());
+        for (path, header, data) in &entries {
+            let is_dir = header.entry_type().is_dir();
+            let always = path == dockerfile || path == ".dockerignore";
+            if !always && rules.matched_path_or_any_parents(path, is_dir).is_ignore() {
+                continue;
+            }
+            digest.update(path.as_bytes());
+            digest.update(b"\0");
+            digest.update(header.mode().unwrap_or_default().to_le_bytes());
+            digest.update(data);
+            if let Ok(Some(link)) = header.link_name() {
+                digest.update(link.as_os_str().as_encoded_bytes());
+            }
+            let mut header = header.clone();
+            out.append_data(&mut header, path, &data[..])
+                .map_err(|e| bad(&e))?;
+        }
+        Ok(ContextArchive {
+            bytes: out.into_inner().map_err(|e| bad(&e))?,
             content_digest: digest.finalize().to_vec(),
         })
     }

@@ -100,6 +100,16 @@ pub enum DockerError {
         /// What went wrong.
         message: String,
     },
+    /// Reading files on a host (a compose file, a build context there).
+    #[error("{host}: {path}: {message}")]
+    OnHost {
+        /// The host.
+        host: String,
+        /// The file or directory there.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl DockerError {

@@ -183,7 +183,7 @@ impl BuildSpec {
         Ok(self.digest_of(&archive))
     }
 
-    fn digest_of(&self, archive: &ContextArchive) -> String {
+    pub(crate) fn digest_of(&self, archive: &ContextArchive) -> String {
         use sha2::Digest;
         let mut hash = sha2::Sha256::new();
         hash.update(&archive.content_digest);
@@ -278,6 +278,38 @@ impl Engine {
             .await
             .map_err(|e| self.error(format!("image {image}"), e))?;
         Ok(inspect.repo_digests.unwrap_or_default())
+    }
+
+    /// The digests of `image` the engine has from registries (its
+    /// `RepoDigests`, `repo@sha256:…`), or `None` when it has no such image.
+    pub async fn local_repo_digests(
+        &self,
+        image: &str,
+    ) -> Result<Option<Vec<String>>, DockerError> {
+        crate::error::found(self.api().inspect_image(image).await)
+            .map(|inspect| inspect.map(|i| i.repo_digests.unwrap_or_default()))
+            .map_err(|e| self.error(format!("inspect image {image}"), e))
+    }
+
+    /// The digest `image`'s tag points at in its registry now, asked by the
+    /// engine (the registry's manifest, as `docker manifest inspect`).
+    pub async fn registry_digest(
+        &self,
+        image: &ImageRef,
+        credentials: &Credentials,
+    ) -> Result<String, DockerError> {
+        let auth = credentials.for_registry(image.registry());
+        let reference = image.to_string();
+        let inspect = self
+            .api()
+            .inspect_registry_image(&reference, auth)
+            .await
+            .map_err(|e| self.error(format!("ask the registry for {reference}"), e))?;
+        inspect.descriptor.digest.ok_or_else(|| DockerError::Api {
+            host: self.host().to_owned(),
+            what: format!("ask the registry for {reference}"),
+            message: "the registry gave no digest".to_owned(),
+        })
     }
 
     /// Pulls an image from its registry.
@@ -378,8 +410,18 @@ impl Engine {
         spec: &BuildSpec,
         output: &dyn OutputSink,
     ) -> Result<String, DockerError> {
-        let target = ImageRef::parse(&spec.tag)?;
         let archive = ContextArchive::pack(&spec.context, &spec.dockerfile)?;
+        self.build_packed(spec, archive, output).await
+    }
+
+    /// [`Engine::build`] of a context already packed (one a host tarred).
+    pub(crate) async fn build_packed(
+        &self,
+        spec: &BuildSpec,
+        archive: ContextArchive,
+        output: &dyn OutputSink,
+    ) -> Result<String, DockerError> {
+        let target = ImageRef::parse(&spec.tag)?;
         let digest = spec.digest_of(&archive);
         let mut labels = spec.labels.clone();
         labels.insert(CONTEXT_LABEL.to_owned(), digest);

@@ -207,6 +207,48 @@ impl StepContext<'_> {
         }
     }
 
+    /// A path on the step's host with a leading `~/` (or a lone `~`) made
+    /// the host user's home directory (`$HOME` there), as a shell would; any
+    /// other path is returned as it is. Paths in `deploy.toml` that name a
+    /// file on the host (`upload`'s `to`, a compose file `{ host = … }`)
+    /// go through this.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use deploy_core::{LocalTarget, testing::TestContext};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let test = TestContext::new(LocalTarget::new("web1"));
+    /// # let ctx = test.ctx();
+    /// let home = std::env::var("HOME").unwrap();
+    /// assert_eq!(ctx.host_path("~/production/.env").await.unwrap(), format!("{home}/production/.env"));
+    /// assert_eq!(ctx.host_path("/srv/app").await.unwrap(), "/srv/app");
+    /// # });
+    /// ```
+    pub async fn host_path(&self, path: &str) -> Result<String, StepError> {
+        let rest = match path.strip_prefix("~/") {
+            Some(rest) => rest,
+            None if path == "~" => "",
+            None => return Ok(path.to_owned()),
+        };
+        let lines = Lines::default();
+        let cmd = Command::shell("printf '%s\\n' \"$HOME\"");
+        let status = self.target.run(&cmd, &lines).await?;
+        let home = lines.0.into_inner().unwrap_or_default().concat();
+        if !status.success() || !home.starts_with('/') {
+            return Err(StepError::Failed(format!(
+                "cannot expand `~` in {path}: $HOME on {} is {home:?}",
+                self.target.name()
+            )));
+        }
+        let home = home.trim_end_matches('/');
+        Ok(if rest.is_empty() {
+            home.to_owned()
+        } else {
+            format!("{home}/{rest}")
+        })
+    }
+
     async fn run_on(
         &self,
         cmd: &Command,
@@ -240,6 +282,20 @@ impl StepContext<'_> {
             stdout_tail: take(capture.stdout_tail),
             stderr_tail: take(capture.stderr_tail),
         })
+    }
+}
+
+/// Stdout lines kept, stderr dropped (for a value read from the host).
+#[derive(Default)]
+struct Lines(std::sync::Mutex<Vec<String>>);
+
+impl OutputSink for Lines {
+    fn line(&self, stream: OutputStream, line: &str) {
+        if stream == OutputStream::Stdout
+            && let Ok(mut lines) = self.0.lock()
+        {
+            lines.push(line.to_owned());
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod releases;
 mod set_env;
 mod symlink;
 mod sync;
+mod upload;
 mod write_file;
 
 pub use approve::Approve;
@@ -18,4 +19,5 @@ pub use releases::{KeepReleases, RollbackRelease};
 pub use set_env::SetEnvVar;
 pub use symlink::Symlink;
 pub use sync::Sync;
+pub use upload::Upload;
 pub use write_file::WriteFile;

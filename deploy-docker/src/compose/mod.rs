@@ -4,8 +4,8 @@
 //!
 //! Read as compose reads it: `${VAR}`, `$VAR`, `${VAR:-default}`,
 //! `${VAR-default}`, `${VAR:?error}`, `${VAR?error}` and `$$` in every string,
-//! from the environment first and then the `.env` file beside the compose
-//! file; relative paths from the file's directory; named volumes and
+//! from the values the deploy gives (`env`), then the environment (for a
+//! file on this machine), then the `.env` file beside the compose file; relative paths from the file's directory; named volumes and
 //! networks prefixed with the project; each service reachable by its name on
 //! its networks. Containers carry compose's own labels, so containers that
 //! `docker-compose` created are recognised and replaced, not duplicated.
@@ -19,10 +19,12 @@ use crate::container::ContainerSpec;
 use crate::error::DockerError;
 
 mod interpolate;
+mod load;
 mod parse;
 mod value;
 
 pub use interpolate::interpolate;
+pub use load::project_name_of;
 
 /// Compose's label for the project.
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";

@@ -1,5 +1,5 @@
-//! Reading a compose file: [`ComposeFile::load`] (the file and its `.env`),
-//! [`ComposeFile::parse`] (each service into a container spec), then
+//! Reading compose text: [`ComposeFile::parse`] (each service into a
+//! container spec; `load.rs` reads the file and its `.env`), then
 //! volumes resolved and services put in dependency order.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,9 +10,7 @@ use serde_yaml_ng::Value;
 
 use super::interpolate::interpolate_all;
 use super::value::{duration, pairs, text, words};
-use super::{
-    ComposeBuild, ComposeFile, ComposeService, PROJECT_LABEL, SERVICE_LABEL, invalid, project_name,
-};
+use super::{ComposeBuild, ComposeFile, ComposeService, PROJECT_LABEL, SERVICE_LABEL, invalid};
 use crate::container::{ContainerSpec, Healthcheck, PortMapping};
 use crate::error::DockerError;
 
@@ -34,39 +32,25 @@ const SERVICE_KEYS: &[&str] = &[
 ];
 
 impl ComposeFile {
-    /// Reads `path`, with variables from the environment and then `.env`
-    /// beside it; the project is `project` or the directory's name.
-    pub fn load(path: &Path, project: Option<&str>) -> Result<ComposeFile, DockerError> {
-        let source = std::fs::read_to_string(path).map_err(|e| invalid(path, e))?;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let dotenv = std::fs::read_to_string(dir.join(".env")).unwrap_or_default();
-        let file_vars: BTreeMap<String, String> = dotenv
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .filter_map(|l| l.trim_start_matches("export ").split_once('='))
-            .map(|(k, v)| {
-                (
-                    k.trim().to_owned(),
-                    v.trim().trim_matches(['"', '\'']).to_owned(),
-                )
-            })
-            .collect();
-        let vars = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .or_else(|| file_vars.get(name).cloned())
-        };
-        let project = project.map_or_else(|| project_name(path), str::to_owned);
-        ComposeFile::parse(&source, path, &project, &vars)
-    }
-
-    /// Reads compose text (`path` names it in errors and anchors relative paths).
+    /// Reads compose text (`path` names it in errors and anchors relative
+    /// paths; `env_file`s are read from this machine).
     pub fn parse(
         source: &str,
         path: &Path,
         project: &str,
         vars: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ComposeFile, DockerError> {
+        let read = |file: &Path| std::fs::read_to_string(file).map_err(|e| invalid(file, e));
+        ComposeFile::parse_with(source, path, project, vars, &read)
+    }
+
+    /// [`ComposeFile::parse`] with `env_file`s read by `read_env_file`.
+    pub(super) fn parse_with(
+        source: &str,
+        path: &Path,
+        project: &str,
+        vars: &dyn Fn(&str) -> Option<String>,
+        read_env_file: &dyn Fn(&Path) -> Result<String, DockerError>,
     ) -> Result<ComposeFile, DockerError> {
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut root: Value = serde_yaml_ng::from_str(source).map_err(|e| invalid(path, e))?;
@@ -160,7 +144,7 @@ impl ComposeFile {
                 };
                 for file in files {
                     let file = dir.join(file);
-                    let text = std::fs::read_to_string(&file).map_err(|e| invalid(&file, e))?;
+                    let text = read_env_file(&file)?;
                     for line in text
                         .lines()
                         .map(str::trim)

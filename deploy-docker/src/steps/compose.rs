@@ -5,6 +5,7 @@
 //! over by their labels; the compose keys deploy does not apply are listed
 //! in the plan.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,7 +16,10 @@ use deploy_core::text::Text;
 use serde::Deserialize;
 
 use super::open_engine;
-use crate::compose::{ComposeFile, ComposeService, NUMBER_LABEL, PROJECT_LABEL, SERVICE_LABEL};
+use super::place::Place;
+use crate::compose::{
+    ComposeFile, ComposeService, NUMBER_LABEL, PROJECT_LABEL, SERVICE_LABEL, project_name_of,
+};
 use crate::container::{ContainerInfo, SPEC_LABEL};
 use crate::engine::Engine;
 use crate::error::DockerError;
@@ -44,7 +48,13 @@ use crate::image::{BuildSpec, CONTEXT_LABEL, ImageRef};
 #[derive(Clone, Debug, Deserialize)]
 #[serde(try_from = "RawComposeUp")]
 pub struct ComposeUp {
-    compose: ComposeFile,
+    /// Read when the plan is built (a file on this machine); `None` for a
+    /// file on the host, read when the step runs.
+    compose: Option<ComposeFile>,
+    file: Place,
+    project: Option<String>,
+    env: BTreeMap<String, Text>,
+    strict: bool,
     services: Vec<String>,
     deps: bool,
     force: bool,
@@ -56,8 +66,12 @@ pub struct ComposeUp {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawComposeUp {
-    file: PathBuf,
+    file: Place,
     project: Option<String>,
+    /// Values for the file's `${VAR}`s, winning over the environment and
+    /// `.env`.
+    #[serde(default)]
+    env: BTreeMap<String, Text>,
     #[serde(default)]
     services: Vec<String>,
     #[serde(default = "yes")]
@@ -87,21 +101,46 @@ fn default_grace() -> Duration {
     Duration::from_secs(10)
 }
 
+/// `strict = true` refuses a file with keys deploy does not apply.
+fn check_strict(compose: &ComposeFile, strict: bool) -> Result<(), String> {
+    if strict && !compose.ignored.is_empty() {
+        return Err(format!(
+            "{}: deploy does not apply {} (strict = true refuses them; without it they are listed in the plan)",
+            compose.path.display(),
+            compose.ignored.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// The values as the plan shows them (a run-time placeholder as `{release}`).
+fn shown_env(env: &BTreeMap<String, Text>) -> BTreeMap<String, String> {
+    env.iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect()
+}
+
 impl TryFrom<RawComposeUp> for ComposeUp {
     type Error = String;
 
     fn try_from(raw: RawComposeUp) -> Result<Self, String> {
-        let compose =
-            ComposeFile::load(&raw.file, raw.project.as_deref()).map_err(|e| e.to_string())?;
-        if raw.strict && !compose.ignored.is_empty() {
-            return Err(format!(
-                "{}: deploy does not apply {} (strict = true refuses them; without it they are listed in the plan)",
-                raw.file.display(),
-                compose.ignored.join(", ")
-            ));
-        }
+        let compose = match &raw.file {
+            Place::Here(path) => {
+                let path = PathBuf::from(path.to_string());
+                let compose =
+                    ComposeFile::load_with(&path, raw.project.as_deref(), &shown_env(&raw.env))
+                        .map_err(|e| e.to_string())?;
+                check_strict(&compose, raw.strict)?;
+                Some(compose)
+            }
+            Place::Host(_) => None,
+        };
         let up = ComposeUp {
             compose,
+            file: raw.file,
+            project: raw.project,
+            env: raw.env,
+            strict: raw.strict,
             services: raw.services,
             deps: raw.deps,
             force: raw.force,
@@ -109,7 +148,9 @@ impl TryFrom<RawComposeUp> for ComposeUp {
             stop_grace: raw.stop_grace,
             engine: raw.engine,
         };
-        up.selection().map_err(|e| e.to_string())?;
+        if let Some(compose) = &up.compose {
+            up.selection(compose).map_err(|e| e.to_string())?;
+        }
         Ok(up)
     }
 }
@@ -118,7 +159,11 @@ impl ComposeUp {
     /// Brings up every service of `compose`.
     pub fn new(compose: ComposeFile) -> ComposeUp {
         ComposeUp {
-            compose,
+            file: Place::Here(Text::literal(compose.path.display().to_string())),
+            project: Some(compose.project.clone()),
+            compose: Some(compose),
+            env: BTreeMap::new(),
+            strict: false,
             services: Vec::new(),
             deps: true,
             force: false,
@@ -128,13 +173,55 @@ impl ComposeUp {
         }
     }
 
-    fn selection(&self) -> Result<Vec<ComposeService>, DockerError> {
-        Ok(self
-            .compose
+    fn selection(&self, compose: &ComposeFile) -> Result<Vec<ComposeService>, DockerError> {
+        Ok(compose
             .select(&self.services, self.deps)?
             .into_iter()
             .cloned()
             .collect())
+    }
+
+    /// The compose file as this run reads it: the one read with the plan
+    /// when its values were all known then, else read again now (from this
+    /// machine, or from the host through its target) with the values filled.
+    async fn read(&self, ctx: &StepContext<'_>) -> Result<ComposeFile, StepError> {
+        if let Some(compose) = &self.compose
+            && self.env.values().all(Text::is_literal)
+        {
+            return Ok(compose.clone());
+        }
+        let mut env = BTreeMap::new();
+        for (key, value) in &self.env {
+            env.insert(key.clone(), ctx.resolve(value)?);
+        }
+        let (target, path, process_env) = match &self.file {
+            Place::Here(path) => (&ctx.local, ctx.resolve(path)?, true),
+            Place::Host(path) => (
+                &ctx.target,
+                ctx.host_path(&ctx.resolve(path)?).await?,
+                false,
+            ),
+        };
+        let project = match (&self.project, &self.file) {
+            (Some(project), _) => project.clone(),
+            // Named after the directory as written, not as `~` expands.
+            (None, Place::Host(path)) => project_name_of(&ctx.resolve(path)?),
+            (None, Place::Here(_)) => crate::compose::project_name(std::path::Path::new(&path)),
+        };
+        let compose =
+            ComposeFile::load_from(target.as_ref(), &path, Some(&project), &env, process_env)
+                .await?;
+        check_strict(&compose, self.strict).map_err(StepError::Failed)?;
+        if matches!(self.file, Place::Host(_))
+            && let Some(built) = compose.services.iter().find(|s| s.build.is_some())
+        {
+            return Err(StepError::Failed(format!(
+                "{path}: services.{}.build: a compose file on the host cannot build yet; \
+                 build with docker.build (context = {{ host = \"…\" }}) and give the service an image",
+                built.name
+            )));
+        }
+        Ok(compose)
     }
 }
 
@@ -196,10 +283,10 @@ fn build_spec(service: &ComposeService, build: &crate::compose::ComposeBuild) ->
 async fn up(
     engine: &Engine,
     step: &ComposeUp,
+    project: &str,
     services: &[ComposeService],
     output: &dyn OutputSink,
 ) -> Result<(), DockerError> {
-    let project = &step.compose.project;
     let networks: std::collections::BTreeSet<&String> = services
         .iter()
         .flat_map(|s| s.spec.networks.iter())
@@ -270,14 +357,48 @@ impl Kind for ComposeUp {
 #[async_trait]
 impl Step for ComposeUp {
     fn describe(&self) -> Description {
-        let services = self.selection().unwrap_or_default();
+        let env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let Some(compose) = &self.compose else {
+            let project = self.project.clone().unwrap_or_else(|| match &self.file {
+                Place::Host(path) | Place::Here(path) => project_name_of(&path.to_string()),
+            });
+            let path = match &self.file {
+                Place::Host(path) | Place::Here(path) => path,
+            };
+            let services = if self.services.is_empty() {
+                "every service".to_owned()
+            } else if self.deps {
+                format!("{} (and what they depend on)", self.services.join(", "))
+            } else {
+                self.services.join(", ")
+            };
+            return Description::new(format!(
+                "compose up {project} from {path} on the host: {services}"
+            ))
+            .field(
+                "file",
+                "on the host, read at run time (with the .env beside it)",
+            )
+            .field_opt("env", (!env.is_empty()).then(|| env.join(", ")))
+            .field_opt(
+                "force",
+                self.force.then_some("recreate even when unchanged"),
+            )
+            .field_opt(
+                "strict",
+                self.strict.then_some("refuse keys deploy does not apply"),
+            )
+            .field_opt("engine", self.engine.as_ref());
+        };
+        let services = self.selection(compose).unwrap_or_default();
         let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
         let mut description = Description::new(format!(
             "compose up {} from {}: {}",
-            self.compose.project,
-            self.compose.path.display(),
+            compose.project,
+            compose.path.display(),
             names.join(", ")
-        ));
+        ))
+        .field_opt("env", (!env.is_empty()).then(|| env.join(", ")));
         for service in &services {
             let mut parts = vec![match &service.build {
                 Some(b) => format!("build {} as {}", b.context.display(), service.image),
@@ -303,7 +424,7 @@ impl Step for ComposeUp {
             )
             .field_opt(
                 "not applied",
-                (!self.compose.ignored.is_empty()).then(|| self.compose.ignored.join(", ")),
+                (!compose.ignored.is_empty()).then(|| compose.ignored.join(", ")),
             )
             .field_opt("engine", self.engine.as_ref())
     }
@@ -312,8 +433,9 @@ impl Step for ComposeUp {
         if self.force {
             return Ok(false);
         }
-        let services = self.selection()?;
-        let project = self.compose.project.clone();
+        let compose = self.read(ctx).await?;
+        let services = self.selection(&compose)?;
+        let project = compose.project.clone();
         let engine = open_engine(ctx, self.engine.as_ref()).await?;
         for service in &services {
             if !service_state(&engine, &project, service).await?.1 {
@@ -324,9 +446,10 @@ impl Step for ComposeUp {
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
-        let services = self.selection()?;
+        let compose = self.read(ctx).await?;
+        let services = self.selection(&compose)?;
         let engine = open_engine(ctx, self.engine.as_ref()).await?;
-        up(&engine, self, &services, ctx.output).await?;
+        up(&engine, self, &compose.project, &services, ctx.output).await?;
         Ok(Applied::done())
     }
 }

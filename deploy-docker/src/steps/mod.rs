@@ -13,6 +13,7 @@ mod compose;
 mod container;
 mod exec;
 mod network;
+mod place;
 mod prune;
 mod ps_and_logs;
 mod pull;

@@ -8,8 +8,11 @@ use serde::Deserialize;
 use super::open_engine;
 use crate::image::ImageRef;
 
-/// Pulls `image`; done already when the engine has it (unless `always`,
-/// for tags that move, like `latest`).
+/// Pulls `image`. By digest (`repo@sha256:…`): done already when the engine
+/// has it. By tag (`latest`, a branch tag, `v1.4`: any tag may move): the
+/// registry is asked for the digest the tag points at now, and the step is
+/// done only when the engine's image of that tag came from that digest
+/// (its `RepoDigests`). `always` pulls without asking.
 ///
 /// # Examples
 ///
@@ -50,6 +53,16 @@ impl PullImage {
     }
 }
 
+/// `RepoDigests` name Docker Hub images without `docker.io/` (and official
+/// ones without `library/`); a reference may have either.
+fn same_repository(repo: &str, image: &ImageRef) -> bool {
+    let short = |r: &str| {
+        let r = r.strip_prefix("docker.io/").unwrap_or(r);
+        r.strip_prefix("library/").unwrap_or(r).to_owned()
+    };
+    short(repo) == short(&image.repository)
+}
+
 impl Kind for PullImage {
     const KIND: &'static str = "docker.pull";
 }
@@ -57,10 +70,17 @@ impl Kind for PullImage {
 #[async_trait]
 impl Step for PullImage {
     fn describe(&self) -> Description {
+        let pinned = self.image.to_string().contains('@');
         Description::new(format!("pull image {}", self.image))
             .field_opt(
                 "always",
                 self.always.then_some("even when present (a moving tag)"),
+            )
+            .field_opt(
+                "check",
+                (!self.always && !pinned).then_some(
+                    "the tag may move: pulled unless the local image has the digest the registry gives for it now",
+                ),
             )
             .field_opt(
                 "login",
@@ -75,7 +95,20 @@ impl Step for PullImage {
         }
         let image = ImageRef::parse(&ctx.resolve(&self.image)?)?;
         let engine = open_engine(ctx, self.engine.as_ref()).await?;
-        Ok(engine.image_id(&image.to_string()).await?.is_some())
+        let reference = image.to_string();
+        if image.digest.is_some() {
+            return Ok(engine.image_id(&reference).await?.is_some());
+        }
+        let Some(local) = engine.local_repo_digests(&reference).await? else {
+            return Ok(false);
+        };
+        let credentials = super::credentials(ctx, self.login.as_ref(), &image)?;
+        let current = engine.registry_digest(&image, &credentials).await?;
+        let has = |d: &String| {
+            d.split_once('@')
+                .is_some_and(|(repo, digest)| digest == current && same_repository(repo, &image))
+        };
+        Ok(local.iter().any(has))
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
