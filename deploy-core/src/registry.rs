@@ -117,6 +117,7 @@ impl StepRegistry {
         registry.register_serde::<steps::KeepReleases>();
         registry.register_serde::<steps::RollbackRelease>();
         registry.local_paths("sync", &["from"]);
+        registry.local_paths("upload", &["from"]);
         registry
     }
 
