@@ -193,6 +193,13 @@ fn randopony_composed_tasks() {
     insta::assert_snapshot!(text("randopony.toml", None, None, &[]));
 }
 
+/// A task run twice with a parameter passed by the reference, once with
+/// `once` on every step it brings in.
+#[test]
+fn randopony_task_calls_with_params() {
+    insta::assert_snapshot!(text("randopony.toml", None, Some("stop_both"), &[]));
+}
+
 /// Allume: hosts by role, one host at a time, logstash left alone when running.
 #[test]
 fn allume_roles() {

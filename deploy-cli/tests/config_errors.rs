@@ -381,3 +381,30 @@ fn a_variable_named_like_a_built_in() {
         "`task` is a built-in variable (the task that runs)",
     );
 }
+
+/// A task reference says only what applies: an unknown key, a parameter
+/// the called task does not declare, or `roles` that would not reach a
+/// step choosing its own hosts are refused where they are written.
+#[test]
+fn a_task_reference_with_what_does_not_apply() {
+    let env =
+        "[environments.e]\nhosts = [\"web1\"]\nroles = { web = [\"web1\"], db = [\"web1\"] }\n";
+    let callee = "[tasks.stop]\nparams = { instance = \"staging\" }\nsteps = [{ exec = { cmd = [\"stop\", \"${instance}\"] }, roles = [\"db\"] }]\n";
+    refused(
+        &format!("{env}[tasks.t]\nsteps = [{{ task = \"stop\", role = [\"web\"] }}]\n{callee}"),
+        "5:27",
+        "a task reference takes task, params, roles, hosts, once, not `role` (did you mean `roles`?)",
+    );
+    refused(
+        &format!(
+            "{env}[tasks.t]\nsteps = [{{ task = \"stop\", params = {{ instanse = \"prod\" }} }}]\n{callee}"
+        ),
+        "5:38",
+        "unknown parameter `instanse` (did you mean `instance`?) for task `stop` (parameters: instance)",
+    );
+    refused(
+        &format!("{env}[tasks.t]\nsteps = [{{ task = \"stop\", roles = [\"web\"] }}]\n{callee}"),
+        "5:27",
+        "the reference to task `stop` chooses hosts for every step it runs, but one of them (line 8) has its own roles (db): choose on the reference or on the step",
+    );
+}

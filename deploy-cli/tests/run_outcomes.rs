@@ -141,3 +141,35 @@ fn a_step_that_shows_output_prints_it_without_verbose() {
     assert!(err.contains("[localhost] | web RUNNING pid 42"), "{err}");
     assert!(!err.contains("| quiet line"), "{err}");
 }
+
+/// `approval` on a task replaces the environment's: a read-only task of a
+/// gated environment runs unattended; a gated task of an open one does not.
+#[test]
+fn a_tasks_approval_replaces_the_environments() {
+    let gated = format!(
+        "{LOCAL}approval = \"required\"\n[tasks.t]\napproval = \"none\"\nsteps = [{{ write-file = {{ path = \"DIR/status\", content = \"x\" }} }}]\n"
+    );
+    let (code, err, dir) = run(&gated, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(dir.path().join("status").exists());
+    let open = format!(
+        "{LOCAL}[tasks.t]\napproval = \"required\"\nsteps = [{{ write-file = {{ path = \"DIR/dropped\", content = \"x\" }} }}]\n"
+    );
+    let (code, err, dir) = run(&open, &[]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(!dir.path().join("dropped").exists());
+}
+
+/// A task run by others with `params` gets them: its required parameter
+/// is given by every reference, so the run need not give it.
+#[test]
+fn a_task_reference_passes_parameters() {
+    let config = format!(
+        "{LOCAL}[tasks.stop]\nparams = {{ instance = {{ required = true }} }}\nsteps = [{{ exec = {{ shell = \"echo ${{instance}} >> DIR/stopped\" }} }}]\n\
+         [tasks.t]\nsteps = [{{ task = \"stop\", params = {{ instance = \"staging\" }} }}, {{ task = \"stop\", params = {{ instance = \"production\" }} }}]\n"
+    );
+    let (code, err, dir) = run(&config, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let stopped = std::fs::read_to_string(dir.path().join("stopped")).expect("written");
+    assert_eq!(stopped, "staging\nproduction\n");
+}

@@ -59,6 +59,7 @@ impl Config {
             self.check_hosts(name, env.get_ref())?;
         }
         self.check_roles()?;
+        self.check_task_calls()?;
         self.check_names()?;
         self.check_expressions()
     }

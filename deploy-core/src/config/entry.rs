@@ -10,7 +10,7 @@ use super::Config;
 use super::coerce;
 use super::error::{ConfigError, ConfigErrorKind};
 use super::interpolate::Variables;
-use super::raw::{RawEntry, RawTask};
+use super::raw::RawEntry;
 use crate::location::Location;
 use crate::plan::{PlannedStep, Selector};
 use crate::registry::{RegistryError, StepRegistry};
@@ -31,27 +31,8 @@ pub(super) const COMMON_KEYS: &[&str] = &[
 ];
 
 impl Config {
-    /// Appends the steps of `task_name` (and the tasks it includes).
-    pub(super) fn expand(
-        &self,
-        task_name: &str,
-        vars: &Variables<'_>,
-        registry: &StepRegistry,
-        out: &mut Vec<PlannedStep>,
-    ) -> Result<(), ConfigError> {
-        let task: &RawTask = self.raw.tasks[task_name].get_ref();
-        for entry in &task.steps {
-            if let Some((included, _)) = included_task(entry.get_ref()) {
-                self.expand(&included, vars, registry, out)?;
-                continue;
-            }
-            out.push(self.step(task_name, entry, vars, registry)?);
-        }
-        Ok(())
-    }
-
     /// One step entry to a planned step.
-    fn step(
+    pub(super) fn step(
         &self,
         task_name: &str,
         entry: &Spanned<RawEntry>,

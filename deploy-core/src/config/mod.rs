@@ -13,6 +13,7 @@ mod error;
 mod interpolate;
 mod raw;
 mod ssh;
+mod tasks;
 mod variables;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -693,7 +694,11 @@ impl Config {
         };
 
         let mut steps = Vec::new();
-        if env.approval == Approval::Required {
+        let approval = self.raw.tasks[&task_name]
+            .get_ref()
+            .approval
+            .unwrap_or(env.approval);
+        if approval == Approval::Required {
             let hosts = hosts_of(env).len();
             steps.push(
                 PlannedStep::new(Approve::new(format!(

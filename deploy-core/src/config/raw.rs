@@ -139,6 +139,11 @@ pub(super) struct RawTask {
     /// run (a CI build task that must not roll back, a read-only task).
     #[serde(default)]
     pub(super) on_failure: Option<FailurePolicy>,
+    /// Replaces the environment's `approval` when this task is the one run:
+    /// `"none"` for a read-only task of a gated environment, `"required"`
+    /// for a dangerous task of an open one.
+    #[serde(default)]
+    pub(super) approval: Option<Approval>,
 }
 
 /// A task parameter: a plain value (its default), or a table saying

@@ -63,7 +63,12 @@ impl Config {
                 }
             }
         }
-        if let Some((name, (_, at, task))) = params.iter().find(|(_, p)| p.0.is_none()) {
+        // A required parameter of a task that others run is given when
+        // every reference to that task gives it.
+        let missing = params.iter().find(|(name, (value, _, task))| {
+            value.is_none() && (*task == task_name || !self.given_by_every_call(tasks, task, name))
+        });
+        if let Some((name, (_, at, task))) = missing {
             let description = self.raw.tasks[*task].get_ref().params[name]
                 .get_ref()
                 .description
@@ -208,7 +213,7 @@ impl Config {
 
     /// The offset of `needle` at or after `from` within the same entry, or
     /// `from` when it cannot be found.
-    fn find_from(&self, from: usize, needle: &str) -> usize {
+    pub(super) fn find_from(&self, from: usize, needle: &str) -> usize {
         self.source
             .get(from..)
             .and_then(|rest| rest.find(needle))
