@@ -200,6 +200,24 @@ fn randopony_task_calls_with_params() {
     insta::assert_snapshot!(text("randopony.toml", None, Some("stop_both"), &[]));
 }
 
+/// `when`: a probe on the host guarding two branches, and a comparison
+/// decided when the plan is built (left out, then in).
+#[test]
+fn randopony_promotion_with_conditions() {
+    insta::assert_snapshot!(text("randopony.toml", None, Some("promote"), &[]));
+}
+
+/// The same with a release named: the comparison holds, the step is in.
+#[test]
+fn randopony_promotion_naming_a_release() {
+    insta::assert_snapshot!(text(
+        "randopony.toml",
+        None,
+        Some("promote"),
+        &[("production_release", "r42")]
+    ));
+}
+
 /// Allume: hosts by role, one host at a time, logstash left alone when running.
 #[test]
 fn allume_roles() {

@@ -73,6 +73,11 @@ fn line_for(event: &Event, verbose: bool) -> Option<String> {
             format!("[{host}] | {line}")
         }
         Event::StepSkipped { host, step } => format!("[{host}] = {step} already done"),
+        Event::ConditionNotMet {
+            host,
+            step,
+            condition,
+        } => format!("[{host}] - {step} skipped: `when` did not hold ({condition})"),
         Event::StepFinished {
             host,
             step,

@@ -393,7 +393,7 @@ fn a_task_reference_with_what_does_not_apply() {
     refused(
         &format!("{env}[tasks.t]\nsteps = [{{ task = \"stop\", role = [\"web\"] }}]\n{callee}"),
         "5:27",
-        "a task reference takes task, params, roles, hosts, once, not `role` (did you mean `roles`?)",
+        "a task reference takes task, params, roles, hosts, once, when, not `role` (did you mean `roles`?)",
     );
     refused(
         &format!(
@@ -406,5 +406,33 @@ fn a_task_reference_with_what_does_not_apply() {
         &format!("{env}[tasks.t]\nsteps = [{{ task = \"stop\", roles = [\"web\"] }}]\n{callee}"),
         "5:27",
         "the reference to task `stop` chooses hosts for every step it runs, but one of them (line 8) has its own roles (db): choose on the reference or on the step",
+    );
+}
+
+/// A `when` that is not a comparison, a probe or true/false is refused
+/// when the file loads; one using a run-time value when the plan is built.
+#[test]
+fn a_when_that_does_not_parse() {
+    let env = "[environments.e]\nhosts = [\"web1\"]\n";
+    refused(
+        &format!(
+            "{env}[tasks.t]\nsteps = [{{ exec = {{ cmd = [\"x\"] }}, when = \"${{a}} is set\" }}]\n"
+        ),
+        "4:43",
+        "when: \"${a} is set\" is not a comparison (expected `A == B` or `A != B`",
+    );
+    refused(
+        &format!(
+            "{env}[tasks.t]\nsteps = [{{ exec = {{ cmd = [\"x\"] }}, when = {{ exists = \"/srv\" }} }}]\n"
+        ),
+        "4:43",
+        "when: expected a comparison",
+    );
+    refused(
+        &format!(
+            "{env}[tasks.t]\nsteps = [{{ exec = {{ cmd = [\"x\"] }}, when = \"${{release}} != ''\" }}]\n"
+        ),
+        "4:43",
+        "when: \"${release} != ''\" is decided when the plan is built, so it cannot use a value filled in at run time",
     );
 }

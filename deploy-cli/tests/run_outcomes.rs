@@ -173,3 +173,40 @@ fn a_task_reference_passes_parameters() {
     let stopped = std::fs::read_to_string(dir.path().join("stopped")).expect("written");
     assert_eq!(stopped, "staging\nproduction\n");
 }
+
+/// `when`: a probe picks one of two branches (asked once: the first
+/// branch's own work does not start the second), and a comparison decided
+/// when the plan is built leaves a step out.
+#[test]
+fn when_picks_one_branch_and_a_comparison_leaves_a_step_out() {
+    let config = format!(
+        "{LOCAL}[tasks.first]\nsteps = [{{ exec = {{ cmd = [\"mkdir\", \"DIR/prod\"] }} }}, {{ exec = {{ shell = \"echo first >> DIR/log\" }} }}]\n\
+         [tasks.switch]\nsteps = [{{ exec = {{ shell = \"echo switch >> DIR/log\" }} }}]\n\
+         [tasks.t]\nparams = {{ release_name = \"\" }}\nsteps = [\n\
+           {{ task = \"first\", when = {{ fails = [\"test\", \"-d\", \"DIR/prod\"] }} }},\n\
+           {{ task = \"switch\", when = {{ succeeds = [\"test\", \"-d\", \"DIR/prod\"] }} }},\n\
+           {{ exec = {{ shell = \"echo named >> DIR/log\" }}, when = \"${{release_name}} != ''\" }},\n]\n"
+    );
+    let (code, err, dir) = run(&config, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let log = std::fs::read_to_string(dir.path().join("log")).expect("log");
+    assert_eq!(log, "first\n", "{err}");
+    assert!(err.contains("skipped: `when` did not hold"), "{err}");
+    assert!(err.contains("skipped (condition not met)"), "{err}");
+
+    // Again, in the same directory: now the second branch, and the named step.
+    std::fs::write(
+        dir.path().join("deploy.toml"),
+        config.replace("DIR", &dir.path().display().to_string()),
+    )
+    .expect("config");
+    let out = Command::cargo_bin("deploy")
+        .expect("deploy binary")
+        .current_dir(dir.path())
+        .args(["run", "e", "t", "release_name=r42"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let log = std::fs::read_to_string(dir.path().join("log")).expect("log");
+    assert_eq!(log, "first\nswitch\nnamed\n");
+}

@@ -131,6 +131,15 @@ pub enum Event {
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         allowed: bool,
     },
+    /// A step's condition did not hold on the host: it was skipped there.
+    ConditionNotMet {
+        /// Host.
+        host: String,
+        /// Step id.
+        step: String,
+        /// The condition, as the plan shows it.
+        condition: String,
+    },
     /// A running step was stopped because the run was interrupted.
     StepInterrupted {
         /// Host.

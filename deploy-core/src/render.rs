@@ -148,6 +148,17 @@ pub fn text(plan: &Plan) -> String {
         if !waits.is_empty() {
             field(&mut out, indent, "waits for", &waits.join("; "));
         }
+        if let Some(condition) = &step.condition {
+            field(
+                &mut out,
+                indent,
+                "when",
+                &format!(
+                    "{} (asked once per host, when first reached; otherwise skipped there)",
+                    condition.describe()
+                ),
+            );
+        }
         for (name, value) in &description.fields {
             field(&mut out, indent, name, value);
         }
@@ -228,6 +239,7 @@ struct JsonStep<'a> {
     timeout_ms: Option<u64>,
     retry: crate::plan::Retry,
     allow_failure: bool,
+    when: Option<String>,
     undo: Option<String>,
 }
 
@@ -278,6 +290,7 @@ pub fn json(plan: &Plan) -> String {
                 timeout_ms: step.timeout.map(|t| t.as_millis() as u64),
                 retry: step.retry,
                 allow_failure: step.allow_failure,
+                when: step.condition.as_ref().map(|c| c.describe()),
                 undo: step.step.undoable().map(|u| u.summary()),
             }
         })

@@ -78,6 +78,9 @@ pub enum StepStatus {
     FailedAllowed,
     /// It is an approval gate, and it was refused: the run stopped.
     NotApproved,
+    /// Its condition (`when`) did not hold on the host: it did not run
+    /// there, and the host went on.
+    ConditionNotMet,
     /// It was running when the run was interrupted.
     Interrupted,
     /// It never started.
@@ -316,6 +319,7 @@ impl RunReport {
                 (StepStatus::Failed, "failed"),
                 (StepStatus::FailedAllowed, "failed (allowed)"),
                 (StepStatus::NotApproved, "not approved"),
+                (StepStatus::ConditionNotMet, "skipped (condition not met)"),
                 (StepStatus::Interrupted, "interrupted"),
                 (StepStatus::NotRun, "not run"),
             ] {

@@ -60,6 +60,7 @@ impl Config {
         }
         self.check_roles()?;
         self.check_task_calls()?;
+        self.check_whens()?;
         self.check_names()?;
         self.check_expressions()
     }

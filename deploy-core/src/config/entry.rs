@@ -28,6 +28,7 @@ pub(super) const COMMON_KEYS: &[&str] = &[
     "retries",
     "backoff",
     "allow_failure",
+    "when",
 ];
 
 impl Config {

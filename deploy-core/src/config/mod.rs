@@ -15,6 +15,7 @@ mod raw;
 mod ssh;
 mod tasks;
 mod variables;
+mod when;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -5,18 +5,20 @@
 //! brings in (refused where a step chooses its own hosts, never ignored).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::Config;
 use super::entry::{as_strings, included_task};
 use super::error::{ConfigError, ConfigErrorKind};
 use super::interpolate::{Value, Variables};
 use super::raw::{RawEntry, RawTask};
+use super::when::When;
 use crate::plan::{PlannedStep, Selector};
 use crate::registry::StepRegistry;
 use crate::suggest::did_you_mean;
 
 /// The keys a task reference may have.
-pub(super) const CALL_KEYS: &[&str] = &["task", "params", "roles", "hosts", "once"];
+pub(super) const CALL_KEYS: &[&str] = &["task", "params", "roles", "hosts", "once", "when"];
 
 /// A task reference, read.
 struct Call {
@@ -52,8 +54,20 @@ impl Config {
     ) -> Result<(), ConfigError> {
         let task: &RawTask = self.raw.tasks[task_name].get_ref();
         for entry in &task.steps {
+            let when = entry
+                .get_ref()
+                .iter()
+                .find(|(k, _)| k.get_ref() == "when")
+                .map(|(_, v)| v);
+            let condition = match self.when(when, vars)? {
+                When::Never => continue,
+                When::Always => None,
+                When::Probe(condition) => Some(condition),
+            };
             if included_task(entry.get_ref()).is_none() {
-                out.push(self.step(task_name, entry, vars, registry)?);
+                let mut step = self.step(task_name, entry, vars, registry)?;
+                step.condition = condition;
+                out.push(step);
                 continue;
             }
             let call = self.call(entry.get_ref())?;
@@ -70,6 +84,19 @@ impl Config {
             }
             for step in &mut out[first..] {
                 self.apply_call(&call, step)?;
+                if let Some(condition) = &condition {
+                    if step.condition.is_some() {
+                        let at = when.map_or(0, |w| w.span().start);
+                        return Err(self.error_at(
+                            at,
+                            ConfigErrorKind::Invalid(format!(
+                                "the reference to task `{}` has a `when`, and so does a step it runs:                                  put both in one",
+                                call.callee
+                            )),
+                        ));
+                    }
+                    step.condition = Some(Arc::clone(condition));
+                }
             }
         }
         Ok(())
@@ -135,6 +162,7 @@ impl Config {
                     };
                     call.on = Some((selector, at));
                 }
+                "when" => {}
                 "once" => {
                     call.once = value
                         .get_ref()

@@ -13,6 +13,8 @@ use crate::target::Target;
 pub(super) enum Attempted {
     Done(Applied),
     Skipped,
+    /// Its `when` did not hold on the host.
+    ConditionNotMet,
     Failed(String),
     /// An approval gate was refused.
     Refused(String),
@@ -20,6 +22,43 @@ pub(super) enum Attempted {
 }
 
 impl Run<'_> {
+    /// Whether `step`'s condition holds on `target` (true without one).
+    /// Each probe command is asked once per host: `known` keeps this lane's
+    /// answers, so the steps of one guarded branch all run or none do, and
+    /// a `succeeds` and a `fails` of the same command are exclusive.
+    pub(super) async fn condition_holds(
+        &self,
+        step: &PlannedStep,
+        target: &Arc<dyn Target>,
+        lane: &str,
+        known: &mut std::collections::BTreeMap<Vec<String>, bool>,
+    ) -> Result<bool, String> {
+        let Some(condition) = &step.condition else {
+            return Ok(true);
+        };
+        let output = self.output(lane, step);
+        let ctx = self.context(target, &output);
+        let argv = condition
+            .argv
+            .iter()
+            .map(|t| ctx.resolve(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.masker.mask(&e.chain()))?;
+        let succeeded = match known.get(&argv) {
+            Some(succeeded) => *succeeded,
+            None => {
+                let probe = ctx
+                    .probe(&crate::Command::new(argv.clone()))
+                    .await
+                    .map_err(|e| self.masker.mask(&format!("checking `when`: {}", e.chain())))?;
+                let succeeded = probe.status.is_some_and(|s| s.success());
+                known.insert(argv, succeeded);
+                succeeded
+            }
+        };
+        Ok(condition.runs_when(succeeded))
+    }
+
     /// Runs one step with its timeout and retries; returns the outcome and
     /// the number of tries.
     pub(super) async fn attempt(

@@ -171,6 +171,7 @@ impl Run<'_> {
     ) -> Vec<Record> {
         let mut records = Vec::with_capacity(steps.len());
         let target = self.targets.get(&host.name);
+        let mut conditions = BTreeMap::new();
         for (position, &index) in steps.iter().enumerate() {
             let step = &self.plan.steps()[index];
             match self.wait_ready(index, progress, &mut watcher).await {
@@ -217,7 +218,33 @@ impl Run<'_> {
                 }
             };
             let started = Instant::now();
-            let (outcome, attempts) = self.attempt(step, target, &lane).await;
+            let (outcome, attempts) = match self
+                .condition_holds(step, target, &lane, &mut conditions)
+                .await
+            {
+                Ok(true) => self.attempt(step, target, &lane).await,
+                Ok(false) => {
+                    if let Some(condition) = &step.condition {
+                        self.sink.event(&Event::ConditionNotMet {
+                            host: lane.clone(),
+                            step: step.id.clone(),
+                            condition: condition.describe(),
+                        });
+                    }
+                    (Attempted::ConditionNotMet, 0)
+                }
+                Err(error) => {
+                    self.sink.event(&Event::StepFailed {
+                        host: lane.clone(),
+                        step: step.id.clone(),
+                        attempt: 1,
+                        error: error.clone(),
+                        will_retry: false,
+                        allowed: false,
+                    });
+                    (Attempted::Failed(error), 1)
+                }
+            };
             let mut report = StepReport {
                 step: step.id.clone(),
                 kind: step.step.kind().to_owned(),
@@ -235,6 +262,10 @@ impl Run<'_> {
                 }
                 Attempted::Skipped => {
                     report.status = StepStatus::Skipped;
+                    true
+                }
+                Attempted::ConditionNotMet => {
+                    report.status = StepStatus::ConditionNotMet;
                     true
                 }
                 Attempted::Failed(error) if step.allow_failure => {

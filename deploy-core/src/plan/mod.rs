@@ -8,11 +8,13 @@
 use std::collections::BTreeMap;
 
 mod build;
+mod condition;
 mod error;
 mod hosts;
 mod planned_step;
 mod policy;
 
+pub use condition::Condition;
 pub use error::{PlanError, PlanErrorKind};
 pub use hosts::{Host, Selector};
 pub use planned_step::PlannedStep;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Retry, Selector};
+use super::{Condition, Retry, Selector};
 use crate::location::Location;
 use crate::step::Step;
 
@@ -47,6 +47,9 @@ pub struct PlannedStep {
     /// A failure is reported (as failed, allowed) and the host goes on:
     /// for diagnostics that exit non-zero.
     pub allow_failure: bool,
+    /// Runs only when this probe says so, on each host (each probe command
+    /// is asked once per host per run).
+    pub condition: Option<Arc<Condition>>,
     /// Where it was written, when it came from a file.
     pub origin: Option<Location>,
 }
@@ -93,6 +96,7 @@ impl PlannedStep {
             timeout: None,
             retry: Retry::default(),
             allow_failure: false,
+            condition: None,
             origin: None,
         }
     }
@@ -211,6 +215,26 @@ impl PlannedStep {
     /// ```
     pub fn allow_failure(mut self) -> Self {
         self.allow_failure = true;
+        self
+    }
+
+    /// Runs only when `condition` holds on the host (its probe is asked
+    /// when the first step using that command is reached, once per host);
+    /// otherwise the step is skipped there and the host goes on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use deploy_core::{Plan, PlannedStep, render, plan::Condition, steps::Exec};
+    ///
+    /// let promote = PlannedStep::new(Exec::argv(["./promote"]))
+    ///     .when(Arc::new(Condition::succeeds(["test", "-d", "/srv/app/prod"])));
+    /// let plan = Plan::builder("production", "promote").host("web1", ["web"]).step(promote).build().unwrap();
+    /// assert!(render::text(&plan).contains("when: $ test -d /srv/app/prod succeeds"));
+    /// ```
+    pub fn when(mut self, condition: Arc<Condition>) -> Self {
+        self.condition = Some(condition);
         self
     }
 
