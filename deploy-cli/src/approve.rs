@@ -1,4 +1,5 @@
-//! Approval gates on a terminal: ask, and refuse when no one can answer.
+//! Asking a person on a terminal: approval gates, and parameters with a
+//! `prompt`; refused when no one can answer.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -45,4 +46,28 @@ impl Approver for TerminalApprover {
             Err("refused at the prompt".to_owned())
         }
     }
+}
+
+/// Asks for a parameter with a `prompt` (without echo when it is a
+/// secret); an error naming it when no one is at a terminal.
+pub(crate) fn ask_param(ask: &deploy_core::config::ParamPrompt) -> Result<String, String> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(format!(
+            "parameter `{}` ({:?}) is not given and no one is at a terminal to ask (pass {}=VALUE)",
+            ask.name, ask.prompt, ask.name
+        ));
+    }
+    let prompt = format!("{}: ", ask.prompt);
+    if ask.secret {
+        return rpassword::prompt_password(prompt)
+            .map_err(|e| format!("cannot read `{}`: {e}", ask.name));
+    }
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read `{}`: {e}", ask.name))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }

@@ -1,12 +1,13 @@
 //! The subcommands: load the config, build the plan, print or run it.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use deploy_core::config::{Config, parse_args};
 use deploy_core::event::EventSink;
-use deploy_core::{Executor, LocalTarget, Plan, RunValues, StepRegistry, Target, render};
+use deploy_core::{Executor, LocalTarget, Plan, RunValues, Secret, StepRegistry, Target, render};
 use tokio_util::sync::CancellationToken;
 
 use crate::approve::TerminalApprover;
@@ -52,27 +53,32 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
         }
         Command::Plan(selection) => {
             let config = load(cli)?;
-            let plan = build_plan(&config, selection)?;
+            let (plan, _) = build_plan(&config, selection)?;
             print_plan(&plan, selection.json);
             Ok(exit::OK)
         }
         Command::Run(args) => {
             let config = load(cli)?;
-            let plan = build_plan(&config, &args.selection)?;
+            let (plan, asked) = build_plan(&config, &args.selection)?;
             if args.dry_run {
                 print_plan(&plan, args.selection.json);
                 return Ok(exit::OK);
             }
-            execute(cli, &config, &plan, args).await
+            execute(cli, &config, &plan, asked, args).await
         }
     }
 }
 
-/// Splits `[ENV] [TASK] [KEY=VALUE]...` and builds the plan.
-fn build_plan(config: &Config, selection: &Selection) -> Result<Plan, String> {
+/// Splits `[ENV] [TASK] [KEY=VALUE]...`, asks for the parameters with a
+/// `prompt` that are not given, and builds the plan; also returns the values
+/// of secret parameters, as the run's secrets.
+fn build_plan(
+    config: &Config,
+    selection: &Selection,
+) -> Result<(Plan, BTreeMap<String, Secret>), String> {
     let (names, params): (Vec<&String>, Vec<&String>) =
         selection.words.iter().partition(|w| !w.contains('='));
-    let args = parse_args(params)?;
+    let mut args = parse_args(params)?;
     let (env, task) = match names.as_slice() {
         [] => (None, None),
         [one] if config.environments().contains(&one.as_str()) => (Some(one.as_str()), None),
@@ -85,9 +91,16 @@ fn build_plan(config: &Config, selection: &Selection) -> Result<Plan, String> {
             ));
         }
     };
-    config
+    for ask in config
+        .prompts(env, task, &args)
+        .map_err(|e| e.with_snippet())?
+    {
+        args.push((ask.name.clone(), crate::approve::ask_param(&ask)?));
+    }
+    let plan = config
         .plan(env, task, &args, &registry())
-        .map_err(|e| e.with_snippet())
+        .map_err(|e| e.with_snippet())?;
+    Ok((plan, config.param_secrets(&args)))
 }
 
 fn print_plan(plan: &Plan, json: bool) {
@@ -154,7 +167,13 @@ fn print_tasks(config: &Config, json: bool) {
     println!("(* the default task)");
 }
 
-async fn execute(cli: &Cli, config: &Config, plan: &Plan, args: &RunArgs) -> Result<u8, String> {
+async fn execute(
+    cli: &Cli,
+    config: &Config,
+    plan: &Plan,
+    asked: BTreeMap<String, Secret>,
+    args: &RunArgs,
+) -> Result<u8, String> {
     let env = config
         .environment(Some(plan.environment()))
         .map_err(|e| e.with_snippet())?;
@@ -164,6 +183,7 @@ async fn execute(cli: &Cli, config: &Config, plan: &Plan, args: &RunArgs) -> Res
     values.secrets = config
         .load_secrets_for(plan)
         .map_err(|e| e.with_snippet())?;
+    values.secrets.extend(asked);
 
     let terminal = std::io::stderr().is_terminal();
     let bars = (!args.selection.json && !cli.quiet && terminal).then(|| Bars::new(cli.verbose));

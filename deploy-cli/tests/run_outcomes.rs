@@ -210,3 +210,37 @@ fn when_picks_one_branch_and_a_comparison_leaves_a_step_out() {
     let log = std::fs::read_to_string(dir.path().join("log")).expect("log");
     assert_eq!(log, "first\nswitch\nnamed\n");
 }
+
+/// A parameter with a `prompt` is asked on a terminal; unattended and not
+/// given, the run is refused naming it (exit 2, nothing run). A secret one
+/// given on the command line never shows: not in the plan, not in output.
+#[test]
+fn a_prompted_secret_parameter() {
+    let config = format!(
+        "{LOCAL}[tasks.t]\nparams = {{ password = {{ prompt = \"Webfaction password\", secret = true }} }}\n\
+         steps = [{{ exec = {{ shell = \"echo using ${{password}}; touch DIR/ran\", output = true }} }}]\n"
+    );
+    let (code, err, dir) = run(&config, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("parameter `password` (\"Webfaction password\") is not given and no one is at a terminal to ask (pass password=VALUE)"),
+        "{err}"
+    );
+    assert!(!dir.path().join("ran").exists());
+
+    let (code, err, dir) = run(&config, &["password=hunter2"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(dir.path().join("ran").exists());
+    assert!(!err.contains("hunter2"), "the secret leaked: {err}");
+    assert!(err.contains("using [REDACTED]"), "{err}");
+
+    let out = Command::cargo_bin("deploy")
+        .expect("deploy binary")
+        .current_dir(dir.path())
+        .args(["plan", "e", "t", "password=hunter2"])
+        .output()
+        .expect("runs");
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("params: password=[REDACTED]"), "{plan}");
+    assert!(!plan.contains("hunter2"), "{plan}");
+}

@@ -11,6 +11,7 @@ mod coerce;
 mod entry;
 mod error;
 mod interpolate;
+mod prompts;
 mod raw;
 mod ssh;
 mod tasks;
@@ -25,6 +26,7 @@ use entry::included_task;
 use error::locate;
 pub use error::{ConfigError, ConfigErrorKind};
 use interpolate::{Git, Variables};
+pub use prompts::ParamPrompt;
 pub use raw::{Approval, Transport};
 use raw::{RawConfig, RawEnvironment, RawRollout};
 pub use ssh::{HostKeyPolicy, SshSettings, ssh_jump_hops};
@@ -621,7 +623,7 @@ impl Config {
             .collect();
         let git = Git::new(&self.dir);
         let values = self.variables(env_name, task_name, env.get_ref(), &reachable, &args, &git)?;
-        let secrets: BTreeSet<String> = self.raw.secrets.keys().cloned().collect();
+        let secrets = self.secret_names();
         let vars = Variables {
             values: &values,
             secrets: &secrets,
@@ -686,7 +688,7 @@ impl Config {
         self.reachable_tasks(&task_name, &mut Vec::new(), &mut reachable)?;
         let git = Git::new(&self.dir);
         let values = self.variables(&env_name, &task_name, env, &reachable, args, &git)?;
-        let secrets: BTreeSet<String> = self.raw.secrets.keys().cloned().collect();
+        let secrets = self.secret_names();
         let vars = Variables {
             values: &values,
             secrets: &secrets,
@@ -727,8 +729,14 @@ impl Config {
         for host in hosts_of(env) {
             builder = builder.host(host.name, host.roles);
         }
+        let secret_params = self.secret_params();
         for (key, value) in args {
-            builder = builder.param(key, value);
+            let shown = if secret_params.contains(key) {
+                crate::secret::REDACTED
+            } else {
+                value.as_str()
+            };
+            builder = builder.param(key, shown);
         }
         for step in steps {
             builder = builder.step(step);

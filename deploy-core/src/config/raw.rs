@@ -153,6 +153,10 @@ pub(super) struct RawParam {
     pub(super) default: Option<Scalar>,
     pub(super) required: bool,
     pub(super) description: Option<String>,
+    /// Asked on a terminal when a run does not give it.
+    pub(super) prompt: Option<String>,
+    /// Its value is a secret: never rendered, logged or put in argv.
+    pub(super) secret: bool,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +166,9 @@ struct RawParamTable {
     #[serde(default)]
     required: bool,
     description: Option<String>,
+    prompt: Option<String>,
+    #[serde(default)]
+    secret: bool,
 }
 
 impl<'de> Deserialize<'de> for RawParam {
@@ -171,21 +178,31 @@ impl<'de> Deserialize<'de> for RawParam {
         if let toml::Value::Table(_) = value {
             let table = RawParamTable::deserialize(value).map_err(|e| {
                 D::Error::custom(format!(
-                    "a parameter table takes `default`, `required` and `description`: {}",
+                    "a parameter table takes `default`, `required`, `description`, `prompt` and `secret`: {}",
                     e.message().trim()
                 ))
             })?;
-            return match (table.required, table.default) {
+            if table.secret && table.default.is_some() {
+                return Err(D::Error::custom(
+                    "a secret parameter has no default (it would be written in deploy.toml)",
+                ));
+            }
+            // A prompt is asked when a run does not give the value: such a
+            // parameter is required (at a terminal, the prompt gives it).
+            let required = table.required || table.prompt.is_some();
+            return match (required, table.default) {
                 (true, Some(_)) => Err(D::Error::custom(
-                    "a parameter cannot be both `required = true` and have a `default`",
+                    "a parameter cannot be both required (`required = true` or a `prompt`) and have a `default`",
                 )),
                 (false, None) => Err(D::Error::custom(
-                    "a parameter table needs `default = ...` or `required = true`",
+                    "a parameter table needs `default = ...`, `required = true` or a `prompt`",
                 )),
                 (required, default) => Ok(RawParam {
                     default,
                     required,
                     description: table.description,
+                    prompt: table.prompt,
+                    secret: table.secret,
                 }),
             };
         }
@@ -199,6 +216,8 @@ impl<'de> Deserialize<'de> for RawParam {
             default: Some(default),
             required: false,
             description: None,
+            prompt: None,
+            secret: false,
         })
     }
 }

@@ -82,9 +82,19 @@ impl Config {
                 },
             ));
         }
+        // A secret parameter's value is the run's secret of that name: steps
+        // carry `${secret.NAME}`, never the value.
+        let secret = self.secret_params();
         let params = params
             .into_iter()
-            .map(|(key, (value, at, _))| (key, (value.unwrap_or_default(), at)))
+            .map(|(key, (value, at, _))| {
+                let value = if secret.contains(&key) {
+                    format!("${{secret.{key}}}")
+                } else {
+                    value.unwrap_or_default()
+                };
+                (key, (value, at))
+            })
             .collect();
         let layer =
             |vars: &BTreeMap<String, Spanned<raw::Scalar>>| -> BTreeMap<String, (String, usize)> {
@@ -108,7 +118,7 @@ impl Config {
         values: &mut BTreeMap<String, Value>,
         git: &Git<'_>,
     ) -> Result<(), ConfigError> {
-        let secrets: BTreeSet<String> = self.raw.secrets.keys().cloned().collect();
+        let secrets = self.secret_names();
         while !pending.is_empty() {
             let mut filled = Vec::new();
             let mut first_error = None;
