@@ -24,11 +24,11 @@ use crate::secret::Secret;
 /// params = { password = { prompt = "Webfaction password", secret = true }, version = "latest" }
 /// "#;
 /// let config = Config::parse("deploy.toml", ".", toml).unwrap();
-/// let asks = config.prompts(None, Some("deploy"), &[]).unwrap();
+/// let asks = config.prompts(Some("webfaction"), Some("deploy"), &[]).unwrap();
 /// assert_eq!(asks.len(), 1);
 /// assert_eq!((asks[0].name.as_str(), asks[0].prompt.as_str(), asks[0].secret), ("password", "Webfaction password", true));
 /// let given = [("password".to_owned(), "hunter2".to_owned())];
-/// assert!(config.prompts(None, Some("deploy"), &given).unwrap().is_empty());
+/// assert!(config.prompts(Some("webfaction"), Some("deploy"), &given).unwrap().is_empty());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParamPrompt {
