@@ -256,6 +256,13 @@ fn docker_swarm_service() {
     insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("swarm"), &[]));
 }
 
+/// `docker.run`: a one-off from an image (tests, a secret in its env), from
+/// a compose service's definition (a backup), and kept with `rm = false`.
+#[test]
+fn docker_run() {
+    insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("one-off"), &[]));
+}
+
 /// `docker.ps` and `docker.logs`: the djangopackages guide's status and logs.
 #[test]
 fn docker_report() {

@@ -17,6 +17,7 @@ mod prune;
 mod ps_and_logs;
 mod pull;
 mod push;
+mod run;
 mod swarm;
 
 pub use bluegreen::ReplaceBlueGreen;
@@ -29,6 +30,7 @@ pub use prune::PruneImages;
 pub use ps_and_logs::{ListContainers, ShowLogs};
 pub use pull::PullImage;
 pub use push::PushImage;
+pub use run::RunContainer;
 pub use swarm::DeploySwarmService;
 
 use deploy_core::StepContext;
@@ -118,6 +120,7 @@ pub fn register(registry: &mut deploy_core::StepRegistry) {
     registry.register_serde::<EnsureRunning>();
     registry.register_serde::<RecreateContainer>();
     registry.register_serde::<ExecInContainer>();
+    registry.register_serde::<RunContainer>();
     registry.register_serde::<ReplaceBlueGreen>();
     registry.register_serde::<ComposeUp>();
     registry.register_serde::<DeploySwarmService>();
