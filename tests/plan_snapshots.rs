@@ -263,6 +263,36 @@ fn docker_run() {
     insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("one-off"), &[]));
 }
 
+/// `[containers]` entries used by `docker.ensure-running` and
+/// `docker.recreate` (with `force` beside the reference): `${…}` filled in
+/// the entry, `name` defaulting to the entry's key.
+#[test]
+fn containers_deploy() {
+    insta::assert_snapshot!(text(
+        "containers.toml",
+        Some("prod"),
+        Some("deploy"),
+        &[("version", "1.4.2")]
+    ));
+}
+
+/// `docker.restart` of a `[containers]` entry and of a container by name.
+#[test]
+fn containers_restart() {
+    insta::assert_snapshot!(text("containers.toml", Some("prod"), Some("restart"), &[]));
+}
+
+/// `docker.blue-green` of a `[containers]` entry.
+#[test]
+fn containers_blue_green() {
+    insta::assert_snapshot!(text(
+        "containers.toml",
+        Some("prod"),
+        Some("blue-green"),
+        &[("version", "2.0.0")]
+    ));
+}
+
 /// `docker.ps` and `docker.logs`: the djangopackages guide's status and logs.
 #[test]
 fn docker_report() {

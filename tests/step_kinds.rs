@@ -63,6 +63,24 @@ fn filled(value: toml::Value) -> toml::Value {
     }
 }
 
+/// `container = "web"` replaced by the `[containers.web]` table (with its
+/// `name`), as the loader does for the kinds that take one.
+fn with_container(mut body: toml::Value, containers: Option<&toml::Table>) -> toml::Value {
+    let entry = body
+        .get("container")
+        .and_then(|c| c.as_str())
+        .and_then(|name| Some((name.to_owned(), containers?.get(name)?.clone())));
+    if let (Some((name, toml::Value::Table(mut definition))), toml::Value::Table(table)) =
+        (entry, &mut body)
+    {
+        definition
+            .entry("name")
+            .or_insert(toml::Value::String(name));
+        table.insert("container".into(), toml::Value::Table(definition));
+    }
+    body
+}
+
 #[test]
 fn every_registered_kind_reports_its_registered_name() {
     let registry = registry();
@@ -80,12 +98,14 @@ fn every_registered_kind_reports_its_registered_name() {
         let Some(tasks) = config.get("tasks").and_then(|t| t.as_table()) else {
             continue;
         };
+        let containers = config.get("containers").and_then(|c| c.as_table());
         for (task, body) in tasks {
             let steps = body.get("steps").and_then(|s| s.as_array());
             for entry in steps.into_iter().flatten().filter_map(|e| e.as_table()) {
                 let Some((kind, table)) = kind_of(&registry, entry) else {
                     continue;
                 };
+                let table = with_container(table, containers);
                 let step = registry
                     .parse(&kind, filled(table))
                     .unwrap_or_else(|e| panic!("{}: task `{task}`: {e}", file.display()));

@@ -50,3 +50,57 @@ fn a_one_off_needs_an_image_or_a_service() {
         "invalid `docker.run` step: rm: invalid type: string \"yes\", expected a boolean",
     );
 }
+
+/// A `[containers.web]` entry and a task `t` that uses it; `other` is a
+/// second task the cases below break (the file is checked whichever task
+/// runs).
+const DEFINED: &str = "[environments.e]\nhosts = [\"web1\"]\n[containers.web]\nimage = \"shop/web:${version}\"\nwait = \"20s\"\n[tasks.t]\nparams = { version = \"1\" }\nsteps = [{ docker.recreate = { container = \"web\" } }]\n";
+
+#[test]
+fn a_container_no_entry_defines_is_refused_at_load() {
+    refused(
+        &format!(
+            "{DEFINED}[tasks.other]\nsteps = [\n  {{ docker.restart = {{ container = \"wbe\" }} }},\n  {{ docker.restart = {{ container = \"webb\" }} }},\n]\n"
+        ),
+        "11:36",
+        "unknown container `wbe`: no [containers] entry defines it (containers: web)",
+    );
+    refused(
+        &format!(
+            "{DEFINED}[tasks.other]\nsteps = [{{ docker.restart = {{ container = \"webb\" }} }}]\n"
+        ),
+        "10:43",
+        "unknown container `webb` (did you mean `web`?): no [containers] entry defines it (containers: web)",
+    );
+}
+
+#[test]
+fn container_fields_beside_a_reference_are_refused() {
+    refused(
+        &DEFINED.replace(
+            "container = \"web\" }",
+            "container = \"web\", env = { DEBUG = \"1\" } }",
+        ),
+        "8:57",
+        "invalid `docker.recreate` step: env: `env` cannot go beside `container`: a step that names a [containers] entry takes the container's settings from the entry alone (set `env` there); beside `container` go only: force",
+    );
+}
+
+#[test]
+fn a_bad_field_in_an_entry_points_into_the_entry() {
+    refused(
+        &DEFINED.replace("wait = \"20s\"", "wait = \"soon\""),
+        "5:8",
+        "invalid `docker.recreate` step: [containers.web] wait: \"soon\" is not a duration",
+    );
+    refused(
+        &DEFINED.replace("image = \"shop/web:${version}\"\n", ""),
+        "3:1",
+        "invalid `docker.recreate` step: [containers.web]: missing field `image`",
+    );
+    refused(
+        &DEFINED.replace("${version}", "${versoin}"),
+        "4:19",
+        "undefined variable `versoin` (did you mean `version`?)",
+    );
+}

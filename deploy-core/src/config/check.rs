@@ -55,6 +55,7 @@ impl Config {
             }
             self.check_hosts(name, env.get_ref())?;
         }
+        self.check_containers()?;
         self.check_roles()
     }
 

@@ -77,9 +77,11 @@ impl Config {
         let mut value = body.get_ref().clone();
         vars.fill_value(&mut value)
             .map_err(|e| self.interpolation_error(e, body.span().start, vars.values))?;
-        let step = registry
-            .parse(kind.get_ref(), value)
-            .map_err(|e| self.registry_error(e, entry, kind, body))?;
+        let definition = self.expand_container(entry.get_ref(), &mut value, vars)?;
+        let step = registry.parse(kind.get_ref(), value).map_err(|e| {
+            self.container_error(&e, definition.as_deref())
+                .unwrap_or_else(|| self.registry_error(e, entry, kind, body))
+        })?;
         let mut planned = PlannedStep::from_arc(Arc::clone(&step))
             .task(task_name)
             .origin(Location::from_offset(&self.file, &self.source, start));

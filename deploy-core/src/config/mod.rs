@@ -7,6 +7,7 @@
 
 mod address;
 mod check;
+mod containers;
 mod entry;
 mod error;
 mod interpolate;
@@ -18,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub use address::HostAddress;
+pub use containers::CONTAINER_KINDS;
 use entry::included_task;
 use error::locate;
 pub use error::{ConfigError, ConfigErrorKind};

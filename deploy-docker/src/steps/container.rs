@@ -13,6 +13,7 @@ use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError
 use deploy_core::text::Text;
 use serde::Deserialize;
 
+use super::definition::split;
 use super::{open_engine, resolve_all, shown};
 use crate::container::{ContainerSpec, Healthcheck, PortMapping, SPEC_LABEL};
 use crate::error::DockerError;
@@ -35,7 +36,7 @@ use crate::error::DockerError;
 /// ```
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-// (Flattened into docker.blue-green, where unknown keys are caught there.)
+// (The steps split their own fields off first: see `definition`.)
 pub struct ContainerConfig {
     pub(crate) name: Text,
     pub(crate) image: Text,
@@ -59,15 +60,14 @@ pub struct ContainerConfig {
     version: Option<Text>,
     #[serde(default)]
     init: bool,
+    user: Option<Text>,
+    workdir: Option<Text>,
     /// How long a new container may take to become healthy.
     #[serde(default = "default_wait", with = "deploy_core::duration::serde_req")]
     pub(crate) wait: Duration,
     /// How long a stopping container gets between SIGTERM and SIGKILL.
     #[serde(default = "default_grace", with = "deploy_core::duration::serde_req")]
     pub(crate) stop_grace: Duration,
-    /// `docker.recreate` only: replace even when nothing changed.
-    #[serde(default)]
-    pub(crate) force: bool,
     pub(crate) engine: Option<Text>,
 }
 
@@ -198,9 +198,10 @@ impl ContainerConfig {
             healthcheck: None,
             version: None,
             init: false,
+            user: None,
+            workdir: None,
             wait: default_wait(),
             stop_grace: default_grace(),
-            force: false,
             engine: None,
         }
     }
@@ -238,6 +239,8 @@ impl ContainerConfig {
             .map(HealthcheckConfig::to_healthcheck);
         spec.version = self.version.as_ref().map(|v| ctx.resolve(v)).transpose()?;
         spec.init = self.init;
+        spec.user = self.user.as_ref().map(|u| ctx.resolve(u)).transpose()?;
+        spec.workdir = self.workdir.as_ref().map(|w| ctx.resolve(w)).transpose()?;
         Ok(spec)
     }
 
@@ -269,6 +272,8 @@ impl ContainerConfig {
             )
             .field_opt("version", self.version.as_ref())
             .field_opt("init", self.init.then_some("Docker's init as PID 1"))
+            .field_opt("user", self.user.as_ref())
+            .field_opt("workdir", self.workdir.as_ref())
             .field(
                 "wait",
                 format!(
@@ -293,19 +298,28 @@ impl ContainerConfig {
 /// assert_eq!(step.describe().summary, "container logstash runs logstash:8.11 (started only if not)");
 /// ```
 #[derive(Clone, Debug, Deserialize)]
-#[serde(try_from = "ContainerConfig")]
+#[serde(try_from = "toml::Value")]
 pub struct EnsureRunning {
     config: ContainerConfig,
 }
 
-impl TryFrom<ContainerConfig> for EnsureRunning {
+/// docker.ensure-running's own fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnsureOwn {}
+
+impl TryFrom<toml::Value> for EnsureRunning {
     type Error = String;
 
-    fn try_from(config: ContainerConfig) -> Result<Self, String> {
-        if config.force {
-            return Err("`force` belongs to docker.recreate".to_owned());
+    fn try_from(value: toml::Value) -> Result<Self, String> {
+        if value.get("force").is_some() {
+            return Err("`force` belongs to docker.recreate\nin `force`".to_owned());
         }
-        Ok(EnsureRunning { config })
+        let split = split::<EnsureOwn>(value, &[])?;
+        let EnsureOwn {} = split.own;
+        Ok(EnsureRunning {
+            config: split.container,
+        })
     }
 }
 
@@ -356,27 +370,46 @@ impl Step for EnsureRunning {
 /// assert_eq!(step.describe().summary, "recreate container web from shop/web:v2 (always)");
 /// ```
 #[derive(Clone, Debug, Deserialize)]
-#[serde(from = "ContainerConfig")]
+#[serde(try_from = "toml::Value")]
 pub struct RecreateContainer {
     config: ContainerConfig,
+    force: bool,
 }
 
-impl From<ContainerConfig> for RecreateContainer {
-    fn from(config: ContainerConfig) -> Self {
-        RecreateContainer { config }
+/// docker.recreate's own fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecreateOwn {
+    /// Replace even when nothing changed.
+    #[serde(default)]
+    force: bool,
+}
+
+impl TryFrom<toml::Value> for RecreateContainer {
+    type Error = String;
+
+    fn try_from(value: toml::Value) -> Result<Self, String> {
+        let split = split::<RecreateOwn>(value, &["force"])?;
+        Ok(RecreateContainer {
+            config: split.container,
+            force: split.own.force,
+        })
     }
 }
 
 impl RecreateContainer {
     /// Recreates the container `config` describes when it changed.
     pub fn new(config: ContainerConfig) -> RecreateContainer {
-        RecreateContainer { config }
+        RecreateContainer {
+            config,
+            force: false,
+        }
     }
 
     /// Recreates even when nothing changed.
     #[must_use]
     pub fn force(mut self) -> RecreateContainer {
-        self.config.force = true;
+        self.force = true;
         self
     }
 }
@@ -393,12 +426,12 @@ impl Step for RecreateContainer {
             "recreate container {} from {} ({})",
             c.name,
             c.image,
-            if c.force { "always" } else { "when changed" }
+            if self.force { "always" } else { "when changed" }
         )))
     }
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
-        if self.config.force {
+        if self.force {
             return Ok(false);
         }
         self.config.runs_as_wanted(ctx, true).await

@@ -11,12 +11,14 @@ mod bluegreen;
 mod build;
 mod compose;
 mod container;
+mod definition;
 mod exec;
 mod network;
 mod prune;
 mod ps_and_logs;
 mod pull;
 mod push;
+mod restart;
 mod run;
 mod swarm;
 
@@ -30,6 +32,7 @@ pub use prune::PruneImages;
 pub use ps_and_logs::{ListContainers, ShowLogs};
 pub use pull::PullImage;
 pub use push::PushImage;
+pub use restart::RestartContainer;
 pub use run::RunContainer;
 pub use swarm::DeploySwarmService;
 
@@ -119,6 +122,7 @@ pub fn register(registry: &mut deploy_core::StepRegistry) {
     registry.register_serde::<EnsureNetwork>();
     registry.register_serde::<EnsureRunning>();
     registry.register_serde::<RecreateContainer>();
+    registry.register_serde::<RestartContainer>();
     registry.register_serde::<ExecInContainer>();
     registry.register_serde::<RunContainer>();
     registry.register_serde::<ReplaceBlueGreen>();

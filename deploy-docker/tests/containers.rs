@@ -1,0 +1,153 @@
+//! `[containers]` entries against the real engine: a `deploy.toml` that
+//! defines a container once, a deploy task that recreates it from the entry
+//! and a restart task that restarts it in place, keeping its env and
+//! volumes (the plan's steps applied as `deploy run` would apply them).
+//!
+//! Run: `cargo test -p deploy-docker --test containers`.
+
+use deploy_core::target::OutputStream;
+use deploy_core::testing::{RecordingOutput, TestContext};
+use deploy_core::{Config, LocalTarget, Step, StepContext, StepRegistry};
+use deploy_docker::steps::RestartContainer;
+use deploy_docker::testing::{self, TEST_LABEL};
+use deploy_docker::{Engine, testing::busybox_image};
+
+fn registry() -> StepRegistry {
+    let mut registry = StepRegistry::with_builtins();
+    deploy_docker::register(&mut registry);
+    registry
+}
+
+/// Applies every step of `task` (with `args`) in order.
+async fn run(config: &Config, task: &str, args: &[(&str, &str)], ctx: &StepContext<'_>) {
+    let args: Vec<(String, String)> = args
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let plan = config
+        .plan(None, Some(task), &args, &registry())
+        .unwrap_or_else(|e| panic!("plan {task}: {e}"));
+    for planned in plan.steps() {
+        planned
+            .step
+            .apply(ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", planned.step.describe().summary));
+    }
+}
+
+async fn env_of(engine: &Engine, name: &str) -> Vec<String> {
+    let output = RecordingOutput::default();
+    engine
+        .exec(name, &["env".to_owned()], &Default::default(), &output)
+        .await
+        .expect("exec env");
+    output.of(OutputStream::Stdout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_is_recreated_by_one_task_and_restarted_in_place_by_another() {
+    let Some(engine) = testing::engine().await else {
+        return;
+    };
+    let test = "an_entry_is_recreated_by_one_task_and_restarted_in_place_by_another";
+    testing::clean_up(&engine, test).await;
+    let busybox = busybox_image(&engine).await;
+    let name = testing::unique("defined");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = format!(
+        r#"default_environment = "here"
+[environments.here]
+hosts = ["localhost"]
+transport = "local"
+
+[containers.app]
+name = "{name}"
+image = "{busybox}"
+command = ["sh", "-c", "echo started >> /data/starts; exec sleep 300"]
+env = {{ GREETING = "${{greeting}}" }}
+volumes = ["{dir}:/data"]
+labels = {{ "{TEST_LABEL}" = "{test}" }}
+init = true
+stop_grace = "1s"
+wait = "20s"
+
+[tasks.deploy]
+params = {{ greeting = "hello" }}
+steps = [{{ docker.recreate = {{ container = "app" }} }}]
+
+[tasks.restart]
+params = {{ greeting = "hello" }}
+steps = [{{ docker.restart = {{ container = "app" }} }}]
+"#,
+        dir = dir.path().display()
+    );
+    let config = Config::parse("deploy.toml", ".", &source).expect("config");
+    let here = TestContext::new(LocalTarget::new("localhost"));
+    let ctx = here.ctx();
+
+    run(&config, "deploy", &[], &ctx).await;
+    let created = engine
+        .inspect(&name)
+        .await
+        .expect("inspect")
+        .expect("created from the entry");
+    assert!(
+        env_of(&engine, &name)
+            .await
+            .contains(&"GREETING=hello".to_owned())
+    );
+    let starts = || std::fs::read_to_string(dir.path().join("starts")).unwrap_or_default();
+    assert_eq!(starts(), "started\n");
+
+    run(&config, "restart", &[], &ctx).await;
+    let restarted = engine
+        .inspect(&name)
+        .await
+        .expect("inspect")
+        .expect("still there");
+    assert_eq!(
+        restarted.id, created.id,
+        "restarted in place, not recreated"
+    );
+    assert!(restarted.running());
+    assert_ne!(restarted.started_at, created.started_at, "it did restart");
+    assert_eq!(starts(), "started\nstarted\n", "same volume");
+    assert!(
+        env_of(&engine, &name)
+            .await
+            .contains(&"GREETING=hello".to_owned()),
+        "same env"
+    );
+    assert!(
+        here.output().of(OutputStream::Stderr).is_empty(),
+        "no warning: the container is the entry's"
+    );
+
+    // The entry changed since the container was made: restarted as it is,
+    // and said so.
+    run(&config, "restart", &[("greeting", "changed")], &ctx).await;
+    assert!(
+        here.output()
+            .of(OutputStream::Stderr)
+            .iter()
+            .any(|l| l.contains("was not created from its [containers] entry")),
+        "{:?}",
+        here.output().of(OutputStream::Stderr)
+    );
+    assert!(
+        env_of(&engine, &name)
+            .await
+            .contains(&"GREETING=hello".to_owned())
+    );
+
+    // A container that does not exist is named, with what creates it.
+    let missing = RestartContainer::new(&testing::unique("missing"));
+    let err = missing.apply(&ctx).await.expect_err("no such container");
+    assert!(
+        err.to_string().contains("no such container")
+            && err.to_string().contains("docker.recreate"),
+        "{err}"
+    );
+    testing::clean_up(&engine, test).await;
+}
