@@ -293,6 +293,29 @@ fn containers_blue_green() {
     ));
 }
 
+/// `replicas = N` on `docker.ensure-running` and `docker.recreate`.
+#[test]
+fn docker_replicas() {
+    insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("replicas"), &[]));
+}
+
+/// `replicas` beside a `[containers]` reference.
+#[test]
+fn containers_replicas() {
+    insta::assert_snapshot!(text("containers.toml", Some("prod"), Some("scale"), &[]));
+}
+
+/// `docker.swarm-service` with networks, volumes, mounts and secrets.
+#[test]
+fn docker_swarm_service_attachments() {
+    insta::assert_snapshot!(text(
+        "docker.toml",
+        Some("prod"),
+        Some("swarm-attached"),
+        &[]
+    ));
+}
+
 /// `docker.ps` and `docker.logs`: the djangopackages guide's status and logs.
 #[test]
 fn docker_report() {

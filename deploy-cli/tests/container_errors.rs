@@ -104,3 +104,45 @@ fn a_bad_field_in_an_entry_points_into_the_entry() {
         "undefined variable `versoin` (did you mean `version`?)",
     );
 }
+
+#[test]
+fn replicas_that_cannot_work_are_refused() {
+    refused(
+        &format!(
+            "{ENV}[tasks.t]\nsteps = [{{ docker.recreate = {{ name = \"web\", image = \"shop/web:1\", replicas = 0 }} }}]\n"
+        ),
+        "4:79",
+        "invalid `docker.recreate` step: replicas: at least 1 container (got 0)",
+    );
+    refused(
+        &format!(
+            "{ENV}[tasks.t]\nsteps = [{{ docker.ensure-running = {{ name = \"web\", image = \"shop/web:1\", ports = [\"127.0.0.1:8000:8000\"], replicas = 2 }} }}]\n"
+        ),
+        "4:118",
+        "invalid `docker.ensure-running` step: replicas: replicas = 2 with port `127.0.0.1:8000:8000`: 2 containers cannot bind one host port (publish only the container port, `8000`",
+    );
+}
+
+#[test]
+fn swarm_mounts_and_secrets_are_checked() {
+    let swarm = |extra: &str| {
+        format!(
+            "{ENV}[tasks.t]\nsteps = [{{ docker.swarm-service = {{ name = \"web\", image = \"shop/web:1\", {extra} }} }}]\n"
+        )
+    };
+    refused(
+        &swarm("volumes = [\"media:app/media\"]"),
+        "4:83",
+        "invalid `docker.swarm-service` step: volumes: volume `media:app/media`: the target `app/media` is not an absolute path",
+    );
+    refused(
+        &swarm("mounts = [{ type = \"nfs\", target = \"/x\" }]"),
+        "4:82",
+        "invalid `docker.swarm-service` step: mounts: type `nfs`: volume, bind or tmpfs",
+    );
+    refused(
+        &swarm("secrets = [42]"),
+        "4:83",
+        "invalid `docker.swarm-service` step: secrets: a secret is its name or { source = NAME, target = FILE }, not integer",
+    );
+}

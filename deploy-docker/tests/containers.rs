@@ -5,6 +5,8 @@
 //!
 //! Run: `cargo test -p deploy-docker --test containers`.
 
+use std::sync::Arc;
+
 use deploy_core::target::OutputStream;
 use deploy_core::testing::{RecordingOutput, TestContext};
 use deploy_core::{Config, LocalTarget, Step, StepContext, StepRegistry};
@@ -149,5 +151,118 @@ steps = [{{ docker.restart = {{ container = "app" }} }}]
             && err.to_string().contains("docker.recreate"),
         "{err}"
     );
+    testing::clean_up(&engine, test).await;
+}
+
+fn replicated(kind: &str, name: &str, image: &str, replicas: usize, test: &str) -> Arc<dyn Step> {
+    let table: toml::Value = toml::from_str::<toml::Table>(&format!(
+        "name = \"{name}\"\nimage = \"{image}\"\ncommand = [\"sleep\", \"300\"]\ninit = true\n\
+         replicas = {replicas}\nlabels = {{ \"{TEST_LABEL}\" = \"{test}\" }}\n\
+         stop_grace = \"1s\"\nwait = \"20s\"\n"
+    ))
+    .expect("toml")
+    .into();
+    registry().parse(kind, table).expect("step")
+}
+
+/// Which of `names` run, in order.
+async fn running(engine: &Engine, names: &[String]) -> Vec<bool> {
+    let mut out = Vec::new();
+    for name in names {
+        let info = engine.inspect(name).await.expect("inspect");
+        out.push(info.is_some_and(|i| i.running()));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_scale_up_and_down_and_undo_puts_back_what_ran() {
+    let Some(engine) = testing::engine().await else {
+        return;
+    };
+    let test = "replicas_scale_up_and_down_and_undo_puts_back_what_ran";
+    testing::clean_up(&engine, test).await;
+    let busybox = busybox_image(&engine).await;
+    let name = testing::unique("redis");
+    let here = TestContext::new(LocalTarget::new("localhost"));
+    let ctx = here.ctx();
+    let all: Vec<String> = std::iter::once(name.clone())
+        .chain((1..=3).map(|n| format!("{name}-{n}")))
+        .collect();
+
+    // One replica keeps the plain name.
+    let one = replicated("docker.ensure-running", &name, &busybox, 1, test);
+    one.apply(&ctx).await.expect("one");
+    assert_eq!(running(&engine, &all).await, [true, false, false, false]);
+
+    // Two: NAME-1 and NAME-2; the plain one is stopped and kept for undo.
+    let two = replicated("docker.ensure-running", &name, &busybox, 2, test);
+    assert!(!two.is_satisfied(&ctx).await.expect("check"));
+    let applied = two.apply(&ctx).await.expect("two");
+    assert!(
+        two.is_satisfied(&ctx).await.expect("check"),
+        "satisfied after"
+    );
+    assert_eq!(running(&engine, &all).await, [false, true, true, false]);
+    assert!(
+        engine
+            .inspect(&format!("{name}-previous"))
+            .await
+            .expect("inspect")
+            .is_some()
+    );
+    assert!(
+        !one.is_satisfied(&ctx).await.expect("check"),
+        "two replicas are not one"
+    );
+
+    // Undo: the replicas go, the plain one runs again.
+    two.undoable()
+        .expect("undoable")
+        .revert(&ctx, &applied)
+        .await
+        .expect("undo");
+    assert_eq!(running(&engine, &all).await, [true, false, false, false]);
+    assert!(one.is_satisfied(&ctx).await.expect("check"));
+
+    // Recreate ×3, then ×2: NAME-3 is set aside; undo brings it back.
+    let three = replicated("docker.recreate", &name, &busybox, 3, test);
+    three.apply(&ctx).await.expect("three");
+    assert_eq!(running(&engine, &all).await, [false, true, true, true]);
+    let first = engine
+        .inspect(&all[1])
+        .await
+        .expect("inspect")
+        .expect("runs");
+    let down = replicated("docker.recreate", &name, &busybox, 2, test);
+    assert!(!down.is_satisfied(&ctx).await.expect("check"));
+    let applied = down.apply(&ctx).await.expect("down to two");
+    assert_eq!(running(&engine, &all).await, [false, true, true, false]);
+    let unchanged = engine
+        .inspect(&all[1])
+        .await
+        .expect("inspect")
+        .expect("runs");
+    assert_eq!(unchanged.id, first.id, "an unchanged replica is left alone");
+    down.undoable()
+        .expect("undoable")
+        .revert(&ctx, &applied)
+        .await
+        .expect("undo");
+    assert_eq!(running(&engine, &all).await, [false, true, true, true]);
+
+    // Several replicas cannot publish one host port.
+    let err = registry()
+        .parse(
+            "docker.recreate",
+            toml::from_str::<toml::Table>(
+                "name = \"web\"\nimage = \"shop/web:1\"\nreplicas = 2\nports = [\"127.0.0.1:8000:8000\"]\n",
+            )
+            .expect("toml")
+            .into(),
+        )
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("cannot bind one host port"), "{err}");
     testing::clean_up(&engine, test).await;
 }

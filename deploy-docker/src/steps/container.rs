@@ -14,8 +14,9 @@ use deploy_core::text::Text;
 use serde::Deserialize;
 
 use super::definition::split;
-use super::{open_engine, resolve_all, shown};
-use crate::container::{ContainerSpec, Healthcheck, PortMapping, SPEC_LABEL};
+use super::replicas::{self, Replicas};
+use super::{resolve_all, shown};
+use crate::container::{ContainerSpec, Healthcheck, PortMapping};
 use crate::error::DockerError;
 
 /// A container as `deploy.toml` describes it.
@@ -50,7 +51,7 @@ pub struct ContainerConfig {
     #[serde(default)]
     volumes: Vec<Text>,
     #[serde(default)]
-    networks: Vec<Text>,
+    pub(crate) networks: Vec<Text>,
     #[serde(default)]
     aliases: Vec<String>,
     #[serde(default)]
@@ -90,65 +91,6 @@ pub(crate) struct HealthcheckConfig {
     retries: Option<u32>,
     #[serde(default, with = "deploy_core::duration::serde_opt")]
     start_period: Option<Duration>,
-}
-
-/// Whether a replacement kept the container it replaced.
-struct Previous(bool);
-
-impl ContainerConfig {
-    /// Replaces the container with one made from this config (the old one
-    /// comes back if the new one fails), waiting for its health; the old
-    /// one is kept, stopped, as `NAME-previous` for undo.
-    async fn replace(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
-        let spec = self.spec(ctx)?;
-        let engine = open_engine(ctx, self.engine.as_ref()).await?;
-        let kept = engine
-            .replace_keeping(&spec, self.stop_grace, Some(self.wait), true)
-            .await?;
-        Ok(Applied::with_memo(Previous(kept)))
-    }
-
-    /// True when the container runs the wanted image (and, with `spec`, was
-    /// made from this very spec).
-    async fn runs_as_wanted(
-        &self,
-        ctx: &StepContext<'_>,
-        spec_too: bool,
-    ) -> Result<bool, StepError> {
-        let spec = self.spec(ctx)?;
-        let engine = open_engine(ctx, self.engine.as_ref()).await?;
-        let Some(info) = engine.inspect(&spec.name).await? else {
-            return Ok(false);
-        };
-        let wanted = engine.image_id(&spec.image).await?;
-        Ok(info.running()
-            && wanted.as_deref() == Some(info.image_id.as_str())
-            && (!spec_too || info.labels.get(SPEC_LABEL) == Some(&spec.digest())))
-    }
-}
-
-/// Puts back the container a step replaced, kept as `NAME-previous`.
-#[async_trait]
-impl Undo for ContainerConfig {
-    fn summary(&self) -> String {
-        format!(
-            "put back the container {} replaced (kept as {}-previous)",
-            self.name, self.name
-        )
-    }
-
-    /// Puts back the container this step replaced.
-    async fn revert(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
-        if !applied.memo::<Previous>().is_some_and(|p| p.0) {
-            // Nothing ran under the name before: undo removes what we started.
-            let name = ctx.resolve(&self.name)?;
-            let engine = open_engine(ctx, self.engine.as_ref()).await?;
-            return Ok(engine.remove(&name).await?);
-        }
-        let name = ctx.resolve(&self.name)?;
-        let engine = open_engine(ctx, self.engine.as_ref()).await?;
-        Ok(engine.restore_previous(&name, self.stop_grace).await?)
-    }
 }
 
 impl HealthcheckConfig {
@@ -300,13 +242,20 @@ impl ContainerConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(try_from = "toml::Value")]
 pub struct EnsureRunning {
-    config: ContainerConfig,
+    set: Replicas,
 }
 
 /// docker.ensure-running's own fields.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EnsureOwn {}
+struct EnsureOwn {
+    #[serde(default = "one")]
+    replicas: usize,
+}
+
+fn one() -> usize {
+    1
+}
 
 impl TryFrom<toml::Value> for EnsureRunning {
     type Error = String;
@@ -315,10 +264,13 @@ impl TryFrom<toml::Value> for EnsureRunning {
         if value.get("force").is_some() {
             return Err("`force` belongs to docker.recreate\nin `force`".to_owned());
         }
-        let split = split::<EnsureOwn>(value, &[])?;
-        let EnsureOwn {} = split.own;
+        let split = split::<EnsureOwn>(value, &["replicas"])?;
+        replicas::check(&split.container, split.own.replicas)?;
         Ok(EnsureRunning {
-            config: split.container,
+            set: Replicas {
+                config: split.container,
+                count: split.own.replicas,
+            },
         })
     }
 }
@@ -326,7 +278,9 @@ impl TryFrom<toml::Value> for EnsureRunning {
 impl EnsureRunning {
     /// Ensures the container `config` describes runs.
     pub fn new(config: ContainerConfig) -> EnsureRunning {
-        EnsureRunning { config }
+        EnsureRunning {
+            set: Replicas { config, count: 1 },
+        }
     }
 }
 
@@ -337,23 +291,25 @@ impl Kind for EnsureRunning {
 #[async_trait]
 impl Step for EnsureRunning {
     fn describe(&self) -> Description {
-        let c = &self.config;
-        c.describe_fields(Description::new(format!(
-            "container {} runs {} (started only if not)",
-            c.name, c.image
+        let set = &self.set;
+        set.describe_fields(Description::new(format!(
+            "{} {} {} (started only if not)",
+            set.containers(),
+            if set.count == 1 { "runs" } else { "run" },
+            set.config.image
         )))
     }
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
-        self.config.runs_as_wanted(ctx, false).await
+        self.set.runs_as_wanted(ctx, false).await
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
-        self.config.replace(ctx).await
+        self.set.replace(ctx, Some(false)).await
     }
 
     fn undoable(&self) -> Option<&dyn Undo> {
-        Some(&self.config)
+        Some(&self.set)
     }
 }
 
@@ -372,7 +328,7 @@ impl Step for EnsureRunning {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(try_from = "toml::Value")]
 pub struct RecreateContainer {
-    config: ContainerConfig,
+    set: Replicas,
     force: bool,
 }
 
@@ -383,15 +339,21 @@ struct RecreateOwn {
     /// Replace even when nothing changed.
     #[serde(default)]
     force: bool,
+    #[serde(default = "one")]
+    replicas: usize,
 }
 
 impl TryFrom<toml::Value> for RecreateContainer {
     type Error = String;
 
     fn try_from(value: toml::Value) -> Result<Self, String> {
-        let split = split::<RecreateOwn>(value, &["force"])?;
+        let split = split::<RecreateOwn>(value, &["force", "replicas"])?;
+        replicas::check(&split.container, split.own.replicas)?;
         Ok(RecreateContainer {
-            config: split.container,
+            set: Replicas {
+                config: split.container,
+                count: split.own.replicas,
+            },
             force: split.own.force,
         })
     }
@@ -401,7 +363,7 @@ impl RecreateContainer {
     /// Recreates the container `config` describes when it changed.
     pub fn new(config: ContainerConfig) -> RecreateContainer {
         RecreateContainer {
-            config,
+            set: Replicas { config, count: 1 },
             force: false,
         }
     }
@@ -421,11 +383,11 @@ impl Kind for RecreateContainer {
 #[async_trait]
 impl Step for RecreateContainer {
     fn describe(&self) -> Description {
-        let c = &self.config;
-        c.describe_fields(Description::new(format!(
-            "recreate container {} from {} ({})",
-            c.name,
-            c.image,
+        let set = &self.set;
+        set.describe_fields(Description::new(format!(
+            "recreate {} from {} ({})",
+            set.containers(),
+            set.config.image,
             if self.force { "always" } else { "when changed" }
         )))
     }
@@ -434,14 +396,14 @@ impl Step for RecreateContainer {
         if self.force {
             return Ok(false);
         }
-        self.config.runs_as_wanted(ctx, true).await
+        self.set.runs_as_wanted(ctx, true).await
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
-        self.config.replace(ctx).await
+        self.set.replace(ctx, (!self.force).then_some(true)).await
     }
 
     fn undoable(&self) -> Option<&dyn Undo> {
-        Some(&self.config)
+        Some(&self.set)
     }
 }
