@@ -126,3 +126,16 @@ fn every_registered_kind_reports_its_registered_name() {
         "no fixture under tests/fixtures uses these kinds: {missing:?}"
     );
 }
+
+/// The kinds whose `container` names a `[containers]` entry are kinds the
+/// binary knows (the loader's list cannot name a kind that is gone).
+#[test]
+fn the_kinds_taking_a_containers_entry_are_registered() {
+    let registry = registry();
+    for kind in deploy_core::config::CONTAINER_KINDS {
+        assert!(
+            registry.kinds().any(|k| k == *kind),
+            "{kind} is not registered"
+        );
+    }
+}

@@ -251,6 +251,32 @@ async fn replicas_scale_up_and_down_and_undo_puts_back_what_ran() {
         .expect("undo");
     assert_eq!(running(&engine, &all).await, [false, true, true, true]);
 
+    // docker.restart restarts each replica in place.
+    let before = engine
+        .inspect(&all[3])
+        .await
+        .expect("inspect")
+        .expect("runs");
+    let restart = registry()
+        .parse(
+            "docker.restart",
+            toml::from_str::<toml::Table>(&format!(
+                "name = \"{name}\"\nreplicas = 3\nstop_grace = \"1s\"\n"
+            ))
+            .expect("toml")
+            .into(),
+        )
+        .expect("restart step");
+    restart.apply(&ctx).await.expect("restarted");
+    let after = engine
+        .inspect(&all[3])
+        .await
+        .expect("inspect")
+        .expect("runs");
+    assert_eq!(after.id, before.id);
+    assert_ne!(after.started_at, before.started_at);
+    assert_eq!(running(&engine, &all).await, [false, true, true, true]);
+
     // Several replicas cannot publish one host port.
     let err = registry()
         .parse(

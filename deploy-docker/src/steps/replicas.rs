@@ -53,18 +53,23 @@ pub(crate) fn check(config: &ContainerConfig, count: usize) -> Result<(), String
     Ok(())
 }
 
+/// The names of `count` replicas of container `name`.
+pub(crate) fn names(name: &str, count: usize) -> Vec<String> {
+    if count == 1 {
+        vec![name.to_owned()]
+    } else {
+        (1..=count).map(|n| format!("{name}-{n}")).collect()
+    }
+}
+
 impl Replicas {
     /// The replicas' names for container `name`.
     fn names(&self, name: &str) -> Vec<String> {
-        if self.count == 1 {
-            vec![name.to_owned()]
-        } else {
-            (1..=self.count).map(|n| format!("{name}-{n}")).collect()
-        }
+        names(name, self.count)
     }
 
     /// Each replica's spec, every placeholder filled.
-    fn specs(&self, ctx: &StepContext<'_>) -> Result<Vec<ContainerSpec>, StepError> {
+    pub(crate) fn specs(&self, ctx: &StepContext<'_>) -> Result<Vec<ContainerSpec>, StepError> {
         let base = self.config.spec(ctx)?;
         if self.count == 1 {
             return Ok(vec![base]);
