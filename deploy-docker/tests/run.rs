@@ -104,6 +104,24 @@ async fn a_one_off_from_an_image_streams_fails_and_is_removed() {
         .expect("a leftover one-off is replaced");
     engine.remove(&name).await.expect("remove");
 
+    // A run cut short (a step timeout, Ctrl-C drops the future) still
+    // removes its container.
+    let name = testing::unique("run-cut");
+    let long = step(&format!(
+        "image = \"{busybox}\"\nname = \"{name}\"\ncommand = [\"sleep\", \"300\"]\n"
+    ));
+    let cut = tokio::time::timeout(std::time::Duration::from_secs(3), long.apply(&ctx)).await;
+    assert!(cut.is_err(), "still running after 3s");
+    let mut gone = false;
+    for _ in 0..40 {
+        if engine.inspect(&name).await.expect("inspect").is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(gone, "a dropped run removes its container");
+
     // A missing image is named.
     let missing = step("image = \"deploy-test-missing:never\"\ncommand = [\"true\"]\n");
     let err = missing.apply(&ctx).await.expect_err("no image").to_string();

@@ -34,8 +34,10 @@ pub struct RunOutcome {
 impl Engine {
     /// Runs `spec` as a one-off container: created, started, its output
     /// streamed into `output` until it exits, then (with `remove`) removed,
-    /// whatever happened. A container left under the same name by an
-    /// earlier one-off is removed first; any other is an error.
+    /// whatever happened, even when this future is dropped (a step timeout,
+    /// Ctrl-C): the removal is then spawned on the runtime. A container left
+    /// under the same name by an earlier one-off is removed first; any other
+    /// is an error.
     pub async fn run_once(
         &self,
         spec: &ContainerSpec,
@@ -57,8 +59,10 @@ impl Engine {
         let mut spec = spec.clone();
         spec.labels
             .insert(ONEOFF_LABEL.to_owned(), "true".to_owned());
+        let mut cleanup = Cleanup(remove.then(|| (self.clone(), spec.name.clone())));
         self.run(&spec).await?;
         let outcome = self.follow_to_exit(&spec.name, output).await;
+        cleanup.0 = None;
         if remove {
             let removed = self.remove(&spec.name).await;
             // The command's own failure is the one worth reporting.
@@ -104,6 +108,21 @@ impl Engine {
             stdout_tail,
             stderr_tail,
         })
+    }
+}
+
+/// Removes a one-off whose run was dropped before it could.
+struct Cleanup(Option<(Engine, String)>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some((engine, name)) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = engine.remove(&name).await;
+            });
+        }
     }
 }
 
