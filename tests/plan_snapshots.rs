@@ -340,6 +340,66 @@ fn docker_swarm_service() {
     insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("swarm"), &[]));
 }
 
+/// `docker.run`: a one-off from an image (tests, a secret in its env), from
+/// a compose service's definition (a backup), and kept with `rm = false`.
+#[test]
+fn docker_run() {
+    insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("one-off"), &[]));
+}
+
+/// `[containers]` entries used by `docker.ensure-running` and
+/// `docker.recreate` (with `force` beside the reference): `${…}` filled in
+/// the entry, `name` defaulting to the entry's key.
+#[test]
+fn containers_deploy() {
+    insta::assert_snapshot!(text(
+        "containers.toml",
+        Some("prod"),
+        Some("deploy"),
+        &[("version", "1.4.2")]
+    ));
+}
+
+/// `docker.restart` of a `[containers]` entry and of a container by name.
+#[test]
+fn containers_restart() {
+    insta::assert_snapshot!(text("containers.toml", Some("prod"), Some("restart"), &[]));
+}
+
+/// `docker.blue-green` of a `[containers]` entry.
+#[test]
+fn containers_blue_green() {
+    insta::assert_snapshot!(text(
+        "containers.toml",
+        Some("prod"),
+        Some("blue-green"),
+        &[("version", "2.0.0")]
+    ));
+}
+
+/// `replicas = N` on `docker.ensure-running` and `docker.recreate`.
+#[test]
+fn docker_replicas() {
+    insta::assert_snapshot!(text("docker.toml", Some("prod"), Some("replicas"), &[]));
+}
+
+/// `replicas` beside a `[containers]` reference.
+#[test]
+fn containers_replicas() {
+    insta::assert_snapshot!(text("containers.toml", Some("prod"), Some("scale"), &[]));
+}
+
+/// `docker.swarm-service` with networks, volumes, mounts and secrets.
+#[test]
+fn docker_swarm_service_attachments() {
+    insta::assert_snapshot!(text(
+        "docker.toml",
+        Some("prod"),
+        Some("swarm-attached"),
+        &[]
+    ));
+}
+
 /// `docker.ps` and `docker.logs`: the djangopackages guide's status and logs.
 #[test]
 fn docker_report() {

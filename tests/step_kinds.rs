@@ -102,6 +102,24 @@ fn parse_typed(
     }
 }
 
+/// `container = "web"` replaced by the `[containers.web]` table (with its
+/// `name`), as the loader does for the kinds that take one.
+fn with_container(mut body: toml::Value, containers: Option<&toml::Table>) -> toml::Value {
+    let entry = body
+        .get("container")
+        .and_then(|c| c.as_str())
+        .and_then(|name| Some((name.to_owned(), containers?.get(name)?.clone())));
+    if let (Some((name, toml::Value::Table(mut definition))), toml::Value::Table(table)) =
+        (entry, &mut body)
+    {
+        definition
+            .entry("name")
+            .or_insert(toml::Value::String(name));
+        table.insert("container".into(), toml::Value::Table(definition));
+    }
+    body
+}
+
 #[test]
 fn every_registered_kind_reports_its_registered_name() {
     let registry = registry();
@@ -119,6 +137,7 @@ fn every_registered_kind_reports_its_registered_name() {
         let Some(tasks) = config.get("tasks").and_then(|t| t.as_table()) else {
             continue;
         };
+        let containers = config.get("containers").and_then(|c| c.as_table());
         for (task, body) in tasks {
             let steps = body.get("steps").and_then(|s| s.as_array());
             for entry in steps.into_iter().flatten().filter_map(|e| e.as_table()) {
@@ -126,6 +145,7 @@ fn every_registered_kind_reports_its_registered_name() {
                     continue;
                 };
                 let dir = file.parent().expect("a fixture's directory");
+                let table = with_container(table, containers);
                 let step = parse_typed(&registry, &kind, filled(table), dir)
                     .unwrap_or_else(|e| panic!("{}: task `{task}`: {e}", file.display()));
                 assert_eq!(
@@ -144,4 +164,17 @@ fn every_registered_kind_reports_its_registered_name() {
         missing.is_empty(),
         "no fixture under tests/fixtures uses these kinds: {missing:?}"
     );
+}
+
+/// The kinds whose `container` names a `[containers]` entry are kinds the
+/// binary knows (the loader's list cannot name a kind that is gone).
+#[test]
+fn the_kinds_taking_a_containers_entry_are_registered() {
+    let registry = registry();
+    for kind in deploy_core::config::CONTAINER_KINDS {
+        assert!(
+            registry.kinds().any(|k| k == *kind),
+            "{kind} is not registered"
+        );
+    }
 }

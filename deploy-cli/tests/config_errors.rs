@@ -274,17 +274,17 @@ fn a_parameter_table_that_is_not_one() {
     refused(
         "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { app = { required = true, default = \"shop\" } }\n",
         "4:18",
-        "a parameter cannot be both `required = true` and have a `default`",
+        "a parameter cannot be both required (`required = true` or a `prompt`) and have a `default`",
     );
     refused(
         "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { app = { requird = true } }\n",
         "4:18",
-        "a parameter table takes `default`, `required` and `description`: unknown field `requird`",
+        "a parameter table takes `default`, `required`, `description`, `prompt` and `secret`: unknown field `requird`",
     );
     refused(
         "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { app = { description = \"what\" } }\n",
         "4:18",
-        "a parameter table needs `default = ...` or `required = true`",
+        "a parameter table needs `default = ...`, `required = true` or a `prompt`",
     );
 }
 

@@ -89,6 +89,24 @@ pub enum DockerError {
         /// The last health state and check output.
         detail: String,
     },
+    /// A one-off container's command exited non-zero.
+    #[error(
+        "{host}: {what} exited with code {code}{}{}",
+        tail("stdout", stdout_tail),
+        tail("stderr", stderr_tail)
+    )]
+    Exited {
+        /// The host.
+        host: String,
+        /// The command and where it ran.
+        what: String,
+        /// Its exit code.
+        code: i64,
+        /// The last lines of its stdout.
+        stdout_tail: Vec<String>,
+        /// The last lines of its stderr.
+        stderr_tail: Vec<String>,
+    },
     /// Something given that cannot be used (a bad tag, a bad port).
     #[error("{0}")]
     Invalid(String),
@@ -110,6 +128,15 @@ pub enum DockerError {
         /// What went wrong.
         message: String,
     },
+}
+
+/// `; stdout: a / b` for a non-empty tail.
+fn tail(stream: &str, lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; {stream}: {}", lines.join(" / "))
+    }
 }
 
 impl DockerError {

@@ -58,6 +58,7 @@ impl Config {
             }
             self.check_hosts(name, env.get_ref())?;
         }
+        self.check_containers()?;
         self.check_roles()?;
         self.check_task_calls()?;
         self.check_whens()?;

@@ -71,6 +71,7 @@ impl Config {
         let candidates = coerce::candidates(&value);
         vars.fill_value(&mut value)
             .map_err(|e| self.interpolation_error(e, body.span().start, vars.values))?;
+        let definition = self.expand_container(entry.get_ref(), &mut value, vars)?;
         let mut coerced = Vec::new();
         let step = loop {
             let error = match registry.parse_in(kind.get_ref(), value.clone(), &self.dir) {
@@ -89,12 +90,16 @@ impl Config {
                             kind: name.clone(),
                             message: format!("{why}\nin `{field}`"),
                         };
-                        return Err(self.registry_error(refused, entry, kind, body));
+                        return Err(self
+                            .container_error(&refused, definition.as_deref())
+                            .unwrap_or_else(|| self.registry_error(refused, entry, kind, body)));
                     }
                     coerce::Coerced::NotMine => {}
                 }
             }
-            return Err(self.registry_error(error, entry, kind, body));
+            return Err(self
+                .container_error(&error, definition.as_deref())
+                .unwrap_or_else(|| self.registry_error(error, entry, kind, body)));
         };
         let mut planned = PlannedStep::from_arc(Arc::clone(&step))
             .task(task_name)

@@ -146,6 +146,18 @@ pub enum ConfigErrorKind {
         /// The roles some environment defines, or `none`.
         known: String,
     },
+    /// A step names a container no `[containers]` entry defines.
+    #[error(
+        "unknown container `{name}`{suggestion}: no [containers] entry defines it (containers: {known})"
+    )]
+    UndefinedContainer {
+        /// The name.
+        name: String,
+        /// A suggestion, or empty.
+        suggestion: String,
+        /// The entries, or `none`.
+        known: String,
+    },
     /// A step entry is malformed, or its kind refused it.
     #[error("{0}")]
     Step(String),

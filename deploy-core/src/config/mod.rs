@@ -8,6 +8,7 @@
 mod address;
 mod check;
 mod coerce;
+mod containers;
 mod entry;
 mod error;
 mod interpolate;
@@ -22,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub use address::HostAddress;
+pub use containers::CONTAINER_KINDS;
 use entry::included_task;
 use error::locate;
 pub use error::{ConfigError, ConfigErrorKind};

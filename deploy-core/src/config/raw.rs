@@ -22,6 +22,9 @@ pub(super) struct RawConfig {
     pub(super) environments: BTreeMap<String, Spanned<RawEnvironment>>,
     #[serde(default)]
     pub(super) tasks: BTreeMap<String, Spanned<RawTask>>,
+    /// `[containers.NAME]` tables (see `containers.rs`).
+    #[serde(default)]
+    pub(super) containers: BTreeMap<String, Spanned<toml::Table>>,
 }
 
 /// `[secrets.NAME]`: where a secret's value comes from at run time.

@@ -90,6 +90,8 @@ impl ContainerSpec {
             labels: Some(labels),
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
             healthcheck,
+            user: self.user.clone(),
+            working_dir: self.workdir.clone(),
             host_config: Some(HostConfig {
                 binds: (!self.volumes.is_empty()).then(|| self.volumes.clone()),
                 port_bindings: (!bindings.is_empty()).then_some(bindings),

@@ -203,6 +203,19 @@ impl Engine {
             .map_err(|e| self.error(format!("start container {name}"), e))
     }
 
+    /// Restarts a container in place (stop, giving it `grace`, then start):
+    /// it keeps everything it was created with.
+    pub async fn restart(&self, name: &str, grace: Duration) -> Result<(), DockerError> {
+        let options = bollard::query_parameters::RestartContainerOptions {
+            t: Some(i32::try_from(grace.as_secs()).unwrap_or(i32::MAX)),
+            ..Default::default()
+        };
+        self.api()
+            .restart_container(name, Some(options))
+            .await
+            .map_err(|e| self.error(format!("restart container {name}"), e))
+    }
+
     /// Stops a container, giving it `grace` after SIGTERM before SIGKILL.
     /// A container that is already stopped is fine.
     pub async fn stop(&self, name: &str, grace: Duration) -> Result<(), DockerError> {

@@ -7,14 +7,16 @@
 //!
 //! A file for each part: the spec (`spec`), the create-container body it
 //! makes (`body`: no engine needed, so it is tested as data), the lifecycle
-//! on an engine (`lifecycle`), `inspect` and list, `exec`, `logs`, and the
-//! line splitting exec and logs share (`stream`).
+//! on an engine (`lifecycle`), `inspect` and list, `exec`, `logs`, one-off
+//! containers (`oneoff`), and the line splitting exec and logs share
+//! (`stream`).
 
 mod body;
 mod exec;
 mod inspect;
 mod lifecycle;
 mod logs;
+mod oneoff;
 mod spec;
 mod stream;
 
@@ -22,6 +24,7 @@ pub(crate) use body::nanos;
 pub use exec::ExecOutcome;
 pub use inspect::ContainerInfo;
 pub use logs::LogRequest;
+pub use oneoff::{ONEOFF_LABEL, RunOutcome};
 pub use spec::{ContainerSpec, Healthcheck, PortMapping};
 
 /// Marks containers deploy created.

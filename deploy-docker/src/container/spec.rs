@@ -167,6 +167,10 @@ pub struct ContainerSpec {
     /// Run Docker's init as PID 1 (it forwards signals and reaps children,
     /// so an app that installs no SIGTERM handler still stops at once).
     pub init: bool,
+    /// The user (and group) the command runs as: `1000`, `app:app`.
+    pub user: Option<String>,
+    /// The working directory inside the container.
+    pub workdir: Option<String>,
 }
 
 impl ContainerSpec {
@@ -227,6 +231,11 @@ impl ContainerSpec {
             self.init
         );
         hash.update(text.as_bytes());
+        // Added later: hashed only when set, so containers made before
+        // these fields existed keep their digest (and are not recreated).
+        if self.user.is_some() || self.workdir.is_some() {
+            hash.update(format!("\0{:?}\0{:?}", self.user, self.workdir).as_bytes());
+        }
         crate::image::hex(&hash.finalize()[..12])
     }
 }

@@ -31,7 +31,7 @@ use crate::proxy::Proxy;
 /// assert_eq!(step.describe().summary, "blue/green: web to shop/web:v2 behind caddy 127.0.0.1:2019 @id web-upstreams");
 /// ```
 #[derive(Clone, Debug, Deserialize)]
-#[serde(try_from = "RawBlueGreen")]
+#[serde(try_from = "toml::Value")]
 pub struct ReplaceBlueGreen {
     container: ContainerConfig,
     port: u16,
@@ -41,10 +41,11 @@ pub struct ReplaceBlueGreen {
     drain: Duration,
 }
 
-/// The table as written: the container's keys plus the replacement's own;
-/// whatever neither knows lands in `unknown` and is refused.
+/// The replacement's own fields (the rest of the table, or a
+/// `[containers]` entry, is the container; `name` is the service).
 #[derive(Deserialize)]
-struct RawBlueGreen {
+#[serde(deny_unknown_fields)]
+struct BlueGreenOwn {
     /// The port the app listens on inside its container.
     port: u16,
     #[serde(default = "one")]
@@ -54,36 +55,37 @@ struct RawBlueGreen {
     proxy: Proxy,
     #[serde(default = "default_drain", with = "deploy_core::duration::serde_req")]
     drain: Duration,
-    /// The container settings (`name` is the service).
-    #[serde(flatten)]
-    container: ContainerConfig,
-    #[serde(flatten)]
-    unknown: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
 }
 
-impl TryFrom<RawBlueGreen> for ReplaceBlueGreen {
+impl TryFrom<toml::Value> for ReplaceBlueGreen {
     type Error = String;
 
-    fn try_from(raw: RawBlueGreen) -> Result<Self, String> {
-        if let Some(key) = raw.unknown.keys().next() {
-            return Err(format!("unknown field `{key}`"));
+    fn try_from(value: toml::Value) -> Result<Self, String> {
+        if value.get("force").is_some() {
+            return Err("`force` belongs to docker.recreate\nin `force`".to_owned());
         }
-        if !raw.container.ports.is_empty() {
-            return Err(
-                "blue/green app containers publish no host port (the proxy does): remove `ports`"
-                    .to_owned(),
-            );
+        let split = super::definition::split::<BlueGreenOwn>(
+            value,
+            &["port", "replicas", "batch", "proxy", "drain"],
+        )?;
+        if !split.container.ports.is_empty() {
+            return Err(format!(
+                "blue/green app containers publish no host port (the proxy does): remove `ports`\nin `{}`",
+                if split.defined {
+                    "container.ports"
+                } else {
+                    "ports"
+                }
+            ));
         }
-        if raw.container.force {
-            return Err("`force` belongs to docker.recreate".to_owned());
-        }
+        let own = split.own;
         Ok(ReplaceBlueGreen {
-            container: raw.container,
-            port: raw.port,
-            replicas: raw.replicas,
-            batch: raw.batch,
-            proxy: raw.proxy,
-            drain: raw.drain,
+            container: split.container,
+            port: own.port,
+            replicas: own.replicas,
+            batch: own.batch,
+            proxy: own.proxy,
+            drain: own.drain,
         })
     }
 }

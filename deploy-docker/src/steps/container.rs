@@ -13,8 +13,10 @@ use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError
 use deploy_core::text::Text;
 use serde::Deserialize;
 
-use super::{open_engine, resolve_all, shown};
-use crate::container::{ContainerSpec, Healthcheck, PortMapping, SPEC_LABEL};
+use super::definition::split;
+use super::replicas::{self, Replicas};
+use super::{resolve_all, shown};
+use crate::container::{ContainerSpec, Healthcheck, PortMapping};
 use crate::error::DockerError;
 
 /// A container as `deploy.toml` describes it.
@@ -35,7 +37,7 @@ use crate::error::DockerError;
 /// ```
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-// (Flattened into docker.blue-green, where unknown keys are caught there.)
+// (The steps split their own fields off first: see `definition`.)
 pub struct ContainerConfig {
     pub(crate) name: Text,
     pub(crate) image: Text,
@@ -49,7 +51,7 @@ pub struct ContainerConfig {
     #[serde(default)]
     volumes: Vec<Text>,
     #[serde(default)]
-    networks: Vec<Text>,
+    pub(crate) networks: Vec<Text>,
     #[serde(default)]
     aliases: Vec<String>,
     #[serde(default)]
@@ -59,15 +61,14 @@ pub struct ContainerConfig {
     version: Option<Text>,
     #[serde(default)]
     init: bool,
+    user: Option<Text>,
+    workdir: Option<Text>,
     /// How long a new container may take to become healthy.
     #[serde(default = "default_wait", with = "deploy_core::duration::serde_req")]
     pub(crate) wait: Duration,
     /// How long a stopping container gets between SIGTERM and SIGKILL.
     #[serde(default = "default_grace", with = "deploy_core::duration::serde_req")]
     pub(crate) stop_grace: Duration,
-    /// `docker.recreate` only: replace even when nothing changed.
-    #[serde(default)]
-    pub(crate) force: bool,
     pub(crate) engine: Option<Text>,
 }
 
@@ -90,65 +91,6 @@ pub(crate) struct HealthcheckConfig {
     retries: Option<u32>,
     #[serde(default, with = "deploy_core::duration::serde_opt")]
     start_period: Option<Duration>,
-}
-
-/// Whether a replacement kept the container it replaced.
-struct Previous(bool);
-
-impl ContainerConfig {
-    /// Replaces the container with one made from this config (the old one
-    /// comes back if the new one fails), waiting for its health; the old
-    /// one is kept, stopped, as `NAME-previous` for undo.
-    async fn replace(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
-        let spec = self.spec(ctx)?;
-        let engine = open_engine(ctx, self.engine.as_ref()).await?;
-        let kept = engine
-            .replace_keeping(&spec, self.stop_grace, Some(self.wait), true)
-            .await?;
-        Ok(Applied::with_memo(Previous(kept)))
-    }
-
-    /// True when the container runs the wanted image (and, with `spec`, was
-    /// made from this very spec).
-    async fn runs_as_wanted(
-        &self,
-        ctx: &StepContext<'_>,
-        spec_too: bool,
-    ) -> Result<bool, StepError> {
-        let spec = self.spec(ctx)?;
-        let engine = open_engine(ctx, self.engine.as_ref()).await?;
-        let Some(info) = engine.inspect(&spec.name).await? else {
-            return Ok(false);
-        };
-        let wanted = engine.image_id(&spec.image).await?;
-        Ok(info.running()
-            && wanted.as_deref() == Some(info.image_id.as_str())
-            && (!spec_too || info.labels.get(SPEC_LABEL) == Some(&spec.digest())))
-    }
-}
-
-/// Puts back the container a step replaced, kept as `NAME-previous`.
-#[async_trait]
-impl Undo for ContainerConfig {
-    fn summary(&self) -> String {
-        format!(
-            "put back the container {} replaced (kept as {}-previous)",
-            self.name, self.name
-        )
-    }
-
-    /// Puts back the container this step replaced.
-    async fn revert(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError> {
-        if !applied.memo::<Previous>().is_some_and(|p| p.0) {
-            // Nothing ran under the name before: undo removes what we started.
-            let name = ctx.resolve(&self.name)?;
-            let engine = open_engine(ctx, self.engine.as_ref()).await?;
-            return Ok(engine.remove(&name).await?);
-        }
-        let name = ctx.resolve(&self.name)?;
-        let engine = open_engine(ctx, self.engine.as_ref()).await?;
-        Ok(engine.restore_previous(&name, self.stop_grace).await?)
-    }
 }
 
 impl HealthcheckConfig {
@@ -198,9 +140,10 @@ impl ContainerConfig {
             healthcheck: None,
             version: None,
             init: false,
+            user: None,
+            workdir: None,
             wait: default_wait(),
             stop_grace: default_grace(),
-            force: false,
             engine: None,
         }
     }
@@ -238,6 +181,8 @@ impl ContainerConfig {
             .map(HealthcheckConfig::to_healthcheck);
         spec.version = self.version.as_ref().map(|v| ctx.resolve(v)).transpose()?;
         spec.init = self.init;
+        spec.user = self.user.as_ref().map(|u| ctx.resolve(u)).transpose()?;
+        spec.workdir = self.workdir.as_ref().map(|w| ctx.resolve(w)).transpose()?;
         Ok(spec)
     }
 
@@ -269,6 +214,8 @@ impl ContainerConfig {
             )
             .field_opt("version", self.version.as_ref())
             .field_opt("init", self.init.then_some("Docker's init as PID 1"))
+            .field_opt("user", self.user.as_ref())
+            .field_opt("workdir", self.workdir.as_ref())
             .field(
                 "wait",
                 format!(
@@ -293,26 +240,47 @@ impl ContainerConfig {
 /// assert_eq!(step.describe().summary, "container logstash runs logstash:8.11 (started only if not)");
 /// ```
 #[derive(Clone, Debug, Deserialize)]
-#[serde(try_from = "ContainerConfig")]
+#[serde(try_from = "toml::Value")]
 pub struct EnsureRunning {
-    config: ContainerConfig,
+    set: Replicas,
 }
 
-impl TryFrom<ContainerConfig> for EnsureRunning {
+/// docker.ensure-running's own fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnsureOwn {
+    #[serde(default = "one")]
+    replicas: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl TryFrom<toml::Value> for EnsureRunning {
     type Error = String;
 
-    fn try_from(config: ContainerConfig) -> Result<Self, String> {
-        if config.force {
-            return Err("`force` belongs to docker.recreate".to_owned());
+    fn try_from(value: toml::Value) -> Result<Self, String> {
+        if value.get("force").is_some() {
+            return Err("`force` belongs to docker.recreate\nin `force`".to_owned());
         }
-        Ok(EnsureRunning { config })
+        let split = split::<EnsureOwn>(value, &["replicas"])?;
+        replicas::check(&split.container, split.own.replicas)?;
+        Ok(EnsureRunning {
+            set: Replicas {
+                config: split.container,
+                count: split.own.replicas,
+            },
+        })
     }
 }
 
 impl EnsureRunning {
     /// Ensures the container `config` describes runs.
     pub fn new(config: ContainerConfig) -> EnsureRunning {
-        EnsureRunning { config }
+        EnsureRunning {
+            set: Replicas { config, count: 1 },
+        }
     }
 }
 
@@ -323,23 +291,25 @@ impl Kind for EnsureRunning {
 #[async_trait]
 impl Step for EnsureRunning {
     fn describe(&self) -> Description {
-        let c = &self.config;
-        c.describe_fields(Description::new(format!(
-            "container {} runs {} (started only if not)",
-            c.name, c.image
+        let set = &self.set;
+        set.describe_fields(Description::new(format!(
+            "{} {} {} (started only if not)",
+            set.containers(),
+            if set.count == 1 { "runs" } else { "run" },
+            set.config.image
         )))
     }
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
-        self.config.runs_as_wanted(ctx, false).await
+        self.set.runs_as_wanted(ctx, false).await
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
-        self.config.replace(ctx).await
+        self.set.replace(ctx, Some(false)).await
     }
 
     fn undoable(&self) -> Option<&dyn Undo> {
-        Some(&self.config)
+        Some(&self.set)
     }
 }
 
@@ -356,27 +326,52 @@ impl Step for EnsureRunning {
 /// assert_eq!(step.describe().summary, "recreate container web from shop/web:v2 (always)");
 /// ```
 #[derive(Clone, Debug, Deserialize)]
-#[serde(from = "ContainerConfig")]
+#[serde(try_from = "toml::Value")]
 pub struct RecreateContainer {
-    config: ContainerConfig,
+    set: Replicas,
+    force: bool,
 }
 
-impl From<ContainerConfig> for RecreateContainer {
-    fn from(config: ContainerConfig) -> Self {
-        RecreateContainer { config }
+/// docker.recreate's own fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecreateOwn {
+    /// Replace even when nothing changed.
+    #[serde(default)]
+    force: bool,
+    #[serde(default = "one")]
+    replicas: usize,
+}
+
+impl TryFrom<toml::Value> for RecreateContainer {
+    type Error = String;
+
+    fn try_from(value: toml::Value) -> Result<Self, String> {
+        let split = split::<RecreateOwn>(value, &["force", "replicas"])?;
+        replicas::check(&split.container, split.own.replicas)?;
+        Ok(RecreateContainer {
+            set: Replicas {
+                config: split.container,
+                count: split.own.replicas,
+            },
+            force: split.own.force,
+        })
     }
 }
 
 impl RecreateContainer {
     /// Recreates the container `config` describes when it changed.
     pub fn new(config: ContainerConfig) -> RecreateContainer {
-        RecreateContainer { config }
+        RecreateContainer {
+            set: Replicas { config, count: 1 },
+            force: false,
+        }
     }
 
     /// Recreates even when nothing changed.
     #[must_use]
     pub fn force(mut self) -> RecreateContainer {
-        self.config.force = true;
+        self.force = true;
         self
     }
 }
@@ -388,27 +383,27 @@ impl Kind for RecreateContainer {
 #[async_trait]
 impl Step for RecreateContainer {
     fn describe(&self) -> Description {
-        let c = &self.config;
-        c.describe_fields(Description::new(format!(
-            "recreate container {} from {} ({})",
-            c.name,
-            c.image,
-            if c.force { "always" } else { "when changed" }
+        let set = &self.set;
+        set.describe_fields(Description::new(format!(
+            "recreate {} from {} ({})",
+            set.containers(),
+            set.config.image,
+            if self.force { "always" } else { "when changed" }
         )))
     }
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
-        if self.config.force {
+        if self.force {
             return Ok(false);
         }
-        self.config.runs_as_wanted(ctx, true).await
+        self.set.runs_as_wanted(ctx, true).await
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
-        self.config.replace(ctx).await
+        self.set.replace(ctx, (!self.force).then_some(true)).await
     }
 
     fn undoable(&self) -> Option<&dyn Undo> {
-        Some(&self.config)
+        Some(&self.set)
     }
 }

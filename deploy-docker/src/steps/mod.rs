@@ -11,6 +11,7 @@ mod bluegreen;
 mod build;
 mod compose;
 mod container;
+mod definition;
 mod exec;
 mod network;
 mod place;
@@ -18,6 +19,9 @@ mod prune;
 mod ps_and_logs;
 mod pull;
 mod push;
+mod replicas;
+mod restart;
+mod run;
 mod swarm;
 
 pub use bluegreen::ReplaceBlueGreen;
@@ -30,6 +34,9 @@ pub use prune::PruneImages;
 pub use ps_and_logs::{ListContainers, ShowLogs};
 pub use pull::PullImage;
 pub use push::PushImage;
+pub use replicas::REPLICA_OF_LABEL;
+pub use restart::RestartContainer;
+pub use run::RunContainer;
 pub use swarm::DeploySwarmService;
 
 use deploy_core::StepContext;
@@ -121,7 +128,9 @@ pub fn register(registry: &mut deploy_core::StepRegistry) {
     registry.register_serde::<EnsureNetwork>();
     registry.register_serde::<EnsureRunning>();
     registry.register_serde::<RecreateContainer>();
+    registry.register_serde::<RestartContainer>();
     registry.register_serde::<ExecInContainer>();
+    registry.register_serde::<RunContainer>();
     registry.register_serde::<ReplaceBlueGreen>();
     registry.register_serde::<ComposeUp>();
     registry.register_serde::<DeploySwarmService>();

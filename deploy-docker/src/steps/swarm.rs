@@ -13,7 +13,7 @@ use super::container::HealthcheckConfig;
 use super::{open_engine, resolve_all, shown};
 use crate::container::PortMapping;
 use crate::error::DockerError;
-use crate::swarm::{RollingUpdate, Rollout, SwarmService};
+use crate::swarm::{MountKind, RollingUpdate, Rollout, SwarmMount, SwarmSecret, SwarmService};
 
 /// Rolls `name` out as a swarm service running `image`.
 ///
@@ -49,10 +49,115 @@ pub struct DeploySwarmService {
     labels: BTreeMap<String, Text>,
     healthcheck: Option<HealthcheckConfig>,
     #[serde(default)]
+    networks: Vec<String>,
+    /// Compose's short syntax, `SOURCE:TARGET[:ro]`.
+    #[serde(default)]
+    volumes: Vec<VolumeConfig>,
+    #[serde(default)]
+    mounts: Vec<MountConfig>,
+    #[serde(default)]
+    secrets: Vec<SecretConfig>,
+    #[serde(default)]
     update: UpdateConfig,
     #[serde(default = "default_wait", with = "deploy_core::duration::serde_req")]
     wait: Duration,
     engine: Option<Text>,
+}
+
+/// A `volumes` entry, read (and checked) as the engine will take it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "String")]
+struct VolumeConfig(SwarmMount);
+
+impl TryFrom<String> for VolumeConfig {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        SwarmMount::parse(&text)
+            .map(VolumeConfig)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A `mounts` entry: `{ type = "volume" | "bind" | "tmpfs", source, target, read_only }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "RawMount")]
+struct MountConfig(SwarmMount);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMount {
+    #[serde(rename = "type", default = "volume")]
+    kind: String,
+    source: Option<String>,
+    target: String,
+    #[serde(default)]
+    read_only: bool,
+}
+
+fn volume() -> String {
+    "volume".to_owned()
+}
+
+impl TryFrom<RawMount> for MountConfig {
+    type Error = String;
+
+    fn try_from(raw: RawMount) -> Result<Self, String> {
+        let kind = match raw.kind.as_str() {
+            "volume" => MountKind::Volume,
+            "bind" => MountKind::Bind,
+            "tmpfs" => MountKind::Tmpfs,
+            other => return Err(format!("type `{other}`: volume, bind or tmpfs")),
+        };
+        let mount = SwarmMount {
+            kind,
+            source: raw.source,
+            target: raw.target,
+            read_only: raw.read_only,
+        };
+        mount
+            .check()
+            .map_err(|why| format!("mount {}: {why}", mount.target))?;
+        Ok(MountConfig(mount))
+    }
+}
+
+/// A `secrets` entry: the secret's name, or `{ source = NAME, target = FILE }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "toml::Value")]
+struct SecretConfig(SwarmSecret);
+
+impl TryFrom<toml::Value> for SecretConfig {
+    type Error = String;
+
+    fn try_from(value: toml::Value) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            source: String,
+            target: Option<String>,
+        }
+        let secret = match value {
+            toml::Value::String(name) => SwarmSecret::new(name),
+            table @ toml::Value::Table(_) => {
+                let full = Full::deserialize(table).map_err(|e| e.to_string().trim().to_owned())?;
+                SwarmSecret {
+                    target: full.target.unwrap_or_else(|| full.source.clone()),
+                    name: full.source,
+                }
+            }
+            other => {
+                return Err(format!(
+                    "a secret is its name or {{ source = NAME, target = FILE }}, not {}",
+                    other.type_str()
+                ));
+            }
+        };
+        if secret.name.is_empty() {
+            return Err("a secret's name is empty".into());
+        }
+        Ok(SecretConfig(secret))
+    }
 }
 
 fn one() -> u64 {
@@ -162,6 +267,14 @@ impl DeploySwarmService {
             .as_ref()
             .map(HealthcheckConfig::to_healthcheck);
         service.update = self.update.rolling()?;
+        service.networks.clone_from(&self.networks);
+        service.mounts = self
+            .volumes
+            .iter()
+            .map(|v| v.0.clone())
+            .chain(self.mounts.iter().map(|m| m.0.clone()))
+            .collect();
+        service.secrets = self.secrets.iter().map(|s| s.0.clone()).collect();
         Ok(service)
     }
 }
@@ -196,6 +309,29 @@ impl Step for DeploySwarmService {
         .field_opt(
             "healthcheck",
             self.healthcheck.as_ref().map(|h| h.test.join(" ")),
+        )
+        .field_opt(
+            "networks",
+            (!self.networks.is_empty()).then(|| self.networks.join(", ")),
+        )
+        .field_opt("mounts", {
+            let mounts: Vec<String> = self
+                .volumes
+                .iter()
+                .map(|v| v.0.to_string())
+                .chain(self.mounts.iter().map(|m| m.0.to_string()))
+                .collect();
+            (!mounts.is_empty()).then(|| mounts.join(", "))
+        })
+        .field_opt(
+            "secrets",
+            (!self.secrets.is_empty()).then(|| {
+                self.secrets
+                    .iter()
+                    .map(|s| format!("{} → {}", s.0.name, s.0.path()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
         )
         .field(
             "rolling update",

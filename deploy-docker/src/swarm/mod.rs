@@ -1,22 +1,28 @@
 //! Swarm services, for a team that outgrows one host: create or update a
 //! service with rolling-update settings (parallelism, delay, start-first,
-//! roll back on failure) and follow its rollout to the end.
+//! roll back on failure) and follow its rollout to the end. What the tasks
+//! are given besides the image (networks, mounts, secrets) is in `attach`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use bollard::models::NetworkAttachmentConfig;
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointSpec, ServiceSpec, ServiceSpecMode,
     ServiceSpecModeReplicated, ServiceSpecRollbackConfig, ServiceSpecRollbackConfigOrderEnum,
     ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum,
     ServiceSpecUpdateConfigOrderEnum, ServiceUpdateStatusStateEnum, TaskSpec,
-    TaskSpecContainerSpec,
+    TaskSpecContainerSpec, TaskSpecContainerSpecFile, TaskSpecContainerSpecSecrets,
 };
 use bollard::query_parameters::{InspectServiceOptions, UpdateServiceOptions};
 
 use crate::container::{Healthcheck, PortMapping, SPEC_LABEL, nanos};
+
+mod attach;
+
 use crate::engine::Engine;
 use crate::error::DockerError;
+pub use attach::{MountKind, SwarmMount, SwarmSecret};
 
 /// How an update rolls out.
 ///
@@ -77,6 +83,34 @@ pub struct SwarmService {
     pub healthcheck: Option<Healthcheck>,
     /// Rolling-update settings (rollbacks use the same).
     pub update: RollingUpdate,
+    /// Networks the tasks join (overlay networks, by name).
+    pub networks: Vec<String>,
+    /// Volumes, binds and tmpfs mounted into the tasks.
+    pub mounts: Vec<SwarmMount>,
+    /// Swarm secrets given to the tasks as files.
+    pub secrets: Vec<SwarmSecret>,
+}
+
+/// The fields a service had before networks, mounts and secrets, printed
+/// as the derived `Debug` printed them: a service that uses none of the
+/// three keeps the digest it had.
+struct Legacy<'a>(&'a SwarmService);
+
+impl std::fmt::Debug for Legacy<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.0;
+        f.debug_struct("SwarmService")
+            .field("name", &s.name)
+            .field("image", &s.image)
+            .field("command", &s.command)
+            .field("env", &s.env)
+            .field("replicas", &s.replicas)
+            .field("ports", &s.ports)
+            .field("labels", &s.labels)
+            .field("healthcheck", &s.healthcheck)
+            .field("update", &s.update)
+            .finish()
+    }
 }
 
 /// Where a rollout began: [`Engine::deploy_service`] returns it for
@@ -117,17 +151,27 @@ impl SwarmService {
             labels: BTreeMap::new(),
             healthcheck: None,
             update: RollingUpdate::default(),
+            networks: Vec::new(),
+            mounts: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 
     /// A digest of the spec (equal: nothing to update).
     pub fn digest(&self) -> String {
         use sha2::Digest;
-        let text = format!("{self:?}");
+        let mut text = format!("{:?}", Legacy(self));
+        if !self.networks.is_empty() || !self.mounts.is_empty() || !self.secrets.is_empty() {
+            text.push_str(&format!(
+                "\0{:?}\0{:?}\0{:?}",
+                self.networks, self.mounts, self.secrets
+            ));
+        }
         crate::image::hex(&sha2::Sha256::digest(text.as_bytes())[..12])
     }
 
-    fn spec(&self) -> ServiceSpec {
+    /// The spec, with each secret's id from `secret_ids` (by name).
+    fn spec(&self, secret_ids: &BTreeMap<String, String>) -> ServiceSpec {
         let mut labels: HashMap<String, String> = self.labels.clone().into_iter().collect();
         labels.insert(SPEC_LABEL.to_owned(), self.digest());
         let update = &self.update;
@@ -140,7 +184,33 @@ impl SwarmService {
                     command: self.command.clone(),
                     env: Some(self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
                     health_check: self.healthcheck.as_ref().map(Healthcheck::to_api),
+                    mounts: (!self.mounts.is_empty())
+                        .then(|| self.mounts.iter().map(SwarmMount::to_api).collect()),
+                    secrets: (!self.secrets.is_empty()).then(|| {
+                        self.secrets
+                            .iter()
+                            .map(|s| TaskSpecContainerSpecSecrets {
+                                file: Some(TaskSpecContainerSpecFile {
+                                    name: Some(s.target.clone()),
+                                    uid: Some("0".into()),
+                                    gid: Some("0".into()),
+                                    mode: Some(0o444),
+                                }),
+                                secret_id: secret_ids.get(&s.name).cloned(),
+                                secret_name: Some(s.name.clone()),
+                            })
+                            .collect()
+                    }),
                     ..Default::default()
+                }),
+                networks: (!self.networks.is_empty()).then(|| {
+                    self.networks
+                        .iter()
+                        .map(|n| NetworkAttachmentConfig {
+                            target: Some(n.clone()),
+                            ..Default::default()
+                        })
+                        .collect()
                 }),
                 ..Default::default()
             }),
@@ -276,8 +346,48 @@ impl Engine {
         })
     }
 
+    /// The ids of the service's secrets, by name; a missing one is named.
+    async fn secret_ids(
+        &self,
+        service: &SwarmService,
+    ) -> Result<BTreeMap<String, String>, DockerError> {
+        let mut ids = BTreeMap::new();
+        if service.secrets.is_empty() {
+            return Ok(ids);
+        }
+        let names: Vec<String> = service.secrets.iter().map(|s| s.name.clone()).collect();
+        let options = bollard::query_parameters::ListSecretsOptions {
+            filters: Some(HashMap::from([("name".to_owned(), names.clone())])),
+        };
+        let found = self
+            .api()
+            .list_secrets(Some(options))
+            .await
+            .map_err(|e| self.error("list swarm secrets", e))?;
+        for secret in found {
+            let name = secret.spec.and_then(|s| s.name);
+            if let (Some(name), Some(id)) = (name, secret.id)
+                && names.contains(&name)
+            {
+                ids.insert(name, id);
+            }
+        }
+        match names.iter().find(|n| !ids.contains_key(*n)) {
+            Some(missing) => Err(DockerError::NotFound {
+                host: self.host().to_owned(),
+                what: format!(
+                    "swarm secret `{missing}` for service {} (make it once on a manager: \
+                     `docker secret create {missing} FILE`; deploy never reads its value)",
+                    service.name
+                ),
+            }),
+            None => Ok(ids),
+        }
+    }
+
     async fn create_or_update(&self, service: &SwarmService) -> Result<(), DockerError> {
         let what = format!("service {}", service.name);
+        let secret_ids = self.secret_ids(service).await?;
         match self
             .api()
             .inspect_service(&service.name, None::<InspectServiceOptions>)
@@ -294,7 +404,7 @@ impl Engine {
                     ..Default::default()
                 };
                 self.api()
-                    .update_service(&service.name, service.spec(), options, None)
+                    .update_service(&service.name, service.spec(&secret_ids), options, None)
                     .await
                     .map(|_| ())
                     .map_err(|e| self.error(format!("update {what}"), e))
@@ -303,7 +413,7 @@ impl Engine {
                 status_code: 404, ..
             }) => self
                 .api()
-                .create_service(service.spec(), None)
+                .create_service(service.spec(&secret_ids), None)
                 .await
                 .map(|_| ())
                 .map_err(|e| self.error(format!("create {what}"), e)),
@@ -410,5 +520,53 @@ impl Engine {
     pub async fn remove_service(&self, name: &str) -> Result<(), DockerError> {
         crate::error::gone_is_fine(self.api().delete_service(name).await, None)
             .map_err(|e| self.error(format!("remove service {name}"), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_without_the_new_fields_keeps_its_digest() {
+        let mut service = SwarmService::new("web", "shop/web:1");
+        service.env.insert("A".into(), "1".into());
+        service.replicas = 3;
+        // The digest the same service had before networks, mounts and
+        // secrets existed: no needless rollout after an upgrade.
+        assert_eq!(service.digest(), "6290cc93ea5f0a63509a3db6");
+        service.secrets.push(SwarmSecret::new("db_password"));
+        assert_ne!(service.digest(), "6290cc93ea5f0a63509a3db6");
+    }
+
+    #[test]
+    fn mounts_and_secrets_reach_the_task_spec() {
+        let mut service = SwarmService::new("web", "shop/web:1");
+        service.networks.push("shop".into());
+        service
+            .mounts
+            .push(SwarmMount::parse("media:/app/media:ro").expect("mount"));
+        service.secrets.push(SwarmSecret {
+            name: "db_password".into(),
+            target: "db".into(),
+        });
+        let ids = BTreeMap::from([("db_password".to_owned(), "s3cr3tid".to_owned())]);
+        let task = service.spec(&ids).task_template.expect("task");
+        let container = task.container_spec.expect("container");
+        let secret = &container.secrets.expect("secrets")[0];
+        assert_eq!(secret.secret_id.as_deref(), Some("s3cr3tid"));
+        assert_eq!(
+            secret.file.as_ref().and_then(|f| f.name.as_deref()),
+            Some("db")
+        );
+        let mount = &container.mounts.expect("mounts")[0];
+        assert_eq!(
+            (mount.source.as_deref(), mount.read_only),
+            (Some("media"), Some(true))
+        );
+        assert_eq!(
+            task.networks.expect("networks")[0].target.as_deref(),
+            Some("shop")
+        );
     }
 }
