@@ -391,7 +391,11 @@ steps = [{ exec = { cmd = ["touch", "${config_dir}/shipped"] } }]
         .args(["run", "prod", "ship"])
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(3), "a refusal has its own exit code");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a refusal has its own exit code"
+    );
     assert!(stderr(&out).contains("needs approval"), "{}", stderr(&out));
     assert!(!project.path().join("shipped").exists());
     let out = project

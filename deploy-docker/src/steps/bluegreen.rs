@@ -61,6 +61,14 @@ struct RawBlueGreen {
     unknown: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
 }
 
+/// The keys of [`RawBlueGreen`] that are not the container's (serde cannot
+/// list them: the struct flattens the container's in). Keep in step with
+/// the struct; `try_from` names every field.
+const OWN_KEYS: [&str; 5] = ["port", "replicas", "batch", "proxy", "drain"];
+
+/// Container keys a blue/green replacement refuses (see `try_from`).
+const REFUSED_CONTAINER_KEYS: [&str; 2] = ["ports", "force"];
+
 impl TryFrom<RawBlueGreen> for ReplaceBlueGreen {
     type Error = String;
 
@@ -77,13 +85,24 @@ impl TryFrom<RawBlueGreen> for ReplaceBlueGreen {
         if raw.container.force {
             return Err("`force` belongs to docker.recreate".to_owned());
         }
+        // Every key of the table, named so that a new one cannot be left
+        // out of `OWN_KEYS` unnoticed.
+        let RawBlueGreen {
+            port,
+            replicas,
+            batch,
+            proxy,
+            drain,
+            container,
+            unknown: _,
+        } = raw;
         Ok(ReplaceBlueGreen {
-            container: raw.container,
-            port: raw.port,
-            replicas: raw.replicas,
-            batch: raw.batch,
-            proxy: raw.proxy,
-            drain: raw.drain,
+            container,
+            port,
+            replicas,
+            batch,
+            proxy,
+            drain,
         })
     }
 }
@@ -117,6 +136,19 @@ impl ReplaceBlueGreen {
 
 impl Kind for ReplaceBlueGreen {
     const KIND: &'static str = "docker.blue-green";
+
+    /// Its own keys and the container's, less those it refuses.
+    fn fields() -> Option<Vec<&'static str>> {
+        let container = deploy_core::registry::struct_fields::<ContainerConfig>()?;
+        Some(
+            OWN_KEYS
+                .iter()
+                .chain(container)
+                .copied()
+                .filter(|key| !REFUSED_CONTAINER_KEYS.contains(key))
+                .collect(),
+        )
+    }
 }
 
 #[async_trait]
@@ -195,5 +227,32 @@ impl Undo for ReplaceBlueGreen {
         Ok(engine
             .blue_green_back(ctx.target.as_ref(), &plan, &switched, ctx.output)
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod fields_tests {
+    use super::{OWN_KEYS, ReplaceBlueGreen};
+    use deploy_core::step::Kind;
+
+    #[test]
+    fn every_declared_key_is_accepted_and_refused_ones_are_not_declared() {
+        let table = r#"
+            name = "web"
+            image = "shop/web:2"
+            port = 8080
+            replicas = 2
+            batch = 1
+            drain = "1s"
+            proxy = { caddy = { id = "web" } }
+        "#;
+        let parsed: toml::Table = toml::from_str(table).expect("toml");
+        for key in OWN_KEYS {
+            assert!(parsed.contains_key(key), "the table sets `{key}`");
+        }
+        toml::from_str::<ReplaceBlueGreen>(table).expect("every own key is accepted");
+        let fields = ReplaceBlueGreen::fields().expect("fields");
+        assert!(fields.contains(&"name") && fields.contains(&"port"));
+        assert!(!fields.contains(&"ports") && !fields.contains(&"force"));
     }
 }

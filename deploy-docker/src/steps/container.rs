@@ -318,6 +318,12 @@ impl EnsureRunning {
 
 impl Kind for EnsureRunning {
     const KIND: &'static str = "docker.ensure-running";
+
+    /// The container's keys but `force` (refused above).
+    fn fields() -> Option<Vec<&'static str>> {
+        let keys = deploy_core::registry::struct_fields::<ContainerConfig>()?;
+        Some(keys.iter().copied().filter(|k| *k != "force").collect())
+    }
 }
 
 #[async_trait]
