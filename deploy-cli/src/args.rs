@@ -48,8 +48,13 @@ pub(crate) enum Command {
     Plan(Selection),
     /// Run a task.
     Run(RunArgs),
-    /// List tasks with their descriptions and parameters.
+    /// List tasks with their descriptions and parameters, and the
+    /// environments.
     Tasks {
+        /// Resolve parameter defaults for this environment (else for every
+        /// environment: shown where they all agree).
+        #[arg(value_name = "ENV")]
+        environment: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,

@@ -5,9 +5,14 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use deploy_core::config::{Config, parse_args};
+use deploy_core::config::{
+    Approval, Config, EnvironmentSummary, Listing, TaskListing, Transport, parse_args,
+};
 use deploy_core::event::EventSink;
-use deploy_core::{Executor, LocalTarget, Plan, RunValues, Secret, StepRegistry, Target, render};
+use deploy_core::{
+    Executor, FailurePolicy, LocalTarget, Plan, Rollout, RunValues, Secret, StepRegistry, Target,
+    render,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::approve::TerminalApprover;
@@ -46,9 +51,12 @@ fn load(cli: &Cli) -> Result<Config, String> {
 
 async fn dispatch(cli: &Cli) -> Result<u8, String> {
     match &cli.command {
-        Command::Tasks { json } => {
+        Command::Tasks { environment, json } => {
             let config = load(cli)?;
-            print_tasks(&config, *json);
+            let listing = config
+                .listing(environment.as_deref())
+                .map_err(|e| e.with_snippet())?;
+            print_tasks(&config, &listing, *json);
             Ok(exit::OK)
         }
         Command::Plan(selection) => {
@@ -111,39 +119,53 @@ fn print_plan(plan: &Plan, json: bool) {
     }
 }
 
-fn print_tasks(config: &Config, json: bool) {
-    let tasks = config.tasks();
+fn print_tasks(config: &Config, listing: &Listing, json: bool) {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&tasks).unwrap_or_default()
+            serde_json::to_string_pretty(listing).unwrap_or_default()
         );
         return;
     }
-    println!("Tasks in {}:", config.file());
-    let width = tasks.iter().map(|t| t.name.len()).max().unwrap_or(0) + 2;
-    for task in &tasks {
+    match &listing.environment {
+        Some(env) => println!("Tasks in {} (defaults for {env}):", config.file()),
+        None => println!("Tasks in {}:", config.file()),
+    }
+    let width = listing
+        .tasks
+        .iter()
+        .map(|t| t.task.name.len())
+        .chain(listing.environments.iter().map(|e| e.name.len()))
+        .max()
+        .unwrap_or(0)
+        + 2;
+    for TaskListing { task, resolved } in &listing.tasks {
         let name = if task.default {
             format!("{} *", task.name)
         } else {
             task.name.clone()
         };
-        println!(
+        let line = format!(
             "  {name:width$}  {}",
             task.description.as_deref().unwrap_or("")
         );
-        let plain = task
-            .params
-            .iter()
-            .all(|p| !p.required && p.description.is_none());
+        println!("{}", line.trim_end());
+        let plain = resolved.is_empty()
+            && task
+                .params
+                .iter()
+                .all(|p| !p.required && p.description.is_none());
         if !plain {
             println!("  {:width$}  params:", "");
             let shown: Vec<String> = task
                 .params
                 .iter()
-                .map(|p| match &p.default {
-                    Some(default) => format!("{}={default}", p.name),
-                    None => format!("{} (required)", p.name),
+                .map(|p| match (&p.default, resolved.get(&p.name)) {
+                    (Some(default), Some(resolution)) => {
+                        format!("{}={default} {resolution}", p.name)
+                    }
+                    (Some(default), None) => format!("{}={default}", p.name),
+                    (None, _) => format!("{} (required)", p.name),
                 })
                 .collect();
             let column = shown.iter().map(String::len).max().unwrap_or(0);
@@ -164,7 +186,68 @@ fn print_tasks(config: &Config, json: bool) {
             println!("  {:width$}  runs: {}", "", task.includes.join(", "));
         }
     }
-    println!("(* the default task)");
+    if !listing.environments.is_empty() {
+        println!("Environments:");
+    }
+    for env in &listing.environments {
+        let name = if env.default {
+            format!("{} *", env.name)
+        } else {
+            env.name.clone()
+        };
+        println!("  {name:width$}  {}", environment_line(env));
+    }
+    println!("(* the default task or environment)");
+}
+
+/// `2 hosts: web1 [web], web2 [web]; ssh; approval required; rollout
+/// one-by-one; on_failure rollback`.
+fn environment_line(env: &EnvironmentSummary) -> String {
+    const SHOWN: usize = 5;
+    let hosts = env.hosts.len();
+    let mut names: Vec<String> = env
+        .hosts
+        .iter()
+        .take(SHOWN)
+        .map(|h| match h.roles.as_slice() {
+            [] => h.name.clone(),
+            roles => format!("{} [{}]", h.name, roles.join(", ")),
+        })
+        .collect();
+    if hosts > SHOWN {
+        names.push(format!("… {} more", hosts - SHOWN));
+    }
+    let mut parts = vec![match hosts {
+        0 => "no hosts".to_owned(),
+        1 => format!("1 host: {}", names.join(", ")),
+        n => format!("{n} hosts: {}", names.join(", ")),
+    }];
+    parts.push(
+        match env.transport {
+            Transport::Ssh => "ssh",
+            Transport::Local => "local",
+        }
+        .to_owned(),
+    );
+    if env.approval == Approval::Required {
+        parts.push("approval required".to_owned());
+    }
+    match env.rollout {
+        Some(Rollout::AllAtOnce) => parts.push("rollout all".to_owned()),
+        Some(Rollout::Batches(1)) => parts.push("rollout one-by-one".to_owned()),
+        Some(Rollout::Batches(n)) => parts.push(format!("rollout batches of {n}")),
+        None => {}
+    }
+    match env.on_failure {
+        Some(FailurePolicy::Stop) => parts.push("on_failure stop".to_owned()),
+        Some(FailurePolicy::Continue) => parts.push("on_failure continue".to_owned()),
+        Some(FailurePolicy::Rollback) => parts.push("on_failure rollback".to_owned()),
+        None => {}
+    }
+    if let Some(n) = env.concurrency {
+        parts.push(format!("concurrency {n}"));
+    }
+    parts.join("; ")
 }
 
 async fn execute(

@@ -75,7 +75,7 @@ fn required_parameters() {
     let out = deploy(dir.path()).arg("tasks").output().expect("runs");
     assert_eq!(
         text(&out.stdout),
-        "Tasks in deploy.toml:\n  ship    Ship an app\n          params:\n            app (required)  the app to ship\n            slot=blue\n            version=latest  the image tag\n(* the default task)\n"
+        "Tasks in deploy.toml:\n  ship    Ship an app\n          params:\n            app (required)  the app to ship\n            slot=blue\n            version=latest  the image tag\nEnvironments:\n  here *  1 host: localhost; local\n(* the default task or environment)\n"
     );
     let out = deploy(dir.path())
         .args(["tasks", "--json"])
@@ -83,7 +83,7 @@ fn required_parameters() {
         .expect("runs");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(
-        json[0]["params"][0],
+        json["tasks"][0]["params"][0],
         serde_json::json!({ "name": "app", "default": null, "required": true, "description": "the app to ship" })
     );
 }

@@ -32,6 +32,8 @@ pub struct StepRegistry {
     kinds: BTreeMap<String, Arc<ParseFn>>,
     /// Per kind, the fields naming paths on the deploying machine.
     local_paths: BTreeMap<String, Vec<String>>,
+    /// Per kind, the keys its table accepts (when known).
+    fields: BTreeMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for StepRegistry {
@@ -219,6 +221,53 @@ impl StepRegistry {
                 .map(|s| Arc::new(s) as Arc<dyn Step>)
                 .map_err(|e| e.to_string().trim().to_owned())
         });
+        let fields = S::fields().or_else(|| struct_fields::<S>().map(<[_]>::to_vec));
+        if let Some(fields) = fields {
+            self.declare_fields(S::KIND, &fields);
+        }
+    }
+
+    /// Declares the keys a table of `kind` accepts, replacing what was
+    /// known: for a kind registered with its own parser
+    /// ([`register`](Self::register)). [`register_serde`](Self::register_serde)
+    /// declares them itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use deploy_core::{Step, StepRegistry, steps::Exec};
+    ///
+    /// let mut registry = StepRegistry::new();
+    /// registry.register("restart", |_| Ok(Arc::new(Exec::argv(["true"])) as Arc<dyn Step>));
+    /// assert_eq!(registry.fields("restart"), None);
+    /// registry.declare_fields("restart", &["service"]);
+    /// assert_eq!(registry.fields("restart"), Some(&["service".to_owned()][..]));
+    /// ```
+    pub fn declare_fields(&mut self, kind: &str, fields: &[&str]) {
+        self.fields.insert(
+            kind.to_owned(),
+            fields.iter().map(|f| (*f).to_owned()).collect(),
+        );
+    }
+
+    /// The keys a table of `kind` accepts, as declared (by
+    /// [`register_serde`](Self::register_serde), from the step's serde
+    /// struct or its [`Kind::fields`], or by
+    /// [`declare_fields`](Self::declare_fields)); `None` when unknown.
+    /// The keys every step entry has (`id`, `roles`, …) are not a kind's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::StepRegistry;
+    ///
+    /// let registry = StepRegistry::with_builtins();
+    /// assert_eq!(registry.fields("symlink"), Some(&["link".to_owned(), "to".to_owned()][..]));
+    /// assert_eq!(registry.fields("no-such-kind"), None);
+    /// ```
+    pub fn fields(&self, kind: &str) -> Option<&[String]> {
+        self.fields.get(kind).map(Vec::as_slice)
     }
 
     /// The registered kind names, sorted.
@@ -346,6 +395,58 @@ impl StepRegistry {
         }
         self.parse(kind, value)
     }
+}
+
+/// The keys the struct `T` deserializes from, as serde's derive names them
+/// (after `rename`s), or `None` when `T` does not read a plain struct
+/// (`#[serde(flatten)]`, a map, an enum, a hand-written `Deserialize`
+/// that asks for something else). A `#[serde(try_from = "Raw")]` or
+/// `from` type gives `Raw`'s keys. Nothing is deserialized.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::registry::struct_fields;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Notify { channel: String, #[serde(rename = "message")] text: String }
+///
+/// assert_eq!(struct_fields::<Notify>(), Some(&["channel", "message"][..]));
+/// assert_eq!(struct_fields::<std::collections::BTreeMap<String, String>>(), None);
+/// ```
+pub fn struct_fields<T: DeserializeOwned>() -> Option<&'static [&'static str]> {
+    use serde::de::{self, Visitor};
+
+    /// A deserializer that only notes the fields a struct asks for.
+    struct Fields<'a>(&'a mut Option<&'static [&'static str]>);
+
+    impl<'de> de::Deserializer<'de> for Fields<'_> {
+        type Error = de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = Some(fields);
+            Err(de::Error::custom("fields noted"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    let mut fields = None;
+    let _ = T::deserialize(Fields(&mut fields));
+    fields
 }
 
 /// `path` taken from `dir` when it is relative (and not `~/…`, and not

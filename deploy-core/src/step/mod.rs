@@ -40,6 +40,35 @@ pub use undo::{Applied, Undo};
 pub trait Kind {
     /// The kind's name.
     const KIND: &'static str;
+
+    /// The keys a `deploy.toml` entry of this kind accepts, when they are
+    /// not simply those of the struct its `Deserialize` reads (a kind
+    /// that flattens several structs, or refuses some of a shared
+    /// struct's keys). `None`, the default, lets
+    /// [`StepRegistry::register_serde`](crate::StepRegistry::register_serde)
+    /// take them from serde ([`struct_fields`](crate::registry::struct_fields)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::step::Kind;
+    /// use deploy_core::steps::Exec;
+    ///
+    /// assert_eq!(Exec::fields(), None);
+    ///
+    /// struct Notify;
+    /// impl Kind for Notify {
+    ///     const KIND: &'static str = "notify";
+    ///     fn fields() -> Option<Vec<&'static str>> { Some(vec!["channel", "text"]) }
+    /// }
+    /// assert_eq!(Notify::fields(), Some(vec!["channel", "text"]));
+    /// ```
+    fn fields() -> Option<Vec<&'static str>>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 /// [`Kind::KIND`] for a step behind `dyn Step`; implemented for every

@@ -57,6 +57,12 @@ struct BlueGreenOwn {
     drain: Duration,
 }
 
+/// The replacement's own keys (the rest of the table is the container's).
+const OWN_KEYS: [&str; 5] = ["port", "replicas", "batch", "proxy", "drain"];
+
+/// Container keys a blue/green replacement refuses (see `try_from`).
+const REFUSED_CONTAINER_KEYS: [&str; 2] = ["ports", "force"];
+
 impl TryFrom<toml::Value> for ReplaceBlueGreen {
     type Error = String;
 
@@ -64,10 +70,7 @@ impl TryFrom<toml::Value> for ReplaceBlueGreen {
         if value.get("force").is_some() {
             return Err("`force` belongs to docker.recreate\nin `force`".to_owned());
         }
-        let split = super::definition::split::<BlueGreenOwn>(
-            value,
-            &["port", "replicas", "batch", "proxy", "drain"],
-        )?;
+        let split = super::definition::split::<BlueGreenOwn>(value, &OWN_KEYS)?;
         if !split.container.ports.is_empty() {
             return Err(format!(
                 "blue/green app containers publish no host port (the proxy does): remove `ports`\nin `{}`",
@@ -119,6 +122,11 @@ impl ReplaceBlueGreen {
 
 impl Kind for ReplaceBlueGreen {
     const KIND: &'static str = "docker.blue-green";
+
+    /// Its own keys and the container's, less those it refuses.
+    fn fields() -> Option<Vec<&'static str>> {
+        super::definition::fields_with(&OWN_KEYS, &REFUSED_CONTAINER_KEYS)
+    }
 }
 
 #[async_trait]
@@ -197,5 +205,32 @@ impl Undo for ReplaceBlueGreen {
         Ok(engine
             .blue_green_back(ctx.target.as_ref(), &plan, &switched, ctx.output)
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod fields_tests {
+    use super::{OWN_KEYS, ReplaceBlueGreen};
+    use deploy_core::step::Kind;
+
+    #[test]
+    fn every_declared_key_is_accepted_and_refused_ones_are_not_declared() {
+        let table = r#"
+            name = "web"
+            image = "shop/web:2"
+            port = 8080
+            replicas = 2
+            batch = 1
+            drain = "1s"
+            proxy = { caddy = { id = "web" } }
+        "#;
+        let parsed: toml::Table = toml::from_str(table).expect("toml");
+        for key in OWN_KEYS {
+            assert!(parsed.contains_key(key), "the table sets `{key}`");
+        }
+        toml::from_str::<ReplaceBlueGreen>(table).expect("every own key is accepted");
+        let fields = ReplaceBlueGreen::fields().expect("fields");
+        assert!(fields.contains(&"name") && fields.contains(&"port"));
+        assert!(!fields.contains(&"ports") && !fields.contains(&"force"));
     }
 }

@@ -286,6 +286,11 @@ impl EnsureRunning {
 
 impl Kind for EnsureRunning {
     const KIND: &'static str = "docker.ensure-running";
+
+    /// The container's keys but `force` (refused above), and its own.
+    fn fields() -> Option<Vec<&'static str>> {
+        super::definition::fields_with(&["replicas"], &["force"])
+    }
 }
 
 #[async_trait]
@@ -378,6 +383,10 @@ impl RecreateContainer {
 
 impl Kind for RecreateContainer {
     const KIND: &'static str = "docker.recreate";
+
+    fn fields() -> Option<Vec<&'static str>> {
+        super::definition::fields_with(&["force", "replicas"], &[])
+    }
 }
 
 #[async_trait]

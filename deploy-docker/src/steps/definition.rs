@@ -121,6 +121,23 @@ pub(crate) fn split<T: DeserializeOwned>(
     })
 }
 
+/// The keys a kind that takes container fields accepts: the container's
+/// (less `refused`), `container` (a `[containers]` entry) and its `own`
+/// (for the README's field tables and `deploy tasks`).
+pub(crate) fn fields_with(own: &[&'static str], refused: &[&str]) -> Option<Vec<&'static str>> {
+    let container = deploy_core::registry::struct_fields::<ContainerConfig>()?;
+    let mut keys: Vec<&'static str> = container
+        .iter()
+        .copied()
+        .filter(|key| !refused.contains(key))
+        .chain(own.iter().copied())
+        .chain(["container"])
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    Some(keys)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -151,6 +151,13 @@ fn count(value: &toml::Value) -> Result<usize, String> {
 
 impl Kind for RestartContainer {
     const KIND: &'static str = "docker.restart";
+
+    /// `container`, or `name` and the keys a restart keeps.
+    fn fields() -> Option<Vec<&'static str>> {
+        let mut keys = deploy_core::registry::struct_fields::<RawRestart>()?.to_vec();
+        keys.push("container");
+        Some(keys)
+    }
 }
 
 #[async_trait]
