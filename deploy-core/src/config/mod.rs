@@ -11,23 +11,24 @@ mod coerce;
 mod containers;
 mod entry;
 mod error;
+mod info;
 mod interpolate;
 mod listing;
 mod prompts;
 mod raw;
+mod secrets;
 mod ssh;
 mod tasks;
 mod variables;
 mod when;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub use address::HostAddress;
 pub use containers::CONTAINER_KINDS;
-use entry::included_task;
 use error::locate;
 pub use error::{ConfigError, ConfigErrorKind};
+pub use info::{EnvironmentInfo, ParamInfo, TaskInfo};
 use interpolate::{Git, Variables};
 pub use listing::{EnvironmentSummary, Listing, Resolution, TaskListing};
 pub use prompts::ParamPrompt;
@@ -37,124 +38,8 @@ pub use ssh::{HostKeyPolicy, SshSettings, ssh_jump_hops};
 
 use crate::plan::{Plan, PlanError, PlannedStep, Rollout};
 use crate::registry::StepRegistry;
-use crate::secret::Secret;
 use crate::steps::Approve;
 use crate::suggest::did_you_mean;
-
-/// A task as `deploy tasks` lists it.
-///
-/// # Examples
-///
-/// ```
-/// use deploy_core::{Config, config::{ParamInfo, TaskInfo}};
-///
-/// let toml = r#"
-/// [tasks.deploy]
-/// default = true
-/// params = { version = "latest" }
-/// steps = [{ task = "migrate" }]
-/// [tasks.migrate]
-/// "#;
-/// let tasks = Config::parse("deploy.toml", ".", toml).unwrap().tasks();
-/// assert_eq!(tasks[0], TaskInfo {
-///     name: "deploy".into(), description: None, default: true,
-///     params: vec![ParamInfo::with_default("version", "latest")], includes: vec!["migrate".into()],
-/// });
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct TaskInfo {
-    /// Name.
-    pub name: String,
-    /// Description, if any.
-    pub description: Option<String>,
-    /// Whether it is the default task.
-    pub default: bool,
-    /// Parameters, by name.
-    pub params: Vec<ParamInfo>,
-    /// Tasks it runs.
-    pub includes: Vec<String>,
-}
-
-/// A task parameter as `deploy tasks` lists it: its default as written, or
-/// that a run must give it.
-///
-/// # Examples
-///
-/// ```
-/// use deploy_core::{Config, config::ParamInfo};
-///
-/// let toml = r#"
-/// [tasks.deploy]
-/// params = { app = { required = true, description = "the app to ship" }, version = "latest" }
-/// "#;
-/// let tasks = Config::parse("deploy.toml", ".", toml).unwrap().tasks();
-/// assert_eq!(tasks[0].params, [
-///     ParamInfo { name: "app".into(), default: None, required: true, description: Some("the app to ship".into()) },
-///     ParamInfo::with_default("version", "latest"),
-/// ]);
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct ParamInfo {
-    /// Name.
-    pub name: String,
-    /// The default as written (`${…}` not filled in), if any.
-    pub default: Option<String>,
-    /// Whether a run must give it (`KEY=VALUE`).
-    pub required: bool,
-    /// What it is for, if said.
-    pub description: Option<String>,
-}
-
-impl ParamInfo {
-    /// An optional parameter with a default and no description.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let param = deploy_core::config::ParamInfo::with_default("version", "latest");
-    /// assert_eq!((param.default.as_deref(), param.required), (Some("latest"), false));
-    /// ```
-    pub fn with_default(name: impl Into<String>, default: impl Into<String>) -> Self {
-        ParamInfo {
-            name: name.into(),
-            default: Some(default.into()),
-            required: false,
-            description: None,
-        }
-    }
-}
-
-/// How to reach and roll out one environment (for whoever makes targets).
-///
-/// # Examples
-///
-/// ```
-/// use deploy_core::{Config, config::{Approval, Transport}};
-///
-/// let toml = r#"
-/// [environments.production]
-/// hosts = ["web1"]
-/// roles = { worker = ["jobs1"] }
-/// approval = "required"
-/// concurrency = 4
-/// "#;
-/// let env = Config::parse("deploy.toml", ".", toml).unwrap().environment(Some("production")).unwrap();
-/// assert_eq!(env.hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), ["web1", "jobs1"]);
-/// assert_eq!((env.transport, env.approval, env.concurrency), (Transport::Ssh, Approval::Required, Some(4)));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct EnvironmentInfo {
-    /// Name.
-    pub name: String,
-    /// Transport.
-    pub transport: Transport,
-    /// Hosts in order, with roles.
-    pub hosts: Vec<crate::plan::Host>,
-    /// Approval gate.
-    pub approval: Approval,
-    /// Most steps at once, when set.
-    pub concurrency: Option<usize>,
-}
 
 /// A loaded `deploy.toml`.
 ///
@@ -377,52 +262,6 @@ impl Config {
         self.raw.ssh.clone().unwrap_or_default()
     }
 
-    /// Tasks, sorted by name.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use deploy_core::Config;
-    ///
-    /// let toml = "[tasks.rollback]\n[tasks.deploy]\ndescription = \"Ship it\"\n";
-    /// let tasks = Config::parse("deploy.toml", ".", toml).unwrap().tasks();
-    /// let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
-    /// assert_eq!(names, ["deploy", "rollback"]);
-    /// assert_eq!(tasks[0].description.as_deref(), Some("Ship it"));
-    /// ```
-    pub fn tasks(&self) -> Vec<TaskInfo> {
-        self.raw
-            .tasks
-            .iter()
-            .map(|(name, task)| {
-                let task = task.get_ref();
-                TaskInfo {
-                    name: name.clone(),
-                    description: task.description.clone(),
-                    default: task.default,
-                    params: task
-                        .params
-                        .iter()
-                        .map(|(k, v)| {
-                            let param = v.get_ref();
-                            ParamInfo {
-                                name: k.clone(),
-                                default: param.default.as_ref().map(raw::Scalar::text),
-                                required: param.required,
-                                description: param.description.clone(),
-                            }
-                        })
-                        .collect(),
-                    includes: task
-                        .steps
-                        .iter()
-                        .filter_map(|e| included_task(e.get_ref()).map(|(n, _)| n))
-                        .collect(),
-                }
-            })
-            .collect()
-    }
-
     fn unknown_environment(&self, name: &str) -> ConfigErrorKind {
         ConfigErrorKind::UnknownEnvironment {
             name: name.to_owned(),
@@ -498,160 +337,6 @@ impl Config {
         } else {
             Err(ConfigError::new(self.unknown_task(name)))
         }
-    }
-
-    /// Hosts, transport and gates of an environment.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use deploy_core::{Config, config::Transport};
-    ///
-    /// let toml = "[environments.demo]\nhosts = [\"app1\"]\ntransport = \"local\"\n";
-    /// let env = Config::parse("deploy.toml", ".", toml).unwrap().environment(Some("demo")).unwrap();
-    /// assert_eq!(env.name, "demo");
-    /// assert_eq!(env.transport, Transport::Local);
-    /// ```
-    pub fn environment(&self, name: Option<&str>) -> Result<EnvironmentInfo, ConfigError> {
-        let name = self.resolve_environment(name)?;
-        let env = self.raw.environments[&name].get_ref();
-        Ok(EnvironmentInfo {
-            hosts: hosts_of(env),
-            transport: env.transport,
-            approval: env.approval,
-            concurrency: env.concurrency,
-            name,
-        })
-    }
-
-    /// Reads every declared secret from the process environment (at run
-    /// time; a plan never needs them). A run needs only those its plan
-    /// uses: see [`Config::load_secrets_for`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use deploy_core::Config;
-    ///
-    /// let toml = "[secrets.search_path]\nenv = \"PATH\"\n";
-    /// let secrets = Config::parse("deploy.toml", ".", toml).unwrap().load_secrets().unwrap();
-    /// assert_eq!(secrets["search_path"].expose(), std::env::var("PATH").unwrap());
-    ///
-    /// let unset = "[secrets.db]\nenv = \"DEPLOY_DOCTEST_UNSET_VARIABLE\"\n";
-    /// assert!(Config::parse("deploy.toml", ".", unset).unwrap().load_secrets().is_err());
-    /// ```
-    pub fn load_secrets(&self) -> Result<BTreeMap<String, Secret>, ConfigError> {
-        self.load_secrets_named(|_| true)
-    }
-
-    fn load_secrets_named(
-        &self,
-        wanted: impl Fn(&str) -> bool,
-    ) -> Result<BTreeMap<String, Secret>, ConfigError> {
-        let mut secrets = BTreeMap::new();
-        for (name, source) in self.raw.secrets.iter().filter(|(n, _)| wanted(n)) {
-            let var = &source.get_ref().env;
-            match std::env::var(var) {
-                Ok(value) => {
-                    secrets.insert(name.clone(), Secret::new(value));
-                }
-                Err(_) => {
-                    return Err(self.error_at(
-                        source.span().start,
-                        ConfigErrorKind::MissingSecret {
-                            name: name.clone(),
-                            env: var.clone(),
-                        },
-                    ));
-                }
-            }
-        }
-        Ok(secrets)
-    }
-
-    /// Reads from the process environment only the secrets `plan`'s steps
-    /// use (its task's and those of the tasks it runs, directly or through
-    /// a variable), so `deploy run build` does not demand a key only
-    /// `deploy` needs.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use deploy_core::{Config, StepRegistry};
-    ///
-    /// let toml = r#"
-    /// [secrets.search_path]
-    /// env = "PATH"
-    /// [secrets.aws_key]
-    /// env = "DEPLOY_DOCTEST_UNSET_VARIABLE"
-    /// [vars]
-    /// upload = "aws --key ${secret.aws_key} s3 cp dist s3://bucket/"
-    /// [environments.ci]
-    /// hosts = ["runner"]
-    /// [tasks.build]
-    /// steps = [{ exec = { cmd = ["make"], env = { PATH = "${secret.search_path}" } } }]
-    /// [tasks.deploy]
-    /// steps = [{ task = "build" }, { exec = { shell = "${upload}" } }]
-    /// "#;
-    /// let config = Config::parse("deploy.toml", ".", toml).unwrap();
-    /// let registry = StepRegistry::with_builtins();
-    /// let build = config.plan(Some("ci"), Some("build"), &[], &registry).unwrap();
-    /// let secrets = config.load_secrets_for(&build).unwrap();
-    /// assert_eq!(secrets.keys().collect::<Vec<_>>(), ["search_path"]);
-    ///
-    /// let deploy = config.plan(Some("ci"), Some("deploy"), &[], &registry).unwrap();
-    /// let err = config.load_secrets_for(&deploy).unwrap_err();
-    /// assert!(err.to_string().contains("secret `aws_key` needs the environment variable"));
-    /// ```
-    pub fn load_secrets_for(&self, plan: &Plan) -> Result<BTreeMap<String, Secret>, ConfigError> {
-        let used = self.secrets_used(plan)?;
-        self.load_secrets_named(|name| used.contains(name))
-    }
-
-    /// The secrets the steps of `plan`'s task (and the tasks it runs) use,
-    /// once their variables are filled in.
-    fn secrets_used(&self, plan: &Plan) -> Result<BTreeSet<String>, ConfigError> {
-        let (env_name, task_name) = (plan.environment(), plan.task());
-        let Some(env) = self.raw.environments.get(env_name) else {
-            return Err(ConfigError::new(self.unknown_environment(env_name)));
-        };
-        if !self.raw.tasks.contains_key(task_name) {
-            return Err(ConfigError::new(self.unknown_task(task_name)));
-        }
-        let mut reachable = Vec::new();
-        self.reachable_tasks(task_name, &mut Vec::new(), &mut reachable)?;
-        let args: Vec<(String, String)> = plan
-            .params()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let git = Git::new(&self.dir);
-        let values = self.variables(env_name, task_name, env.get_ref(), &reachable, &args, &git)?;
-        let secrets = self.secret_names();
-        let vars = Variables {
-            values: &values,
-            secrets: &secrets,
-            git: &git,
-            pending: None,
-        };
-        let mut used = BTreeSet::new();
-        for task in &reachable {
-            for entry in &self.raw.tasks[task].get_ref().steps {
-                if included_task(entry.get_ref()).is_some() {
-                    continue;
-                }
-                for value in entry.get_ref().values() {
-                    let mut filled = value.get_ref().clone();
-                    vars.fill_value(&mut filled)
-                        .map_err(|e| self.interpolation_error(e, value.span().start, &values))?;
-                    check::each_string(&filled, &mut |text| {
-                        interpolate::secrets_in(text, &mut used);
-                        Ok::<(), ConfigError>(())
-                    })?;
-                }
-            }
-        }
-        Ok(used)
     }
 
     /// Builds the plan for `task` (else the default) in `environment` (else
@@ -767,40 +452,6 @@ impl Config {
             kind: Box::new(kind),
             source_line,
         }
-    }
-
-    /// Every task `name` runs (itself first), checking for cycles.
-    fn reachable_tasks(
-        &self,
-        name: &str,
-        stack: &mut Vec<String>,
-        out: &mut Vec<String>,
-    ) -> Result<(), ConfigError> {
-        stack.push(name.to_owned());
-        if !out.iter().any(|t| t == name) {
-            out.push(name.to_owned());
-        }
-        let task = self.raw.tasks[name].get_ref();
-        for entry in &task.steps {
-            let Some((included, span)) = included_task(entry.get_ref()) else {
-                continue;
-            };
-            if !self.raw.tasks.contains_key(&included) {
-                return Err(self.error_at(span, self.unknown_task(&included)));
-            }
-            if stack.contains(&included) {
-                let mut cycle: Vec<String> = stack
-                    .iter()
-                    .skip_while(|t| **t != included)
-                    .cloned()
-                    .collect();
-                cycle.push(included);
-                return Err(self.error_at(span, ConfigErrorKind::TaskCycle(cycle)));
-            }
-            self.reachable_tasks(&included, stack, out)?;
-        }
-        stack.pop();
-        Ok(())
     }
 }
 

@@ -117,6 +117,40 @@ impl Config {
             })
     }
 
+    /// Every task `name` runs (itself first), checking for cycles.
+    pub(super) fn reachable_tasks(
+        &self,
+        name: &str,
+        stack: &mut Vec<String>,
+        out: &mut Vec<String>,
+    ) -> Result<(), ConfigError> {
+        stack.push(name.to_owned());
+        if !out.iter().any(|t| t == name) {
+            out.push(name.to_owned());
+        }
+        let task = self.raw.tasks[name].get_ref();
+        for entry in &task.steps {
+            let Some((included, span)) = included_task(entry.get_ref()) else {
+                continue;
+            };
+            if !self.raw.tasks.contains_key(&included) {
+                return Err(self.error_at(span, self.unknown_task(&included)));
+            }
+            if stack.contains(&included) {
+                let mut cycle: Vec<String> = stack
+                    .iter()
+                    .skip_while(|t| **t != included)
+                    .cloned()
+                    .collect();
+                cycle.push(included);
+                return Err(self.error_at(span, ConfigErrorKind::TaskCycle(cycle)));
+            }
+            self.reachable_tasks(&included, stack, out)?;
+        }
+        stack.pop();
+        Ok(())
+    }
+
     fn call(&self, entry: &RawEntry) -> Result<Call, ConfigError> {
         let (callee, _) = included_task(entry).unwrap_or_default();
         let mut call = Call {
