@@ -76,13 +76,14 @@ impl ImageRef {
             && (first.contains('.') || first.contains(':') || first == "localhost");
         if (!registry && first.contains(':')) || parts.any(|p| p.contains(':') || p.is_empty()) {
             return Err(bad(
-                "a tag holds no `/` (a branch name becomes a tag with deploy_docker::sanitize_tag)",
+                "a tag holds no `/` (in deploy.toml a branch name becomes a tag with `${git_branch_tag}` or `${name | sanitize_tag}`)",
             ));
         }
         if !valid_tag(tag) {
             return Err(bad(&format!(
                 "`{tag}` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128; \
-                 a branch name becomes one with deploy_docker::sanitize_tag)"
+                 in deploy.toml a branch name becomes one with `${{git_branch_tag}}` or \
+                 `${{name | sanitize_tag}}`)"
             )));
         }
         Ok(ImageRef {
