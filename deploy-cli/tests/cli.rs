@@ -969,3 +969,71 @@ steps = [
         engine.remove_network(&network).await.expect("network");
     });
 }
+
+/// Issue 9's task features over SSH, on two hosts of a real sshd: a probe
+/// (`when`) picks a branch per host, a task reference passes a parameter,
+/// and a diagnostic that exits non-zero is allowed to fail and shows its
+/// output without `-v`.
+#[test]
+fn conditions_task_params_and_allowed_failures_over_ssh() {
+    let Some(sshd) = deploy_ssh::testing::Sshd::start() else {
+        return;
+    };
+    let out_dir = sshd.dir.path().join("branches");
+    let port = sshd.port;
+    let config = format!(
+        r#"
+[ssh]
+user = "{user}"
+identity_files = ["{key}"]
+known_hosts = "{known_hosts}"
+host_keys = "accept-new"
+
+[environments.prod]
+hosts = ["127.0.0.2:{port}", "127.0.0.3:{port}"]
+
+[tasks.first]
+steps = [{{ exec = {{ shell = "mkdir -p {out}/${{host}}/prod && echo first >> {out}/${{host}}/log" }} }}]
+
+[tasks.switch]
+steps = [{{ exec = {{ shell = "echo switch >> {out}/${{host}}/log" }} }}]
+
+[tasks.status]
+params = {{ instance = {{ required = true }} }}
+steps = [{{ exec = {{ shell = "echo status-${{instance}}; exit 3", output = true }}, allow_failure = true }}]
+
+[tasks.promote]
+steps = [
+  {{ task = "first", when = {{ fails = ["test", "-d", "{out}/${{host}}/prod"] }} }},
+  {{ task = "switch", when = {{ succeeds = ["test", "-d", "{out}/${{host}}/prod"] }} }},
+  {{ task = "status", params = {{ instance = "production" }} }},
+]
+"#,
+        user = deploy_ssh::testing::user(),
+        key = sshd.user_key_path.display(),
+        known_hosts = sshd.dir.path().join("branches_known_hosts").display(),
+        out = out_dir.display(),
+    );
+    // The second host already has a production release.
+    std::fs::create_dir_all(out_dir.join(format!("127.0.0.3:{port}/prod"))).expect("prod dir");
+    let project = Project::new(&config);
+    let out = project
+        .deploy()
+        .args(["run", "prod", "promote"])
+        .output()
+        .expect("runs");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let log = |host: &str| {
+        std::fs::read_to_string(out_dir.join(format!("{host}:{port}/log"))).unwrap_or_default()
+    };
+    assert_eq!(log("127.0.0.2"), "first\n", "{err}");
+    assert_eq!(log("127.0.0.3"), "switch\n", "{err}");
+    for host in ["127.0.0.2", "127.0.0.3"] {
+        assert!(
+            err.contains(&format!("[{host}:{port}] | status-production")),
+            "{err}"
+        );
+    }
+    assert!(err.contains("failed (allowed)"), "{err}");
+}
