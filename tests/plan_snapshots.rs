@@ -418,6 +418,19 @@ fn params_typed_values() {
     ));
 }
 
+/// A secret parameter (asked by a prompt; given here) never shows: not in
+/// the params line, not in the step; the task's own approval gate comes
+/// first (issue 9).
+#[test]
+fn params_secret_prompt_and_task_approval() {
+    insta::assert_snapshot!(text(
+        "params.toml",
+        None,
+        Some("webfaction"),
+        &[("password", "hunter2")]
+    ));
+}
+
 /// Transforms: `replace`, `lower`, `upper`, `sanitize_tag`, `default`,
 /// chained left to right (issue 9).
 #[test]
