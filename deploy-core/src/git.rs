@@ -91,7 +91,9 @@ pub fn commit(dir: &Path) -> Result<String, GitError> {
     git(dir, &["rev-parse", "--verify", "HEAD"])
 }
 
-/// The abbreviated commit id of HEAD, as `git rev-parse --short` gives it
+/// The abbreviated commit id of HEAD: 7 characters, more only where 7 are
+/// ambiguous in the repository (`git rev-parse --short=7`), so the same
+/// commit gives the same id whatever the machine's `core.abbrev`
 /// (`${git_short_commit}`).
 ///
 /// # Examples
@@ -104,7 +106,7 @@ pub fn commit(dir: &Path) -> Result<String, GitError> {
 /// assert!(deploy_core::git::short_commit(dir.path()).unwrap().len() >= 7);
 /// ```
 pub fn short_commit(dir: &Path) -> Result<String, GitError> {
-    git(dir, &["rev-parse", "--short", "--verify", "HEAD"])
+    git(dir, &["rev-parse", "--short=7", "--verify", "HEAD"])
 }
 
 /// The tag at HEAD, exactly (`${git_tag}`): what CI builds a release from.

@@ -141,6 +141,7 @@ pub fn register(registry: &mut deploy_core::StepRegistry) {
     // config's directory.
     registry.local_paths("docker.build", &["context"]);
     registry.local_paths("docker.compose", &["file"]);
+    registry.local_paths("docker.run", &["compose"]);
     for kind in [
         "docker.ensure-running",
         "docker.recreate",
