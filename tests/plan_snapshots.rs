@@ -156,6 +156,16 @@ fn ordering_once_barrier_needs_local() {
     ));
 }
 
+/// The same limited to two web hosts (`-H web2,web3`): `once` moves to the
+/// first selected host, the worker's step has no host, the header says so.
+#[test]
+fn ordering_limited_to_hosts() {
+    let plan = plan("ordering.toml", Some("production"), Some("deploy"), &[])
+        .limited(&deploy_core::plan::Limit::hosts(["web2", "web3"]))
+        .expect("a selection of the environment's hosts");
+    insta::assert_snapshot!(render::text(&plan));
+}
+
 /// The Pixel guide on staging (default environment and task).
 #[test]
 fn pixel_staging() {

@@ -72,6 +72,16 @@ pub(crate) struct Selection {
     /// Print JSON (the plan, or for `run` JSON-lines events) on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+
+    /// Limit the run to these hosts of the environment (comma-separated);
+    /// `once` steps and barriers apply within them.
+    #[arg(long, short = 'H', value_name = "HOST,...", value_delimiter = ',')]
+    pub(crate) hosts: Vec<String>,
+
+    /// Limit the run to hosts with any of these roles (comma-separated;
+    /// with --hosts, a host must be named and have one).
+    #[arg(long, short = 'R', value_name = "ROLE,...", value_delimiter = ',')]
+    pub(crate) roles: Vec<String>,
 }
 
 #[derive(Debug, Args)]

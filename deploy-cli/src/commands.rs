@@ -9,6 +9,7 @@ use deploy_core::config::{
     Approval, Config, EnvironmentSummary, Listing, TaskListing, Transport, parse_args,
 };
 use deploy_core::event::EventSink;
+use deploy_core::plan::Limit;
 use deploy_core::{
     Executor, FailurePolicy, LocalTarget, Plan, Rollout, RunValues, Secret, StepRegistry, Target,
     render,
@@ -108,6 +109,12 @@ fn build_plan(
     let plan = config
         .plan(env, task, &args, &registry())
         .map_err(|e| e.with_snippet())?;
+    let limit = Limit {
+        hosts: selection.hosts.clone(),
+        roles: selection.roles.clone(),
+        ..Limit::default()
+    };
+    let plan = plan.limited(&limit).map_err(|e| e.to_string())?;
     Ok((plan, config.param_secrets(&args)))
 }
 

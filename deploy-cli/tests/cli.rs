@@ -1037,3 +1037,89 @@ steps = [
     }
     assert!(err.contains("failed (allowed)"), "{err}");
 }
+
+/// `-H` / `-R` limit a run to some hosts of a real sshd's addresses: only
+/// those run, `once` runs on the first selected host, the plan header says
+/// the run is limited, and an unknown name is refused with the names known.
+#[test]
+fn hosts_and_roles_limit_a_run() {
+    let Some(sshd) = deploy_ssh::testing::Sshd::start() else {
+        return;
+    };
+    let out_dir = sshd.dir.path().join("limited");
+    let port = sshd.port;
+    let config = format!(
+        r#"
+[ssh]
+user = "{user}"
+identity_files = ["{key}"]
+known_hosts = "{known_hosts}"
+host_keys = "accept-new"
+
+[environments.prod]
+roles = {{ web = ["127.0.0.2:{port}", "127.0.0.3:{port}"], db = ["127.0.0.4:{port}"] }}
+
+[tasks.ship]
+steps = [
+  {{ exec = {{ shell = "mkdir -p {out} && echo ${{host}} >> {out}/ran" }} }},
+  {{ exec = {{ shell = "echo ${{host}} >> {out}/migrated" }}, once = true }},
+]
+"#,
+        user = deploy_ssh::testing::user(),
+        key = sshd.user_key_path.display(),
+        known_hosts = sshd.dir.path().join("limited_known_hosts").display(),
+        out = out_dir.display(),
+    );
+    let project = Project::new(&config);
+    let read = |file: &str| std::fs::read_to_string(out_dir.join(file)).unwrap_or_default();
+
+    let plan = project
+        .deploy()
+        .args(["plan", "prod", "ship", "-R", "web"])
+        .output()
+        .expect("runs");
+    assert!(
+        stdout(&plan).contains("limited to: roles web (2 of 3 hosts)"),
+        "{}",
+        stdout(&plan)
+    );
+    let out = project
+        .deploy()
+        .args(["run", "prod", "ship", "--roles", "web"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut ran: Vec<String> = read("ran").lines().map(str::to_owned).collect();
+    ran.sort();
+    assert_eq!(
+        ran,
+        [format!("127.0.0.2:{port}"), format!("127.0.0.3:{port}")]
+    );
+    assert_eq!(read("migrated"), format!("127.0.0.2:{port}\n"));
+
+    let out = project
+        .deploy()
+        .args(["run", "prod", "ship", "-H", &format!("127.0.0.4:{port}")])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(read("ran").contains("127.0.0.4"), "only the db host ran");
+    assert_eq!(
+        read("migrated"),
+        format!("127.0.0.2:{port}\n127.0.0.4:{port}\n"),
+        "once runs on the first selected host"
+    );
+
+    let out = project
+        .deploy()
+        .args(["run", "prod", "ship", "-R", "webb"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("-R/--roles: unknown role `webb` (did you mean `web`?) (roles here: db, web)"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -35,6 +35,15 @@ fn selector_text(plan: &Plan, index: usize, step: &PlannedStep) -> String {
         Selector::Hosts(_) => "hosts".to_owned(),
         Selector::Local => return "the deploying machine".to_owned(),
     };
+    if hosts.is_empty() {
+        return match (&step.on, plan.limit()) {
+            (Selector::Hosts(names), Some(_)) => {
+                format!("hosts {}: none of them in this run (not run)", names.join(", "))
+            }
+            (_, Some(_)) => format!("{base}: no host in this run (not run)"),
+            _ => format!("{base}: no host (not run)"),
+        };
+    }
     if step.once {
         format!("{base}, once: {}", hosts.join(", "))
     } else {
@@ -108,6 +117,9 @@ pub fn text(plan: &Plan) -> String {
         })
         .collect();
     let _ = writeln!(out, "hosts ({}): {}", plan.hosts().len(), hosts.join(", "));
+    if let Some(limit) = plan.limit() {
+        let _ = writeln!(out, "limited to: {}", limit.describe());
+    }
     let _ = writeln!(out, "rollout: {}", rollout_text(plan.rollout()));
     let _ = writeln!(out, "on failure: {}", failure_text(plan.on_failure()));
     if !plan.params().is_empty() {
@@ -217,6 +229,8 @@ struct JsonPlan<'a> {
     environment: &'a str,
     task: &'a str,
     hosts: &'a [crate::plan::Host],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<&'a crate::plan::Limit>,
     rollout: Rollout,
     on_failure: FailurePolicy,
     params: &'a std::collections::BTreeMap<String, String>,
@@ -300,6 +314,7 @@ pub fn json(plan: &Plan) -> String {
         environment: plan.environment(),
         task: plan.task(),
         hosts: plan.hosts(),
+        limit: plan.limit(),
         rollout: plan.rollout(),
         on_failure: plan.on_failure(),
         params: plan.params(),

@@ -228,7 +228,7 @@ impl PlanBuilder {
 
 /// Which hosts (by index) each step runs on, through a role index so a plan
 /// of many steps and hosts is placed in time proportional to its size.
-fn place(hosts: &[Host], steps: &[PlannedStep]) -> Vec<Vec<usize>> {
+pub(super) fn place(hosts: &[Host], steps: &[PlannedStep]) -> Vec<Vec<usize>> {
     let mut by_role: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, host) in hosts.iter().enumerate() {

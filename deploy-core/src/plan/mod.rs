@@ -11,12 +11,14 @@ mod build;
 mod condition;
 mod error;
 mod hosts;
+mod limit;
 mod planned_step;
 mod policy;
 
 pub use condition::Condition;
 pub use error::{PlanError, PlanErrorKind};
 pub use hosts::{Host, Selector};
+pub use limit::Limit;
 pub use planned_step::PlannedStep;
 pub use policy::{FailurePolicy, Retry, Rollout};
 
@@ -50,6 +52,8 @@ pub struct Plan {
     params: BTreeMap<String, String>,
     /// Per step, the indices of the hosts it runs on (computed by `build`).
     placements: Vec<Vec<usize>>,
+    /// The hosts the run is limited to (`-H`/`-R`), when it is.
+    limit: Option<Limit>,
 }
 
 /// Builds a [`Plan`]; [`PlanBuilder::build`] checks it.
@@ -91,6 +95,7 @@ impl Plan {
                 on_failure: FailurePolicy::default(),
                 params: BTreeMap::new(),
                 placements: Vec::new(),
+                limit: None,
             },
         }
     }
