@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 success · 1 a step failed · 2 bad usage or configuration (nothing ran) · 3 an approval was refused (the run stopped there) · 130 interrupted
+Exit codes: 0 success · 1 a step failed · 2 bad usage or configuration (nothing ran) · 3 an approval was refused (the run stopped there) · 4 the environment is locked by another run · 130 interrupted
 
 Config: --config, else $DEPLOY_CONFIG, else the nearest deploy.toml in this directory or above.";
 
@@ -59,6 +59,34 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The deploy lock of an environment: who holds it; take it across
+    /// runs (maintenance); let go.
+    Lock {
+        #[command(subcommand)]
+        action: LockAction,
+        /// The environment (else the default one).
+        #[arg(long, short = 'e', global = true, value_name = "ENV")]
+        environment: Option<String>,
+    },
+}
+
+/// What `deploy lock` does.
+#[derive(Debug, Subcommand)]
+pub(crate) enum LockAction {
+    /// Who holds the lock, since when, for what.
+    Status,
+    /// Take the lock until `deploy lock release` (runs are refused meanwhile).
+    Acquire {
+        /// Why (shown to whoever is refused).
+        #[arg(long, short = 'm')]
+        message: Option<String>,
+    },
+    /// Let go of the lock (another's only with --force).
+    Release {
+        /// Release a lock someone else holds.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `[ENV] [TASK] [KEY=VALUE]...`
@@ -104,4 +132,12 @@ pub(crate) struct RunArgs {
     /// How long running steps get to finish after Ctrl-C.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub(crate) grace: String,
+
+    /// Wait this long for another run's deploy lock instead of failing at once.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) lock_wait: Option<String>,
+
+    /// Why this run holds the lock (shown to whoever it blocks).
+    #[arg(long, short = 'm')]
+    pub(crate) message: Option<String>,
 }

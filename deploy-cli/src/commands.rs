@@ -52,6 +52,18 @@ fn load(cli: &Cli) -> Result<Config, String> {
 
 async fn dispatch(cli: &Cli) -> Result<u8, String> {
     match &cli.command {
+        Command::Lock {
+            action,
+            environment,
+        } => {
+            let config = load(cli)?;
+            let env = config
+                .environment(environment.as_deref())
+                .map_err(|e| e.with_snippet())?;
+            let targets = crate::targets::for_environment(&env, &config.ssh(), config.dir())?;
+            let lock = crate::locking::environment_lock(&env, &targets)?;
+            crate::locking::command(lock, &env, action).await
+        }
         Command::Tasks { environment, json } => {
             let config = load(cli)?;
             let listing = config
@@ -269,6 +281,11 @@ async fn execute(
         .map_err(|e| e.with_snippet())?;
     let targets = crate::targets::for_environment(&env, &config.ssh(), config.dir())?;
     let grace = deploy_core::duration::parse(&args.grace)?;
+    let lock_wait = args
+        .lock_wait
+        .as_deref()
+        .map(deploy_core::duration::parse)
+        .transpose()?;
     let mut values = RunValues::new(RunValues::release_now());
     values.secrets = config
         .load_secrets_for(plan)
@@ -288,6 +305,39 @@ async fn execute(
     };
 
     let cancel = CancellationToken::new();
+    // One run of an environment at a time: the lock, before the first step.
+    let lock = crate::locking::environment_lock(&env, &targets)?;
+    let held = match crate::locking::hold(
+        lock,
+        &env,
+        plan.task(),
+        args.message.as_deref(),
+        lock_wait,
+        cancel.clone(),
+    )
+    .await
+    {
+        Ok(held) => held,
+        Err(e @ deploy_core::lock::LockError::Held { .. }) => {
+            eprintln!(
+                "error: {e}
+  wait for it with --lock-wait DURATION, or see `deploy lock status -e {}`",
+                env.name
+            );
+            return Ok(exit::LOCKED);
+        }
+        // The lock host cannot be reached or written: nothing ran, and
+        // nothing may run without the lock.
+        Err(e) => {
+            eprintln!(
+                "error: cannot take the deploy lock of {} on {}: {}",
+                env.name,
+                env.lock_host.as_deref().unwrap_or("?"),
+                deploy_core::cause::chain(&e)
+            );
+            return Ok(exit::FAILURE);
+        }
+    };
     let on_interrupt = cancel.clone();
     let grace_text = args.grace.clone();
     tokio::spawn(async move {
@@ -317,11 +367,15 @@ async fn execute(
         executor = executor.concurrency(n);
     }
     let report = executor.run(plan, &targets, sink).await;
+    let lost = held.release().await;
     if let Some(bars) = &bars {
         bars.finish();
     }
     if !args.selection.json {
         eprint!("{}", report.render());
+    }
+    if lost.is_some() {
+        return Ok(exit::LOCKED);
     }
     Ok(match report.outcome {
         deploy_core::report::Outcome::Succeeded => exit::OK,

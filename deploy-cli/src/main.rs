@@ -9,6 +9,7 @@ mod args;
 mod commands;
 mod discover;
 mod exit;
+mod locking;
 mod progress;
 mod targets;
 

@@ -26,7 +26,9 @@ impl Project {
 
     fn deploy(&self) -> Command {
         let mut cmd = Command::cargo_bin("deploy").expect("deploy binary");
-        cmd.current_dir(self.path()).env_remove("DEPLOY_CONFIG");
+        cmd.current_dir(self.path())
+            .env_remove("DEPLOY_CONFIG")
+            .env("DEPLOY_STATE_DIR", self.path().join(".state"));
         cmd
     }
 }
@@ -528,7 +530,11 @@ fn demo_deploys_upgrades_and_rolls_back() {
     let config = repo_root().join("deploy.toml");
     let run = |args: &[&str]| {
         let mut cmd = Command::cargo_bin("deploy").expect("deploy binary");
-        cmd.arg("--config").arg(&config).arg("run").args(args);
+        cmd.arg("--config")
+            .arg(&config)
+            .env("DEPLOY_STATE_DIR", deploy_to.path().join(".state"))
+            .arg("run")
+            .args(args);
         let out = cmd.output().expect("runs");
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
         out
@@ -539,6 +545,7 @@ fn demo_deploys_upgrades_and_rolls_back() {
     let _stops_the_app = OnDrop(|| {
         if let Ok(mut cmd) = Command::cargo_bin("deploy") {
             let _ = cmd
+                .env("DEPLOY_STATE_DIR", deploy_to.path().join(".state"))
                 .arg("--config")
                 .arg(&config)
                 .args(["run", "stop", &dir])
@@ -1117,8 +1124,9 @@ steps = [
         .expect("runs");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out)
-            .contains("-R/--roles: unknown role `webb` (did you mean `web`?) (roles here: db, web)"),
+        stderr(&out).contains(
+            "-R/--roles: unknown role `webb` (did you mean `web`?) (roles here: db, web)"
+        ),
         "{}",
         stderr(&out)
     );

@@ -10,7 +10,13 @@ use assert_cmd::Command;
 
 fn deploy(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("deploy").expect("deploy binary");
-    cmd.current_dir(dir).env_remove("DEPLOY_CONFIG");
+    // The deploy lock lives beside the directory, not in it (a test below
+    // checks that nothing lands in the working directory).
+    let mut state = dir.as_os_str().to_owned();
+    state.push(".state");
+    cmd.current_dir(dir)
+        .env_remove("DEPLOY_CONFIG")
+        .env("DEPLOY_STATE_DIR", state);
     cmd
 }
 

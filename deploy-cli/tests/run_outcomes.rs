@@ -17,6 +17,7 @@ fn run(config: &str, args: &[&str]) -> (Option<i32>, String, tempfile::TempDir) 
     let out = Command::cargo_bin("deploy")
         .expect("deploy binary")
         .current_dir(dir.path())
+        .env("DEPLOY_STATE_DIR", dir.path().join(".state"))
         .env_remove("DEPLOY_CONFIG")
         .args(["run", "e", "t"])
         .args(args)
@@ -203,6 +204,7 @@ fn when_picks_one_branch_and_a_comparison_leaves_a_step_out() {
     let out = Command::cargo_bin("deploy")
         .expect("deploy binary")
         .current_dir(dir.path())
+        .env("DEPLOY_STATE_DIR", dir.path().join(".state"))
         .args(["run", "e", "t", "release_name=r42"])
         .output()
         .expect("runs");
@@ -237,6 +239,7 @@ fn a_prompted_secret_parameter() {
     let out = Command::cargo_bin("deploy")
         .expect("deploy binary")
         .current_dir(dir.path())
+        .env("DEPLOY_STATE_DIR", dir.path().join(".state"))
         .args(["plan", "e", "t", "password=hunter2"])
         .output()
         .expect("runs");

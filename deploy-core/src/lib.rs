@@ -46,6 +46,7 @@ pub mod cause;
 pub mod dotenv;
 pub mod duration;
 pub mod git;
+pub mod lock;
 pub mod mode;
 #[cfg(feature = "testing")]
 pub mod testing;

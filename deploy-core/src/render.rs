@@ -38,7 +38,10 @@ fn selector_text(plan: &Plan, index: usize, step: &PlannedStep) -> String {
     if hosts.is_empty() {
         return match (&step.on, plan.limit()) {
             (Selector::Hosts(names), Some(_)) => {
-                format!("hosts {}: none of them in this run (not run)", names.join(", "))
+                format!(
+                    "hosts {}: none of them in this run (not run)",
+                    names.join(", ")
+                )
             }
             (_, Some(_)) => format!("{base}: no host in this run (not run)"),
             _ => format!("{base}: no host (not run)"),

@@ -121,6 +121,14 @@ pub struct EnvironmentInfo {
     pub approval: Approval,
     /// Most steps at once, when set.
     pub concurrency: Option<usize>,
+    /// Where deploy keeps its state on the hosts (`state_dir`, default
+    /// `~/.local/state/deploy/<environment>`, or `$DEPLOY_STATE_DIR/<environment>`
+    /// when that is set here; `~/` is the host's `$HOME`).
+    pub state_dir: String,
+    /// The host that holds the deploy lock (`lock_host`, default the first).
+    pub lock_host: Option<String>,
+    /// How long a lock that is not renewed stays (`lock_expiry`, default 10m).
+    pub lock_expiry: std::time::Duration,
 }
 
 impl Config {
@@ -190,6 +198,23 @@ impl Config {
             transport: env.transport,
             approval: env.approval,
             concurrency: env.concurrency,
+            state_dir: env.state_dir.clone().unwrap_or_else(|| {
+                // DEPLOY_STATE_DIR moves every environment's default (a
+                // sandbox, a test run); `state_dir` in deploy.toml wins.
+                let base = std::env::var("DEPLOY_STATE_DIR")
+                    .ok()
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| "~/.local/state/deploy".to_owned());
+                format!("{}/{name}", base.trim_end_matches('/'))
+            }),
+            lock_host: env
+                .lock_host
+                .as_ref()
+                .map(|h| h.get_ref().clone())
+                .or_else(|| hosts_of(env).first().map(|h| h.name.clone())),
+            lock_expiry: env
+                .lock_expiry
+                .unwrap_or(std::time::Duration::from_secs(600)),
             name,
         })
     }

@@ -116,6 +116,13 @@ pub(super) struct RawEnvironment {
     #[serde(default)]
     pub(super) on_failure: FailurePolicy,
     pub(super) concurrency: Option<usize>,
+    /// Where deploy keeps its state on the hosts (lock, releases, audit).
+    pub(super) state_dir: Option<String>,
+    /// The host that holds the deploy lock (default: the first).
+    pub(super) lock_host: Option<Spanned<String>>,
+    /// How long a lock not renewed stays (default 10 minutes).
+    #[serde(default, with = "crate::duration::serde_opt")]
+    pub(super) lock_expiry: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Deserialize)]

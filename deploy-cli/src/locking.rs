@@ -1,0 +1,184 @@
+//! The deploy lock around a run, and `deploy lock status|acquire|release`:
+//! taken on the environment's lock host before the first step, renewed
+//! while the run goes on, released at the end (failed, interrupted or not).
+//! A run whose lock was taken over stops before its next step.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deploy_core::config::EnvironmentInfo;
+use deploy_core::lock::{EnvironmentLock, Holder, LockError};
+use deploy_core::{Target, Targets};
+use tokio_util::sync::CancellationToken;
+
+/// The lock of `env`, on its lock host (a host of the environment).
+pub(crate) fn environment_lock(
+    env: &EnvironmentInfo,
+    targets: &Targets,
+) -> Result<EnvironmentLock, String> {
+    let host = env
+        .lock_host
+        .clone()
+        .ok_or_else(|| format!("environment `{}` has no host to lock", env.name))?;
+    let target: Arc<dyn Target> = targets.get(&host).cloned().ok_or_else(|| {
+        format!(
+            "lock_host `{host}` is not a host of environment `{}`",
+            env.name
+        )
+    })?;
+    Ok(EnvironmentLock::new(target, env.state_dir.clone()))
+}
+
+/// A lock this run holds, renewed in the background.
+pub(crate) struct Held {
+    lock: Arc<EnvironmentLock>,
+    holder: Arc<Mutex<Holder>>,
+    renewing: tokio::task::JoinHandle<()>,
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+/// Takes the lock for a run of `task` (waiting up to `wait`), or says who
+/// holds it. When the lock is lost later, `stop` is cancelled so that no
+/// new step starts.
+pub(crate) async fn hold(
+    lock: EnvironmentLock,
+    env: &EnvironmentInfo,
+    task: &str,
+    message: Option<&str>,
+    wait: Option<Duration>,
+    stop: CancellationToken,
+) -> Result<Held, LockError> {
+    let mut holder = Holder::new(&env.name, task, env.lock_expiry);
+    if let Some(message) = message {
+        holder = holder.message(message);
+    }
+    match wait {
+        Some(wait) => lock.acquire_waiting(&holder, wait).await?,
+        None => lock.acquire(&holder).await?,
+    }
+    let lock = Arc::new(lock);
+    let holder = Arc::new(Mutex::new(holder));
+    let lost = Arc::new(Mutex::new(None));
+    let every = (env.lock_expiry / 3).max(Duration::from_millis(200));
+    let renewing = {
+        let (lock, holder, lost) = (lock.clone(), holder.clone(), lost.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let mut current = match holder.lock() {
+                    Ok(h) => h.clone(),
+                    Err(_) => return,
+                };
+                match lock.renew(&mut current).await {
+                    Ok(()) => {
+                        if let Ok(mut h) = holder.lock() {
+                            *h = current;
+                        }
+                    }
+                    Err(error @ LockError::Lost { .. }) => {
+                        eprintln!("error: {error}");
+                        if let Ok(mut l) = lost.lock() {
+                            *l = Some(error.to_string());
+                        }
+                        stop.cancel();
+                        return;
+                    }
+                    // A renewal that could not reach the host is tried again.
+                    Err(_) => {}
+                }
+            }
+        })
+    };
+    Ok(Held {
+        lock,
+        holder,
+        renewing,
+        lost,
+    })
+}
+
+impl Held {
+    /// Stops renewing and lets go (unless another took it over). Returns
+    /// why the lock was lost, if it was.
+    pub(crate) async fn release(self) -> Option<String> {
+        self.renewing.abort();
+        let lost = self.lost.lock().ok().and_then(|l| l.clone());
+        if lost.is_none() {
+            let holder = self.holder.lock().map(|h| h.clone()).ok();
+            if let Some(holder) = holder
+                && let Err(e) = self.lock.release(&holder, false).await
+            {
+                eprintln!("warning: could not release the deploy lock: {e}");
+            }
+        }
+        lost
+    }
+}
+
+/// `deploy lock status|acquire|release`.
+pub(crate) async fn command(
+    lock: EnvironmentLock,
+    env: &EnvironmentInfo,
+    action: &crate::args::LockAction,
+) -> Result<u8, String> {
+    use crate::args::LockAction;
+    match action {
+        LockAction::Status => {
+            match lock.status().await.map_err(|e| e.to_string())? {
+                Some(holder) => {
+                    println!(
+                        "{} is locked by {}{}",
+                        env.name,
+                        holder.describe(),
+                        if holder.expired() {
+                            " (expired: the next run takes it over)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                None => println!("{} is not locked", env.name),
+            }
+            Ok(crate::exit::OK)
+        }
+        LockAction::Acquire { message } => {
+            // Held across runs until released: a long expiry.
+            let mut holder = Holder::new(&env.name, "lock", Duration::from_secs(365 * 24 * 3600));
+            if let Some(message) = message {
+                holder = holder.message(message);
+            }
+            match lock.acquire(&holder).await {
+                Ok(()) => {
+                    println!("{} locked by {}", env.name, holder.describe());
+                    Ok(crate::exit::OK)
+                }
+                Err(e @ LockError::Held { .. }) => {
+                    eprintln!("error: {e}");
+                    Ok(crate::exit::LOCKED)
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        LockAction::Release { force } => {
+            let current = lock.status().await.map_err(|e| e.to_string())?;
+            let Some(current) = current else {
+                println!("{} is not locked", env.name);
+                return Ok(crate::exit::OK);
+            };
+            let mine = current.who == Holder::new(&env.name, "lock", Duration::ZERO).who;
+            if !mine && !force {
+                eprintln!(
+                    "error: {} is locked by {}: pass --force to release another's lock",
+                    env.name,
+                    current.describe()
+                );
+                return Ok(crate::exit::LOCKED);
+            }
+            lock.release(&current, true)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{} released (was held by {})", env.name, current.who);
+            Ok(crate::exit::OK)
+        }
+    }
+}
