@@ -59,6 +59,18 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The audit log of an environment: who ran what, when, how it ended.
+    Audit {
+        /// The environment (else the default one).
+        #[arg(value_name = "ENV")]
+        environment: Option<String>,
+        /// How many of the newest lines.
+        #[arg(short = 'n', default_value_t = 20)]
+        lines: usize,
+        /// Print JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// The deploy lock of an environment: who holds it; take it across
     /// runs (maintenance); let go.
     Lock {

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use deploy_core::audit::AuditEntry;
 use deploy_core::config::{
     Approval, Config, EnvironmentSummary, Listing, TaskListing, Transport, parse_args,
 };
@@ -52,6 +53,52 @@ fn load(cli: &Cli) -> Result<Config, String> {
 
 async fn dispatch(cli: &Cli) -> Result<u8, String> {
     match &cli.command {
+        Command::Audit {
+            environment,
+            lines,
+            json,
+        } => {
+            let config = load(cli)?;
+            let env = config
+                .environment(environment.as_deref())
+                .map_err(|e| e.with_snippet())?;
+            let targets = crate::targets::for_environment(&env, &config.ssh(), config.dir())?;
+            let log = crate::locking::audit_log(&env, &targets)?;
+            let entries = log.last(*lines).await.map_err(|e| e.to_string())?;
+            for entry in &entries {
+                if *json {
+                    println!("{}", serde_json::to_string(entry).unwrap_or_default());
+                } else {
+                    let params: Vec<String> = entry
+                        .params
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    println!(
+                        "{}  {}  {} {} {}{}  {}",
+                        entry.time,
+                        entry.who,
+                        entry.command,
+                        entry.environment,
+                        entry.task,
+                        if params.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" {}", params.join(" "))
+                        },
+                        entry
+                            .release
+                            .as_ref()
+                            .map(|r| format!("release {r}: {}", entry.outcome))
+                            .unwrap_or_else(|| entry.outcome.clone())
+                    );
+                }
+            }
+            if entries.is_empty() && !*json {
+                println!("no audit lines for {} yet", env.name);
+            }
+            Ok(exit::OK)
+        }
         Command::Lock {
             action,
             environment,
@@ -61,8 +108,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
                 .environment(environment.as_deref())
                 .map_err(|e| e.with_snippet())?;
             let targets = crate::targets::for_environment(&env, &config.ssh(), config.dir())?;
-            let lock = crate::locking::environment_lock(&env, &targets)?;
-            crate::locking::command(lock, &env, action).await
+            crate::locking::command(&env, &targets, action).await
         }
         Command::Tasks { environment, json } => {
             let config = load(cli)?;
@@ -319,6 +365,8 @@ async fn execute(
     {
         Ok(held) => held,
         Err(e @ deploy_core::lock::LockError::Held { .. }) => {
+            let entry = AuditEntry::for_plan("run", plan, &values.release, "locked");
+            crate::locking::audit(&env, &targets, &entry).await;
             eprintln!(
                 "error: {e}
   wait for it with --lock-wait DURATION, or see `deploy lock status -e {}`",
@@ -359,6 +407,7 @@ async fn execute(
         pre_approved: args.yes,
         bars: bars.as_ref().map(Bars::multi),
     };
+    let release = values.release.clone();
     let mut executor = Executor::new(local, values)
         .approver(Arc::new(approver))
         .grace(grace)
@@ -368,6 +417,15 @@ async fn execute(
     }
     let report = executor.run(plan, &targets, sink).await;
     let lost = held.release().await;
+    let outcome = match (&lost, report.outcome) {
+        (Some(_), _) => "lock lost".to_owned(),
+        (None, outcome) => serde_json::to_value(outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+    };
+    let entry = AuditEntry::for_plan("run", plan, &release, &outcome);
+    crate::locking::audit(&env, &targets, &entry).await;
     if let Some(bars) = &bars {
         bars.finish();
     }

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use deploy_core::audit::{AuditEntry, AuditLog};
 use deploy_core::config::EnvironmentInfo;
 use deploy_core::lock::{EnvironmentLock, Holder, LockError};
 use deploy_core::{Target, Targets};
@@ -16,17 +17,45 @@ pub(crate) fn environment_lock(
     env: &EnvironmentInfo,
     targets: &Targets,
 ) -> Result<EnvironmentLock, String> {
+    Ok(EnvironmentLock::new(
+        state_host(env, targets)?,
+        env.state_dir.clone(),
+    ))
+}
+
+/// The audit log of `env`, beside its lock.
+pub(crate) fn audit_log(env: &EnvironmentInfo, targets: &Targets) -> Result<AuditLog, String> {
+    Ok(AuditLog::new(
+        state_host(env, targets)?,
+        env.state_dir.clone(),
+    ))
+}
+
+/// Appends `entry` to `env`'s audit log; a failure is a warning (the run
+/// itself is over).
+pub(crate) async fn audit(env: &EnvironmentInfo, targets: &Targets, entry: &AuditEntry) {
+    match audit_log(env, targets) {
+        Ok(log) => {
+            if let Err(e) = log.append(entry).await {
+                eprintln!("warning: the audit line was not written: {e}");
+            }
+        }
+        Err(e) => eprintln!("warning: the audit line was not written: {e}"),
+    }
+}
+
+/// The host whose state directory holds the lock and the audit log.
+fn state_host(env: &EnvironmentInfo, targets: &Targets) -> Result<Arc<dyn Target>, String> {
     let host = env
         .lock_host
         .clone()
         .ok_or_else(|| format!("environment `{}` has no host to lock", env.name))?;
-    let target: Arc<dyn Target> = targets.get(&host).cloned().ok_or_else(|| {
+    targets.get(&host).cloned().ok_or_else(|| {
         format!(
             "lock_host `{host}` is not a host of environment `{}`",
             env.name
         )
-    })?;
-    Ok(EnvironmentLock::new(target, env.state_dir.clone()))
+    })
 }
 
 /// A lock this run holds, renewed in the background.
@@ -115,8 +144,29 @@ impl Held {
     }
 }
 
-/// `deploy lock status|acquire|release`.
+/// `deploy lock status|acquire|release`; a change gets an audit line.
 pub(crate) async fn command(
+    env: &EnvironmentInfo,
+    targets: &Targets,
+    action: &crate::args::LockAction,
+) -> Result<u8, String> {
+    let lock = environment_lock(env, targets)?;
+    let code = lock_action(lock, env, action).await?;
+    let what = match action {
+        crate::args::LockAction::Status => return Ok(code),
+        crate::args::LockAction::Acquire { .. } => "lock acquire",
+        crate::args::LockAction::Release { .. } => "lock release",
+    };
+    let outcome = if code == crate::exit::OK {
+        "ok"
+    } else {
+        "refused"
+    };
+    audit(env, targets, &AuditEntry::other(what, &env.name, outcome)).await;
+    Ok(code)
+}
+
+async fn lock_action(
     lock: EnvironmentLock,
     env: &EnvironmentInfo,
     action: &crate::args::LockAction,

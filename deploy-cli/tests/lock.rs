@@ -2,7 +2,8 @@
 //! (`transport = "local"`, so the lock file is on this machine): two runs
 //! started together, one waits with `--lock-wait`; a holder killed with
 //! SIGKILL is taken over after the expiry; a run whose lock is taken over
-//! stops before its next step; `deploy lock status|acquire|release`.
+//! stops before its next step; `deploy lock status|acquire|release`; the
+//! audit lines each of these leaves.
 //!
 //! Run: `cargo test -p deploy-cli --test lock`
 
@@ -198,4 +199,62 @@ fn a_run_whose_lock_is_taken_over_stops() {
         .expect("runs");
     assert_eq!(released.status.code(), Some(0), "{}", stderr(&released));
     assert!(!project.lock_file().exists());
+}
+
+/// Every run and lock change appends an audit line (JSON) beside the lock:
+/// who, what, parameters with secrets redacted, the plan's digest, how it
+/// ended. `deploy audit` shows them; no secret value is in the file.
+#[test]
+fn runs_and_lock_changes_are_audited_without_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("deploy.toml"),
+        "[environments.e]\nhosts = [\"localhost\"]\ntransport = \"local\"\n\n\
+         [tasks.t]\nparams = { password = { prompt = \"Password\", secret = true }, version = \"1.0\" }\n\
+         steps = [{ exec = { shell = \"test -n \\\"${password}\\\"\" } }]\n",
+    )
+    .expect("config");
+    let project = Project { dir };
+    let run = project
+        .deploy()
+        .args(["run", "e", "t", "password=hunter2", "version=1.4"])
+        .output()
+        .expect("runs");
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    for args in [["lock", "acquire"], ["lock", "release"]] {
+        let out = project
+            .deploy()
+            .args(args)
+            .args(["-e", "e"])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let out = project
+        .deploy()
+        .args(["audit", "e", "--json"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let commands: Vec<&str> = lines
+        .iter()
+        .map(|l| l["command"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(commands, ["run", "lock acquire", "lock release"]);
+    assert_eq!(lines[0]["outcome"], "succeeded");
+    assert_eq!(lines[0]["params"]["version"], "1.4");
+    assert_eq!(lines[0]["params"]["password"], "[REDACTED]");
+    assert_eq!(lines[0]["plan_digest"].as_str().map(str::len), Some(64));
+    let log = std::fs::read_to_string(project.path().join(".state/e/audit.log")).expect("log");
+    assert!(!log.contains("hunter2"), "a secret in the audit log: {log}");
+    let text = project
+        .deploy()
+        .args(["audit", "e", "-n", "1"])
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&text.stdout).contains("lock release"));
 }

@@ -42,6 +42,7 @@ pub mod steps;
 pub mod text;
 
 // Helpers the step kinds and transports share.
+pub mod audit;
 pub mod cause;
 pub mod dotenv;
 pub mod duration;

@@ -57,16 +57,8 @@ impl Holder {
     /// See [`Holder`].
     pub fn new(environment: &str, task: &str, expiry: Duration) -> Holder {
         let now = now();
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".to_owned());
-        let machine = std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_owned())
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".to_owned());
         Holder {
-            who: format!("{user}@{machine}"),
+            who: who(),
             pid: std::process::id(),
             ci_job: ci_job_url(),
             environment: environment.to_owned(),
@@ -214,10 +206,7 @@ impl EnvironmentLock {
     }
 
     fn dir_word(&self) -> String {
-        match self.dir.strip_prefix("~/") {
-            Some(rest) => format!("\"$HOME\"/{}", quote(rest)),
-            None => quote(&self.dir),
-        }
+        dir_word(&self.dir)
     }
 
     /// Takes the lock for `holder`: created when free, taken over when the
@@ -376,6 +365,33 @@ impl OutputSink for Collect {
                 _ => lines.0.push(line.to_owned()),
             }
         }
+    }
+}
+
+/// `user@machine` of this process (`$USER`, the host name).
+///
+/// # Examples
+///
+/// ```
+/// assert!(deploy_core::lock::who().contains('@'));
+/// ```
+pub fn who() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let machine = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{user}@{machine}")
+}
+
+/// A state directory as a shell word: `~/x` as `"$HOME"/x`.
+pub(crate) fn dir_word(dir: &str) -> String {
+    match dir.strip_prefix("~/") {
+        Some(rest) => format!("\"$HOME\"/{}", quote(rest)),
+        None => quote(dir),
     }
 }
 
