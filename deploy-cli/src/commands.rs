@@ -65,6 +65,10 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
             print_plan(&plan, selection.json);
             Ok(exit::OK)
         }
+        Command::Ci(args) => {
+            let config = load(cli)?;
+            crate::ci::run(cli, config, args).await
+        }
         Command::Run(args) => {
             let config = load(cli)?;
             let (plan, asked) = build_plan(&config, &args.selection)?;
@@ -86,7 +90,7 @@ fn build_plan(
 ) -> Result<(Plan, BTreeMap<String, Secret>), String> {
     let (names, params): (Vec<&String>, Vec<&String>) =
         selection.words.iter().partition(|w| !w.contains('='));
-    let mut args = parse_args(params)?;
+    let args = parse_args(params)?;
     let (env, task) = match names.as_slice() {
         [] => (None, None),
         [one] if config.environments().contains(&one.as_str()) => (Some(one.as_str()), None),
@@ -99,6 +103,17 @@ fn build_plan(
             ));
         }
     };
+    prompt_and_plan(config, env, task, args)
+}
+
+/// Asks for the parameters with a `prompt` that `args` does not give, and
+/// builds the plan; also returns the values of secret parameters.
+pub(crate) fn prompt_and_plan(
+    config: &Config,
+    env: Option<&str>,
+    task: Option<&str>,
+    mut args: Vec<(String, String)>,
+) -> Result<(Plan, BTreeMap<String, Secret>), String> {
     for ask in config
         .prompts(env, task, &args)
         .map_err(|e| e.with_snippet())?
@@ -111,7 +126,7 @@ fn build_plan(
     Ok((plan, config.param_secrets(&args)))
 }
 
-fn print_plan(plan: &Plan, json: bool) {
+pub(crate) fn print_plan(plan: &Plan, json: bool) {
     if json {
         println!("{}", render::json(plan));
     } else {
@@ -250,7 +265,7 @@ fn environment_line(env: &EnvironmentSummary) -> String {
     parts.join("; ")
 }
 
-async fn execute(
+pub(crate) async fn execute(
     cli: &Cli,
     config: &Config,
     plan: &Plan,
