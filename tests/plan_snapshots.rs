@@ -486,3 +486,45 @@ fn params_git_builtins_on_a_tag_build() {
 fn params_relative_paths() {
     insta::assert_snapshot!(text("params.toml", None, Some("paths"), &[]));
 }
+
+/// `deploy ci`: the plan of the environment and task a `[ci]` rule picked,
+/// with `${ci.*}` and the rule's variables filled in (issue 10).
+fn ci_plan(vars: &[(&str, &str)]) -> String {
+    use deploy_core::config::{CiBuild, CiOverrides};
+    let path = format!("{}/ci.toml", fixtures());
+    let source = std::fs::read_to_string(&path).expect("fixture exists");
+    let config = Config::parse("ci.toml", fixtures(), &source).expect("fixture parses");
+    let vars = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let build = CiBuild::read(&vars, &CiOverrides::default()).expect("a build");
+    let matched = config.ci_match(&build).expect("a rule matches");
+    let config = config.with_ci(build, Some(&matched));
+    let plan = config
+        .plan(
+            Some(&matched.environment),
+            matched.task.as_deref(),
+            &[],
+            &StepRegistry::with_builtins(),
+        )
+        .expect("fixture plans");
+    format!("# {}\n{}", matched.text, render::text(&plan))
+}
+
+#[test]
+fn ci_tag_build_to_production() {
+    insta::assert_snapshot!(ci_plan(&[
+        ("GITHUB_REF_TYPE", "tag"),
+        ("GITHUB_REF_NAME", "v1.4.2"),
+        ("GITHUB_SHA", "4f2a9c1e"),
+    ]));
+}
+
+#[test]
+fn ci_feature_branch_to_a_review_stack() {
+    insta::assert_snapshot!(ci_plan(&[
+        ("CIRCLE_BRANCH", "feature/rotate-collage"),
+        ("CIRCLE_SHA1", "77b0d3a"),
+    ]));
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 success · 1 a step failed · 2 bad usage or configuration (nothing ran) · 3 an approval was refused (the run stopped there) · 4 the environment is locked by another run · 130 interrupted
+Exit codes: 0 success · 1 a step failed · 2 bad usage or configuration (nothing ran) · 3 an approval was refused (the run stopped there), or `deploy ci` matched no rule with on_no_match = \"fail\" · 4 the environment is locked by another run · 130 interrupted
 
 Config: --config, else $DEPLOY_CONFIG, else the nearest deploy.toml in this directory or above.";
 
@@ -48,6 +48,9 @@ pub(crate) enum Command {
     Plan(Selection),
     /// Run a task.
     Run(RunArgs),
+    /// Run the environment that deploy.toml's [ci] rules pick from this CI
+    /// build's branch or tag (GitHub Actions, GitLab CI, CircleCI, Travis CI).
+    Ci(CiArgs),
     /// List tasks with their descriptions and parameters, and the
     /// environments.
     Tasks {
@@ -152,4 +155,47 @@ pub(crate) struct RunArgs {
     /// Why this run holds the lock (shown to whoever it blocks).
     #[arg(long, short = 'm')]
     pub(crate) message: Option<String>,
+}
+
+/// `deploy ci [TASK] [KEY=VALUE]...`
+#[derive(Debug, Args)]
+pub(crate) struct CiArgs {
+    /// The task (when the matching rule names none; else the default task),
+    /// then task arguments as key=value.
+    #[arg(value_name = "TASK | KEY=VALUE")]
+    pub(crate) words: Vec<String>,
+
+    /// The build's branch (instead of the CI's variables).
+    #[arg(long, value_name = "NAME", conflicts_with = "tag")]
+    pub(crate) branch: Option<String>,
+
+    /// The build's tag (instead of the CI's variables).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) tag: Option<String>,
+
+    /// The build's commit (instead of the CI's variables).
+    #[arg(long, value_name = "SHA")]
+    pub(crate) sha: Option<String>,
+
+    /// Print which variables were read, which rule matched and what would
+    /// run; run nothing.
+    #[arg(long)]
+    pub(crate) explain: bool,
+
+    /// Approve approval gates (needed for an environment with `approval =
+    /// "required"`: the CI's own approval gate is the approval).
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
+
+    /// Print JSON-lines events on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Most steps running at once across hosts.
+    #[arg(long, value_name = "N")]
+    pub(crate) concurrency: Option<usize>,
+
+    /// How long running steps get to finish after Ctrl-C.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub(crate) grace: String,
 }

@@ -124,6 +124,10 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
             print_plan(&plan, selection.json);
             Ok(exit::OK)
         }
+        Command::Ci(args) => {
+            let config = load(cli)?;
+            crate::ci::run(cli, config, args).await
+        }
         Command::Run(args) => {
             let config = load(cli)?;
             let (plan, asked) = build_plan(&config, &args.selection)?;
@@ -145,7 +149,7 @@ fn build_plan(
 ) -> Result<(Plan, BTreeMap<String, Secret>), String> {
     let (names, params): (Vec<&String>, Vec<&String>) =
         selection.words.iter().partition(|w| !w.contains('='));
-    let mut args = parse_args(params)?;
+    let args = parse_args(params)?;
     let (env, task) = match names.as_slice() {
         [] => (None, None),
         [one] if config.environments().contains(&one.as_str()) => (Some(one.as_str()), None),
@@ -158,6 +162,24 @@ fn build_plan(
             ));
         }
     };
+    let (plan, secrets) = prompt_and_plan(config, env, task, args)?;
+    let limit = Limit {
+        hosts: selection.hosts.clone(),
+        roles: selection.roles.clone(),
+        ..Limit::default()
+    };
+    let plan = plan.limited(&limit).map_err(|e| e.to_string())?;
+    Ok((plan, secrets))
+}
+
+/// Asks for the parameters with a `prompt` that `args` does not give, and
+/// builds the plan; also returns the values of secret parameters.
+pub(crate) fn prompt_and_plan(
+    config: &Config,
+    env: Option<&str>,
+    task: Option<&str>,
+    mut args: Vec<(String, String)>,
+) -> Result<(Plan, BTreeMap<String, Secret>), String> {
     for ask in config
         .prompts(env, task, &args)
         .map_err(|e| e.with_snippet())?
@@ -167,16 +189,10 @@ fn build_plan(
     let plan = config
         .plan(env, task, &args, &registry())
         .map_err(|e| e.with_snippet())?;
-    let limit = Limit {
-        hosts: selection.hosts.clone(),
-        roles: selection.roles.clone(),
-        ..Limit::default()
-    };
-    let plan = plan.limited(&limit).map_err(|e| e.to_string())?;
     Ok((plan, config.param_secrets(&args)))
 }
 
-fn print_plan(plan: &Plan, json: bool) {
+pub(crate) fn print_plan(plan: &Plan, json: bool) {
     if json {
         println!("{}", render::json(plan));
     } else {
@@ -315,7 +331,7 @@ fn environment_line(env: &EnvironmentSummary) -> String {
     parts.join("; ")
 }
 
-async fn execute(
+pub(crate) async fn execute(
     cli: &Cli,
     config: &Config,
     plan: &Plan,

@@ -9,6 +9,8 @@ pub(crate) const USAGE: u8 = 2;
 /// An approval gate was refused (or no one was at a terminal to approve
 /// it and `--yes` was not given): the run stopped there, nothing failed.
 pub(crate) const NOT_APPROVED: u8 = 3;
+/// `deploy ci` matched no `[ci]` rule and `on_no_match = "fail"`.
+pub(crate) const NO_CI_RULE: u8 = 3;
 /// The environment is locked by another run (the error says who, since
 /// when, and how to wait or force).
 pub(crate) const LOCKED: u8 = 4;

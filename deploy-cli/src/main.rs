@@ -6,6 +6,7 @@
 
 mod approve;
 mod args;
+mod ci;
 mod commands;
 mod discover;
 mod exit;

@@ -373,7 +373,7 @@ fn a_variable_named_like_a_built_in() {
             "[environments.e]\nhosts = [\"web1\"]\nvars = {{ environment = \"prod\" }}\n{TASK}"
         ),
         "3:10",
-        "`environment` is a built-in variable (the environment the run is for); a variable or parameter cannot take its name (built-ins: config_dir, environment, git_branch, git_branch_tag, git_commit, git_short_commit, git_tag, host, release, task)",
+        "`environment` is a built-in variable (the environment the run is for); a variable or parameter cannot take its name (built-ins: ci.branch, ci.ref_tag, ci.sha, ci.tag, config_dir, environment, git_branch, git_branch_tag, git_commit, git_short_commit, git_tag, host, release, task)",
     );
     refused(
         "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { task = \"x\" }\n",
@@ -434,5 +434,46 @@ fn a_when_that_does_not_parse() {
         ),
         "4:43",
         "when: \"${release} != ''\" is decided when the plan is built, so it cannot use a value filled in at run time",
+    );
+}
+
+/// `[ci]` is checked when deploy.toml loads, whichever command runs.
+fn with_ci(ci: &str) -> String {
+    format!("[ci]\n{ci}\n\n[environments.e]\nhosts = [\"web1\"]\n\n{TASK}")
+}
+
+#[test]
+fn ci_unknown_key() {
+    refused(
+        &with_ci("rules = []\non_nomatch = \"fail\""),
+        "3:1",
+        "unknown field `on_nomatch`, expected `rules` or `on_no_match`",
+    );
+}
+
+#[test]
+fn ci_rule_with_neither_branch_nor_tag() {
+    refused(
+        &with_ci("rules = [{ environment = \"e\" }]"),
+        "2:10",
+        "[ci] rules[0]: a rule needs `branch` or `tag` (a glob such as \"develop\" or \"v*\")",
+    );
+}
+
+#[test]
+fn ci_rule_with_an_environment_that_does_not_exist() {
+    refused(
+        &with_ci("rules = [{ tag = \"v*\", environment = \"production\" }]"),
+        "2:38",
+        "unknown environment `production` (environments: e)",
+    );
+}
+
+#[test]
+fn ci_rule_with_an_unknown_key() {
+    refused(
+        &with_ci("rules = [{ tags = \"v*\", environment = \"e\" }]"),
+        "2:12",
+        "unknown field `tags`, expected one of `branch`, `tag`, `environment`, `task`, `vars`",
     );
 }

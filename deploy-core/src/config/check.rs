@@ -59,6 +59,7 @@ impl Config {
             self.check_hosts(name, env.get_ref())?;
         }
         self.check_containers()?;
+        self.check_ci()?;
         self.check_roles()?;
         self.check_task_calls()?;
         self.check_whens()?;
@@ -219,13 +220,14 @@ impl Config {
 }
 
 /// What a built-in variable is, for a name that is one.
-fn builtin_meaning(name: &str) -> Option<&'static str> {
+pub(super) fn builtin_meaning(name: &str) -> Option<&'static str> {
     Some(match name {
         "release" => "this run's release id, filled in at run time",
         "host" => "the host a step runs on, filled in at run time",
         "environment" => "the environment the run is for",
         "task" => "the task that runs",
         "config_dir" => "the directory holding deploy.toml",
+        "ci.branch" | "ci.ref_tag" | "ci.sha" | "ci.tag" => "the CI build's, set by `deploy ci`",
         "git_branch" | "git_branch_tag" | "git_commit" | "git_short_commit" | "git_tag" => {
             "from git, where deploy.toml lives"
         }

@@ -16,6 +16,10 @@ use crate::text::RUNTIME_VALUES;
 
 /// The built-in variable names, which no `vars` or `params` may take.
 pub(super) const BUILTINS: &[&str] = &[
+    "ci.branch",
+    "ci.ref_tag",
+    "ci.sha",
+    "ci.tag",
     "config_dir",
     "environment",
     "git_branch",

@@ -7,6 +7,7 @@
 
 mod address;
 mod check;
+mod ci;
 mod coerce;
 mod containers;
 mod entry;
@@ -25,6 +26,7 @@ mod when;
 use std::path::{Path, PathBuf};
 
 pub use address::HostAddress;
+pub use ci::{CiBuild, CiError, CiMatch, CiOverrides, CiRef, CiSystem, OnNoMatch};
 pub use containers::CONTAINER_KINDS;
 use error::locate;
 pub use error::{ConfigError, ConfigErrorKind};
@@ -75,6 +77,8 @@ pub struct Config {
     dir: PathBuf,
     source: String,
     raw: RawConfig,
+    /// Set by [`Config::with_ci`] for a `deploy ci` run.
+    ci: Option<ci::CiRun>,
 }
 
 impl Config {
@@ -141,6 +145,7 @@ impl Config {
             dir: dir.into(),
             source: source.to_owned(),
             raw,
+            ci: None,
         };
         config.check()?;
         Ok(config)

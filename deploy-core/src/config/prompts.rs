@@ -59,12 +59,15 @@ impl Config {
         let mut reachable = Vec::new();
         self.reachable_tasks(&task_name, &mut Vec::new(), &mut reachable)?;
         let mut asks: Vec<ParamPrompt> = Vec::new();
+        // Under `deploy ci`, the matched rule's variables give parameters.
+        let by_rule = self.ci_rule_vars();
         for task in &reachable {
             for (name, param) in &self.raw.tasks[task].get_ref().params {
                 let Some(prompt) = &param.get_ref().prompt else {
                     continue;
                 };
                 let given = args.iter().any(|(k, _)| k == name)
+                    || by_rule.contains_key(name)
                     || (*task != task_name && self.given_by_every_call(&reachable, task, name));
                 if !given && !asks.iter().any(|a| a.name == *name) {
                     asks.push(ParamPrompt {

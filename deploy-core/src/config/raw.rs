@@ -25,6 +25,8 @@ pub(super) struct RawConfig {
     /// `[containers.NAME]` tables (see `containers.rs`).
     #[serde(default)]
     pub(super) containers: BTreeMap<String, Spanned<toml::Table>>,
+    /// `[ci]`: which environment a CI build deploys to (see `ci.rs`).
+    pub(super) ci: Option<super::ci::RawCi>,
 }
 
 /// `[secrets.NAME]`: where a secret's value comes from at run time.

@@ -33,6 +33,7 @@ impl Config {
                 Ok(self.dir.display().to_string().replace("${", "$${")),
             ),
         ]);
+        values.extend(self.ci_values());
         // Each parameter: its value (None while a required one is not
         // given), where it is declared, and by which task.
         let mut params: BTreeMap<String, (Option<String>, usize, &str)> = BTreeMap::new();
@@ -43,6 +44,17 @@ impl Config {
                     value.span().start,
                     task,
                 ));
+            }
+        }
+        // Under `deploy ci`, the matched rule's variables: one named like a
+        // parameter gives it (as its default would: `${…}` is filled in, and
+        // the command line still wins); the others are a layer of their own,
+        // after the environment's.
+        let mut rule_vars = self.ci_rule_vars();
+        for (key, param) in params.iter_mut() {
+            if let Some((text, at)) = rule_vars.remove(key) {
+                param.0 = Some(text);
+                param.1 = at;
             }
         }
         for (key, value) in args {
@@ -102,7 +114,7 @@ impl Config {
                     .map(|(k, v)| (k.clone(), (v.get_ref().text(), v.span().start)))
                     .collect()
             };
-        for pending in [layer(&self.raw.vars), layer(&env.vars), params] {
+        for pending in [layer(&self.raw.vars), layer(&env.vars), rule_vars, params] {
             self.fill_layer(pending, &mut values, git)?;
         }
         Ok(values)
