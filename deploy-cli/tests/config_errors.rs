@@ -436,3 +436,36 @@ fn a_when_that_does_not_parse() {
         "when: \"${release} != ''\" is decided when the plan is built, so it cannot use a value filled in at run time",
     );
 }
+
+/// A `[secrets]` entry gives exactly one source: two, or none, is refused
+/// when the file loads, at the entry.
+#[test]
+fn a_secret_with_two_sources_or_none() {
+    let sources = "give exactly one of `env = \"VARIABLE\"`, `file = \"path\"`, `dotenv = { file = \"path\", key = \"KEY\" }`, `command = [\"program\", \"arg\"]`";
+    refused(
+        &format!(
+            "[secrets.db]\nenv = \"DB\"\ncommand = [\"pass\", \"show\", \"db\"]\n[environments.e]\nhosts = [\"web1\"]\n{TASK}"
+        ),
+        "1:1",
+        &format!("secret `db` has 2 sources (`env`, `command`): {sources}"),
+    );
+    refused(
+        &format!("[secrets]\ndb = {{}}\n[environments.e]\nhosts = [\"web1\"]\n{TASK}"),
+        "2:6",
+        &format!("secret `db` has no source: {sources}"),
+    );
+    refused(
+        &format!(
+            "[secrets]\ndb = {{ command = [] }}\n[environments.e]\nhosts = [\"web1\"]\n{TASK}"
+        ),
+        "2:6",
+        "secret `db`: `command` names no program",
+    );
+    refused(
+        &format!(
+            "[secrets]\ndb = {{ dotenv = {{ file = \".env\" }} }}\n[environments.e]\nhosts = [\"web1\"]\n{TASK}"
+        ),
+        "2:17",
+        "missing field `key`",
+    );
+}
