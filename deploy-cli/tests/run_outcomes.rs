@@ -218,7 +218,7 @@ fn when_picks_one_branch_and_a_comparison_leaves_a_step_out() {
 fn a_prompted_secret_parameter() {
     let config = format!(
         "{LOCAL}[tasks.t]\nparams = {{ password = {{ prompt = \"Webfaction password\", secret = true }} }}\n\
-         steps = [{{ exec = {{ shell = \"echo using ${{password}}; touch DIR/ran\", output = true }} }}]\n"
+         steps = [{{ exec = {{ shell = \"echo using $PASSWORD; touch DIR/ran\", env = {{ PASSWORD = \"${{password}}\" }}, output = true }} }}]\n"
     );
     let (code, err, dir) = run(&config, &[]);
     assert_eq!(code, Some(2), "{err}");

@@ -209,13 +209,16 @@ impl Config {
     /// [secrets.aws_key]
     /// env = "DEPLOY_DOCTEST_UNSET_VARIABLE"
     /// [vars]
-    /// upload = "aws --key ${secret.aws_key} s3 cp dist s3://bucket/"
+    /// upload_key = "${secret.aws_key}"
     /// [environments.ci]
     /// hosts = ["runner"]
     /// [tasks.build]
     /// steps = [{ exec = { cmd = ["make"], env = { PATH = "${secret.search_path}" } } }]
     /// [tasks.deploy]
-    /// steps = [{ task = "build" }, { exec = { shell = "${upload}" } }]
+    /// steps = [
+    ///   { task = "build" },
+    ///   { exec = { cmd = ["aws", "s3", "cp", "dist", "s3://bucket/"], env = { AWS_SECRET_ACCESS_KEY = "${upload_key}" } } },
+    /// ]
     /// "#;
     /// let config = Config::parse("deploy.toml", ".", toml).unwrap();
     /// let registry = StepRegistry::with_builtins();
