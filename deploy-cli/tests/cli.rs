@@ -332,7 +332,7 @@ hosts = ["localhost"]
 [tasks.leak]
 steps = [
   { write-file = { path = "${config_dir}/token.txt", content = "${secret.token}", mode = "0400" } },
-  { exec = { cmd = ["echo", "the token is ${secret.token}"] } },
+  { exec = { cmd = ["sh", "-c", "echo \"the token is $TOKEN\""], env = { TOKEN = "${secret.token}" } } },
   { exec = { shell = "echo \"$TOKEN\" >&2; exit 1", env = { TOKEN = "${secret.token}" } } },
 ]
 "#,

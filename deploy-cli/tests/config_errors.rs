@@ -477,3 +477,113 @@ fn ci_rule_with_an_unknown_key() {
         "unknown field `tags`, expected one of `branch`, `tag`, `environment`, `task`, `vars`",
     );
 }
+
+/// A `[secrets]` entry gives exactly one source: two, or none, is refused
+/// when the file loads, at the entry.
+#[test]
+fn a_secret_with_two_sources_or_none() {
+    let sources = "give exactly one of `env = \"VARIABLE\"`, `file = \"path\"`, `dotenv = { file = \"path\", key = \"KEY\" }`, `command = [\"program\", \"arg\"]`";
+    refused(
+        &format!(
+            "[secrets.db]\nenv = \"DB\"\ncommand = [\"pass\", \"show\", \"db\"]\n[environments.e]\nhosts = [\"web1\"]\n{TASK}"
+        ),
+        "1:1",
+        &format!("secret `db` has 2 sources (`env`, `command`): {sources}"),
+    );
+    refused(
+        &format!("[secrets]\ndb = {{}}\n[environments.e]\nhosts = [\"web1\"]\n{TASK}"),
+        "2:6",
+        &format!("secret `db` has no source: {sources}"),
+    );
+    refused(
+        &format!(
+            "[secrets]\ndb = {{ command = [] }}\n[environments.e]\nhosts = [\"web1\"]\n{TASK}"
+        ),
+        "2:6",
+        "secret `db`: `command` names no program",
+    );
+    refused(
+        &format!(
+            "[secrets]\ndb = {{ dotenv = {{ file = \".env\" }} }}\n[environments.e]\nhosts = [\"web1\"]\n{TASK}"
+        ),
+        "2:17",
+        "missing field `key`",
+    );
+}
+
+/// A secret on a command line (anyone on the host can read argv with `ps`)
+/// is refused when the plan is built, at the step (or its `when`), saying
+/// to pass it through `env` or `stdin`: an `exec` `cmd` or `shell` script
+/// (the argv of `sh -c`), directly or through a variable, `docker.exec`
+/// `cmd`, `docker.run` `command`, a `when` probe.
+#[test]
+fn a_secret_in_argv() {
+    let head = "[secrets.db]\nenv = \"DB\"\n[vars]\ndsn = \"postgres://app:${secret.db}@db1/app\"\n[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nsteps = [\n";
+    let advice = "is on the command line, where anyone on the host can read it (ps): pass it through `env` (\"$NAME\" in a script) or `stdin` instead";
+    for (step, at, field) in [
+        (
+            "{ exec = { cmd = [\"psql\", \"-W\", \"${secret.db}\"] } },",
+            "9:3",
+            "exec.cmd",
+        ),
+        (
+            "{ exec = { cmd = [\"psql\", \"${dsn}\"] } },",
+            "9:3",
+            "exec.cmd",
+        ),
+        (
+            "{ exec = { shell = \"PGPASSWORD=${secret.db} psql\" } },",
+            "9:3",
+            "exec.shell",
+        ),
+        (
+            "{ exec = { cmd = [\"migrate\"], unless = [\"check\", \"${secret.db}\"] } },",
+            "9:3",
+            "exec.unless",
+        ),
+        (
+            "{ docker.exec = { container = \"web\", cmd = [\"psql\", \"${dsn}\"] } },",
+            "9:3",
+            "docker.exec.cmd",
+        ),
+        (
+            "{ docker.run = { image = \"shop/web:1\", command = [\"migrate\", \"--db\", \"${dsn}\"] } },",
+            "9:3",
+            "docker.run.command",
+        ),
+    ] {
+        refused(
+            &format!("{head}  {step}\n]\n"),
+            at,
+            &format!("step `t.1`: a secret in `{field}` {advice}"),
+        );
+    }
+    refused(
+        &format!(
+            "{head}  {{ exec = {{ cmd = [\"migrate\"] }}, when = {{ succeeds = [\"check\", \"${{secret.db}}\"] }} }},\n]\n"
+        ),
+        "9:42",
+        &format!("a secret in `when.succeeds` {advice}"),
+    );
+    // A secret parameter is a secret too (given, so nothing is asked).
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("deploy.toml"),
+        "[environments.e]\nhosts = [\"web1\"]\n[tasks.t]\nparams = { password = { prompt = \"Password\", secret = true } }\nsteps = [{ exec = { cmd = [\"./upload\", \"--password\", \"${password}\"] } }]\n",
+    )
+    .expect("write config");
+    for sub in ["plan", "run"] {
+        let out = Command::cargo_bin("deploy")
+            .expect("deploy binary")
+            .current_dir(dir.path())
+            .env_remove("DEPLOY_CONFIG")
+            .args([sub, "e", "t", "password=hunter2"])
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{sub}: {err}");
+        let want = format!("deploy.toml:5:10: step `t.1`: a secret in `exec.cmd` {advice}");
+        assert!(err.contains(&want), "{sub}: {err}");
+        assert!(!err.contains("hunter2"), "{sub}: {err}");
+    }
+}

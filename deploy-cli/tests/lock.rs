@@ -211,7 +211,7 @@ fn runs_and_lock_changes_are_audited_without_secrets() {
         dir.path().join("deploy.toml"),
         "[environments.e]\nhosts = [\"localhost\"]\ntransport = \"local\"\n\n\
          [tasks.t]\nparams = { password = { prompt = \"Password\", secret = true }, version = \"1.0\" }\n\
-         steps = [{ exec = { shell = \"test -n \\\"${password}\\\"\" } }]\n",
+         steps = [{ exec = { shell = \"test -n \\\"$PW\\\"\", env = { PW = \"${password}\" } } }]\n",
     )
     .expect("config");
     let project = Project { dir };

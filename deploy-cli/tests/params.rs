@@ -260,7 +260,7 @@ env = "DEPLOY_TEST_REGISTRY_TOKEN"
 env = "DEPLOY_TEST_AWS_KEY"
 
 [vars]
-upload = "echo ${secret.aws_key} > ${config_dir}/uploaded"
+upload_key = "${secret.aws_key}"
 
 [environments.here]
 transport = "local"
@@ -270,7 +270,7 @@ hosts = ["localhost"]
 steps = [{ exec = { cmd = ["sh", "-c", "echo $TOKEN > ${config_dir}/built"], env = { TOKEN = "${secret.registry_token}" } } }]
 
 [tasks.deploy]
-steps = [{ task = "build" }, { exec = { shell = "${upload}" } }]
+steps = [{ task = "build" }, { exec = { shell = "echo \"$KEY\" > ${config_dir}/uploaded", env = { KEY = "${upload_key}" } } }]
 "#;
 
 /// Only the secrets the selected task's steps use (with the tasks it runs,

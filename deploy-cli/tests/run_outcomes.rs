@@ -220,7 +220,7 @@ fn when_picks_one_branch_and_a_comparison_leaves_a_step_out() {
 fn a_prompted_secret_parameter() {
     let config = format!(
         "{LOCAL}[tasks.t]\nparams = {{ password = {{ prompt = \"Webfaction password\", secret = true }} }}\n\
-         steps = [{{ exec = {{ shell = \"echo using ${{password}}; touch DIR/ran\", output = true }} }}]\n"
+         steps = [{{ exec = {{ shell = \"echo using $PASSWORD; touch DIR/ran\", env = {{ PASSWORD = \"${{password}}\" }}, output = true }} }}]\n"
     );
     let (code, err, dir) = run(&config, &[]);
     assert_eq!(code, Some(2), "{err}");
@@ -246,4 +246,115 @@ fn a_prompted_secret_parameter() {
     let plan = String::from_utf8_lossy(&out.stdout);
     assert!(plan.contains("params: password=[REDACTED]"), "{plan}");
     assert!(!plan.contains("hunter2"), "{plan}");
+}
+
+/// Runs `deploy ARGS` in `dir`; the exit code, stdout and stderr.
+fn deploy_in(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::cargo_bin("deploy")
+        .expect("deploy binary")
+        .current_dir(dir)
+        .env_remove("DEPLOY_CONFIG")
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `file`, `dotenv` and `command` secrets: a run reads each (the command
+/// once, however many steps use it), the steps get the values, and no
+/// value appears in the plan, the output, events or the summary.
+#[test]
+fn a_run_reads_file_dotenv_and_command_secrets_and_never_shows_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("keys")).expect("mkdir");
+    std::fs::write(dir.path().join("keys/api"), "file-v4lue-1\n").expect("write");
+    std::fs::write(
+        dir.path().join("prod.env"),
+        "DEBUG=0\nexport DB_PASSWORD='dotenv-v4lue-2' # rotated\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("store"), "command-v4lue-3\n").expect("write");
+    let config = format!(
+        "[secrets]\n\
+         api = {{ file = \"keys/api\" }}\n\
+         db = {{ dotenv = {{ file = \"prod.env\", key = \"DB_PASSWORD\" }} }}\n\
+         token = {{ command = [\"sh\", \"-c\", \"echo asked >> asked.log; cat store\"] }}\n\
+         {LOCAL}[tasks.t]\nsteps = [\n\
+         {{ exec = {{ shell = \"printf '%s %s %s' \\\"$A\\\" \\\"$B\\\" \\\"$C\\\" > got; echo \\\"values: $A $B $C\\\"\", env = {{ A = \"${{secret.api}}\", B = \"${{secret.db}}\", C = \"${{secret.token}}\" }}, output = true }} }},\n\
+         {{ write-file = {{ path = \"token.txt\", content = \"${{secret.token}}\" }} }},\n\
+         ]\n"
+    );
+    std::fs::write(dir.path().join("deploy.toml"), config).expect("write config");
+    let values = ["file-v4lue-1", "dotenv-v4lue-2", "command-v4lue-3"];
+    let mut seen = String::new();
+    for args in [
+        &["plan", "e", "t"][..],
+        &["run", "e", "t", "-v"],
+        &["run", "e", "t", "--json"],
+    ] {
+        let (code, out, err) = deploy_in(dir.path(), args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        seen.push_str(&out);
+        seen.push_str(&err);
+    }
+    for value in values {
+        assert!(!seen.contains(value), "{value} leaked:\n{seen}");
+    }
+    assert!(
+        seen.contains("values: [REDACTED] [REDACTED] [REDACTED]"),
+        "{seen}"
+    );
+    let got = std::fs::read_to_string(dir.path().join("got")).expect("the step ran");
+    assert_eq!(got, values.join(" "));
+    let token = std::fs::read_to_string(dir.path().join("token.txt")).expect("written");
+    assert_eq!(token, "command-v4lue-3");
+    // Two runs, each asking the command once; the plan asks nothing.
+    let asked = std::fs::read_to_string(dir.path().join("asked.log")).expect("asked");
+    assert_eq!(asked, "asked\nasked\n");
+}
+
+/// A secret command that fails stops the run before anything runs (exit
+/// 2): the error names the secret, the command and its stderr, never what
+/// it printed on stdout. One that cannot start says so.
+#[test]
+fn a_failing_secret_command_stops_the_run_before_anything_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "[secrets]\n\
+         token = {{ command = [\"sh\", \"-c\", \"echo half-a-v4lue; echo 'pixel/db is not in the password store' >&2; exit 1\"] }}\n\
+         {LOCAL}[tasks.t]\nsteps = [\n\
+         {{ write-file = {{ path = \"ran\", content = \"x\" }} }},\n\
+         {{ exec = {{ cmd = [\"true\"], env = {{ T = \"${{secret.token}}\" }} }} }},\n\
+         ]\n"
+    );
+    std::fs::write(dir.path().join("deploy.toml"), &config).expect("write config");
+    let (code, out, err) = deploy_in(dir.path(), &["run", "e", "t"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("deploy.toml:2:9: secret `token`: `sh -c \"echo half-a-v4lue; echo 'pixel/db is not in the password store' >&2; exit 1\"` failed (exit status 1): pixel/db is not in the password store"),
+        "{err}"
+    );
+    assert!(
+        !out.contains("half-a-v4lue")
+            && !err
+                .replace("echo half-a-v4lue", "")
+                .contains("half-a-v4lue"),
+        "{err}"
+    );
+    assert!(!dir.path().join("ran").exists(), "a step ran");
+
+    let missing = config.replace("[\"sh\", \"-c\", ", "[\"deploy-test-no-such-program\", ");
+    std::fs::write(dir.path().join("deploy.toml"), missing).expect("write config");
+    let (code, _, err) = deploy_in(dir.path(), &["run", "e", "t"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("secret `token`: cannot start `deploy-test-no-such-program ")
+            && err.contains("No such file or directory"),
+        "{err}"
+    );
+    assert!(!dir.path().join("ran").exists(), "a step ran");
 }

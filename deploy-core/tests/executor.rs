@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deploy_core::event::{Event, LOCAL_LANE, RecordingSink};
-use deploy_core::plan::PlanBuilder;
+use deploy_core::plan::{Condition, PlanBuilder};
 use deploy_core::report::{Outcome, RollbackStatus, RunReport, StepReport, StepStatus};
 use deploy_core::step::Unattended;
 use deploy_core::steps::{Approve, Exec, Symlink};
@@ -1152,12 +1152,7 @@ async fn secrets_never_reach_events_or_reports() {
     let password = Text::parse("${secret.db}").expect("a secret placeholder");
     let plan = plan(&["web1"])
         .step(
-            PlannedStep::new(Exec::argv([
-                Text::literal("db-migrate"),
-                Text::literal("--password"),
-                password,
-            ]))
-            .id("migrate"),
+            PlannedStep::new(Exec::argv(["db-migrate"]).env("DB_PASSWORD", password)).id("migrate"),
         )
         .build()
         .expect("plan");
@@ -1167,11 +1162,8 @@ async fn secrets_never_reach_events_or_reports() {
 
     let (report, events) = fleet.run_with(&executor, &plan).await;
 
-    // The command itself did get the value.
-    assert_eq!(
-        fleet.commands_on("web1"),
-        [format!("db-migrate --password {SECRET}")]
-    );
+    // The value goes in the command's environment, never its argv.
+    assert_eq!(fleet.commands_on("web1"), ["db-migrate"]);
     assert_eq!(report.outcome, Outcome::Failed);
     let events_json: Vec<String> = events
         .iter()
@@ -1194,6 +1186,51 @@ async fn secrets_never_reach_events_or_reports() {
     let report_json = serde_json::to_string(&report).expect("reports serialize");
     assert!(!report_json.contains(SECRET), "{report_json}");
     assert!(!report.render().contains(SECRET));
+}
+
+/// A secret on a command line (argv, a shell script, an `unless` or
+/// `undo`, a `when` probe) is refused when the plan is built, naming the
+/// step and the field; in `env` or `stdin` it is fine.
+#[test]
+fn a_secret_in_argv_is_refused_when_the_plan_is_built() {
+    let refused = |step: PlannedStep| {
+        plan(&["web1"])
+            .step(step.id("migrate"))
+            .build()
+            .expect_err("refused")
+            .to_string()
+    };
+    let advice = "is on the command line, where anyone on the host can read it (ps): pass it through `env` (\"$NAME\" in a script) or `stdin` instead";
+    for (step, field) in [
+        (
+            Exec::argv(["db-migrate", "--password", "${secret.db}"]),
+            "exec.cmd",
+        ),
+        (Exec::shell("PGPASSWORD=${secret.db} psql"), "exec.shell"),
+        (
+            Exec::argv(["migrate"]).unless(["check", "${secret.db}"]),
+            "exec.unless",
+        ),
+        (
+            Exec::argv(["migrate"]).undo(["unmigrate", "${secret.db}"]),
+            "exec.undo",
+        ),
+    ] {
+        assert_eq!(
+            refused(PlannedStep::new(step)),
+            format!("step `migrate`: a secret in `{field}` {advice}")
+        );
+    }
+    let probe = PlannedStep::new(Exec::argv(["migrate"]))
+        .when(Arc::new(Condition::succeeds(["check", "${secret.db}"])));
+    assert_eq!(
+        refused(probe),
+        format!("step `migrate`: a secret in `when` {advice}")
+    );
+    let fine = Exec::argv(["migrate"])
+        .env("DB_PASSWORD", "${secret.db}")
+        .stdin("${secret.db}");
+    assert!(plan(&["web1"]).step(PlannedStep::new(fine)).build().is_ok());
 }
 
 /// A step whose `unless` check succeeds is skipped: its command never runs.

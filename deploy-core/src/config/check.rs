@@ -16,6 +16,7 @@ use super::entry::as_strings;
 use super::error::{ConfigError, ConfigErrorKind};
 use super::interpolate;
 use super::raw::{RawEnvironment, Scalar};
+use super::secrets::{SecretSource, secret_source};
 use super::{Config, Transport, parse_rollout};
 use crate::suggest::did_you_mean;
 
@@ -58,6 +59,7 @@ impl Config {
             }
             self.check_hosts(name, env.get_ref())?;
         }
+        self.check_secrets()?;
         self.check_containers()?;
         self.check_ci()?;
         self.check_roles()?;
@@ -65,6 +67,29 @@ impl Config {
         self.check_whens()?;
         self.check_names()?;
         self.check_expressions()
+    }
+
+    /// Every `[secrets.NAME]` entry gives exactly one source, and a
+    /// `command` source names a program.
+    fn check_secrets(&self) -> Result<(), ConfigError> {
+        for (name, raw) in &self.raw.secrets {
+            let kind = match secret_source(raw.get_ref()) {
+                Err(found) => ConfigErrorKind::SecretSources {
+                    name: name.clone(),
+                    found,
+                },
+                Ok(SecretSource::Command(argv))
+                    if argv.first().is_none_or(|p| p.trim().is_empty()) =>
+                {
+                    ConfigErrorKind::Invalid(format!(
+                        "secret `{name}`: `command` names no program (expected the program and its arguments, e.g. [\"pass\", \"show\", \"pixel/db\"])"
+                    ))
+                }
+                Ok(_) => continue,
+            };
+            return Err(self.error_at(raw.span().start, kind));
+        }
+        Ok(())
     }
 
     /// No `vars` or `params` entry is named like a built-in: `${release}`

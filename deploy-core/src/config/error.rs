@@ -129,7 +129,9 @@ pub enum ConfigErrorKind {
         what: String,
     },
     /// A `${secret.NAME}` with no `[secrets.NAME]`.
-    #[error("secret `{0}` is not declared (add [secrets.{0}] with env = \"VARIABLE\")")]
+    #[error(
+        "secret `{0}` is not declared (add [secrets.{0}] with env = \"VARIABLE\", file, dotenv or command)"
+    )]
     UndeclaredSecret(String),
     /// Tasks include each other in a circle.
     #[error("task cycle: {}", .0.join(" -> "))]
@@ -164,6 +166,49 @@ pub enum ConfigErrorKind {
     /// The plan the config describes is invalid.
     #[error(transparent)]
     Plan(crate::plan::PlanErrorKind),
+    /// A `[secrets.NAME]` entry with no source, or more than one.
+    #[error(
+        "secret `{name}` {}: give exactly one of `env = \"VARIABLE\"`, `file = \"path\"`, `dotenv = {{ file = \"path\", key = \"KEY\" }}`, `command = [\"program\", \"arg\"]`",
+        if found.is_empty() { "has no source".to_owned() } else { format!("has {} sources ({})", found.len(), found.join(", ")) }
+    )]
+    SecretSources {
+        /// The secret.
+        name: String,
+        /// The sources it gives (`env`, `file`, …), empty for none.
+        found: Vec<String>,
+    },
+    /// A secret's source could not give its value at run time: a file that
+    /// cannot be read, a dotenv file without the key. Never the value.
+    #[error("secret `{name}`: {problem}")]
+    SecretUnavailable {
+        /// The secret.
+        name: String,
+        /// What went wrong (a path and why).
+        problem: String,
+    },
+    /// A secret's `command` could not start (no such program, not
+    /// executable).
+    #[error("secret `{name}`: cannot start `{command}`: {reason}")]
+    SecretCommandStart {
+        /// The secret.
+        name: String,
+        /// The command, quoted as a shell would read it.
+        command: String,
+        /// Why.
+        reason: String,
+    },
+    /// A secret's `command` failed: its status and stderr, never its stdout.
+    #[error("secret `{name}`: `{command}` failed ({status}){}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
+    SecretCommandFailed {
+        /// The secret.
+        name: String,
+        /// The command, quoted as a shell would read it.
+        command: String,
+        /// `exit status 1`, `killed by signal 9`.
+        status: String,
+        /// Its standard error, trimmed (known secret values masked).
+        stderr: String,
+    },
     /// A secret's environment variable is not set at run time.
     #[error("secret `{name}` needs the environment variable {env}, which is not set")]
     MissingSecret {

@@ -29,11 +29,27 @@ pub(super) struct RawConfig {
     pub(super) ci: Option<super::ci::RawCi>,
 }
 
-/// `[secrets.NAME]`: where a secret's value comes from at run time.
+/// `[secrets.NAME]`: where a secret's value comes from at run time. Exactly
+/// one source is given (checked when the file loads, see `check.rs`).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSecret {
-    pub(super) env: String,
+    /// `env = "VAR"`: a variable of the process environment.
+    pub(super) env: Option<String>,
+    /// `file = "path"`: the file's content, trimmed.
+    pub(super) file: Option<String>,
+    /// `dotenv = { file = "path", key = "KEY" }`: KEY's value in that file.
+    pub(super) dotenv: Option<RawDotenvSecret>,
+    /// `command = ["pass", "show", "pixel/db"]`: its stdout, trimmed.
+    pub(super) command: Option<Vec<String>>,
+}
+
+/// `dotenv = { file, key }` of a `[secrets.NAME]` entry.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDotenvSecret {
+    pub(super) file: String,
+    pub(super) key: String,
 }
 
 /// A variable's value: TOML strings, numbers and booleans all become text.

@@ -77,6 +77,11 @@ impl Config {
                         Text::parse(&filled).map_err(|e| invalid(format!("when: {e}")))?,
                     );
                 }
+                if texts.iter().any(Text::has_secret) {
+                    return Err(invalid(crate::plan::secret_in_argv_advice(&format!(
+                        "when.{key}"
+                    ))));
+                }
                 Ok(When::Probe(Arc::new(if key == "succeeds" {
                     Condition::succeeds(texts)
                 } else {

@@ -8,6 +8,7 @@ use super::{
     Selector,
 };
 use crate::location::Location;
+use crate::text::Text;
 
 impl PlanBuilder {
     /// Adds a host.
@@ -162,6 +163,28 @@ impl PlanBuilder {
             if !ids.insert(step.id.as_str()) {
                 return Err(err(
                     PlanErrorKind::DuplicateId(step.id.clone()),
+                    step.origin.as_ref(),
+                ));
+            }
+            let mut argv_fields: Vec<String> = step
+                .step
+                .secrets_in_argv()
+                .into_iter()
+                .map(|field| format!("{}.{field}", step.step.kind()))
+                .collect();
+            if step
+                .condition
+                .as_ref()
+                .is_some_and(|c| c.argv.iter().any(Text::has_secret))
+            {
+                argv_fields.push("when".to_owned());
+            }
+            if let Some(field) = argv_fields.into_iter().next() {
+                return Err(err(
+                    PlanErrorKind::SecretInArgv {
+                        step: step.id.clone(),
+                        field,
+                    },
                     step.origin.as_ref(),
                 ));
             }

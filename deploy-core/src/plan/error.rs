@@ -60,9 +60,37 @@ pub enum PlanErrorKind {
     /// Steps need each other in a circle.
     #[error("dependency cycle: {}", .0.join(" -> "))]
     Cycle(Vec<String>),
+    /// A step puts a secret on a command line (see
+    /// [`Step::secrets_in_argv`](crate::Step::secrets_in_argv)).
+    #[error("step `{step}`: {}", secret_in_argv_advice(field))]
+    SecretInArgv {
+        /// The step's id.
+        step: String,
+        /// The field, with the step's kind: `exec.cmd`, `when`.
+        field: String,
+    },
     /// A step that runs once per host cannot need a step it must wait for.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// What is said of a secret on a command line: the field, why, and the way
+/// that does not show it.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::plan::secret_in_argv_advice;
+///
+/// assert_eq!(
+///     secret_in_argv_advice("exec.cmd"),
+///     "a secret in `exec.cmd` is on the command line, where anyone on the host can read it (ps): pass it through `env` (\"$NAME\" in a script) or `stdin` instead"
+/// );
+/// ```
+pub fn secret_in_argv_advice(field: &str) -> String {
+    format!(
+        "a secret in `{field}` is on the command line, where anyone on the host can read it (ps): pass it through `env` (\"$NAME\" in a script) or `stdin` instead"
+    )
 }
 
 /// A plan error, with where it was written when known.

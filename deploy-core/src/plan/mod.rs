@@ -16,7 +16,7 @@ mod planned_step;
 mod policy;
 
 pub use condition::Condition;
-pub use error::{PlanError, PlanErrorKind};
+pub use error::{PlanError, PlanErrorKind, secret_in_argv_advice};
 pub use hosts::{Host, Selector};
 pub use limit::Limit;
 pub use planned_step::PlannedStep;

@@ -216,4 +216,21 @@ pub trait Step: KindName + Send + Sync + fmt::Debug {
     fn runs_until_interrupted(&self) -> bool {
         false
     }
+
+    /// The fields of this step that put a secret (`${secret.NAME}`) on a
+    /// command line, where anyone on the host can read it (`ps`): a plan
+    /// with such a step is refused when it is built. A kind that runs
+    /// commands names its argv fields here; the default: none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::Exec};
+    ///
+    /// assert_eq!(Exec::argv(["psql", "-W", "${secret.db}"]).secrets_in_argv(), ["cmd"]);
+    /// assert!(Exec::argv(["psql"]).env("PGPASSWORD", "${secret.db}").secrets_in_argv().is_empty());
+    /// ```
+    fn secrets_in_argv(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
 }

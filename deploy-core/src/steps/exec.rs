@@ -369,6 +369,25 @@ impl Step for Exec {
     fn undoable(&self) -> Option<&dyn Undo> {
         self.undo.is_some().then_some(self as &dyn Undo)
     }
+
+    /// `cmd`, `unless` and `undo` are argv; a `shell` script is the argv of
+    /// `sh -c` on the host, so a secret in it is as visible.
+    fn secrets_in_argv(&self) -> Vec<&'static str> {
+        let any = |argv: &Option<Vec<Text>>| argv.iter().flatten().any(Text::has_secret);
+        let mut fields = Vec::new();
+        match &self.program {
+            Program::Argv(argv) if argv.iter().any(Text::has_secret) => fields.push("cmd"),
+            Program::Shell(script) if script.has_secret() => fields.push("shell"),
+            _ => {}
+        }
+        if any(&self.unless) {
+            fields.push("unless");
+        }
+        if any(&self.undo) {
+            fields.push("undo");
+        }
+        fields
+    }
 }
 
 #[async_trait]

@@ -131,6 +131,10 @@ impl Kind for ReplaceBlueGreen {
 
 #[async_trait]
 impl Step for ReplaceBlueGreen {
+    fn secrets_in_argv(&self) -> Vec<&'static str> {
+        self.container.secrets_in_argv()
+    }
+
     fn describe(&self) -> Description {
         let c = &self.container;
         let description = Description::new(format!(

@@ -123,6 +123,16 @@ fn read_env_file(path: &str) -> Result<Vec<(String, String)>, DockerError> {
 }
 
 impl ContainerConfig {
+    /// The fields that put a secret on the container's command line
+    /// (`command`, which `ps` on the host shows).
+    pub(crate) fn secrets_in_argv(&self) -> Vec<&'static str> {
+        if self.command.iter().flatten().any(Text::has_secret) {
+            vec!["command"]
+        } else {
+            Vec::new()
+        }
+    }
+
     /// A config for container `name` from `image`.
     pub fn new(name: &str, image: &str) -> ContainerConfig {
         ContainerConfig {
@@ -295,6 +305,10 @@ impl Kind for EnsureRunning {
 
 #[async_trait]
 impl Step for EnsureRunning {
+    fn secrets_in_argv(&self) -> Vec<&'static str> {
+        self.set.config.secrets_in_argv()
+    }
+
     fn describe(&self) -> Description {
         let set = &self.set;
         set.describe_fields(Description::new(format!(
@@ -391,6 +405,10 @@ impl Kind for RecreateContainer {
 
 #[async_trait]
 impl Step for RecreateContainer {
+    fn secrets_in_argv(&self) -> Vec<&'static str> {
+        self.set.config.secrets_in_argv()
+    }
+
     fn describe(&self) -> Description {
         let set = &self.set;
         set.describe_fields(Description::new(format!(

@@ -194,6 +194,19 @@ impl Kind for ExecInContainer {
 
 #[async_trait]
 impl Step for ExecInContainer {
+    /// `cmd` and `unless` run as argv in the container, which `ps` on the
+    /// host shows.
+    fn secrets_in_argv(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if self.cmd.iter().any(Text::has_secret) {
+            fields.push("cmd");
+        }
+        if self.unless.iter().flatten().any(Text::has_secret) {
+            fields.push("unless");
+        }
+        fields
+    }
+
     fn describe(&self) -> Description {
         let env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         Description::new(format!("in {}: {}", self.container, shown(&self.cmd)))

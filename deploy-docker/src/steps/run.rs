@@ -286,6 +286,15 @@ impl Kind for RunContainer {
 
 #[async_trait]
 impl Step for RunContainer {
+    /// `command` is the container's argv, which `ps` on the host shows.
+    fn secrets_in_argv(&self) -> Vec<&'static str> {
+        if self.command.iter().flatten().any(Text::has_secret) {
+            vec!["command"]
+        } else {
+            Vec::new()
+        }
+    }
+
     fn describe(&self) -> Description {
         let what = match &self.command {
             Some(command) => format!("`{}`", shown(command)),

@@ -285,6 +285,15 @@ impl Kind for DeploySwarmService {
 
 #[async_trait]
 impl Step for DeploySwarmService {
+    /// `command` is the tasks' argv, which `ps` on each node shows.
+    fn secrets_in_argv(&self) -> Vec<&'static str> {
+        if self.command.iter().flatten().any(Text::has_secret) {
+            vec!["command"]
+        } else {
+            Vec::new()
+        }
+    }
+
     fn describe(&self) -> Description {
         let u = &self.update;
         Description::new(format!(
