@@ -51,6 +51,20 @@ fn load(cli: &Cli) -> Result<Config, String> {
     Config::load(&path).map_err(|e| e.with_snippet())
 }
 
+/// An environment and its targets, for the commands that read or change
+/// the state deploy keeps on its hosts (lock, audit).
+fn state_of(
+    cli: &Cli,
+    environment: Option<&str>,
+) -> Result<(deploy_core::config::EnvironmentInfo, deploy_core::Targets), String> {
+    let config = load(cli)?;
+    let env = config
+        .environment(environment)
+        .map_err(|e| e.with_snippet())?;
+    let targets = crate::targets::for_environment(&env, &config.ssh(), config.dir())?;
+    Ok((env, targets))
+}
+
 async fn dispatch(cli: &Cli) -> Result<u8, String> {
     match &cli.command {
         Command::Audit {
@@ -58,56 +72,14 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
             lines,
             json,
         } => {
-            let config = load(cli)?;
-            let env = config
-                .environment(environment.as_deref())
-                .map_err(|e| e.with_snippet())?;
-            let targets = crate::targets::for_environment(&env, &config.ssh(), config.dir())?;
-            let log = crate::locking::audit_log(&env, &targets)?;
-            let entries = log.last(*lines).await.map_err(|e| e.to_string())?;
-            for entry in &entries {
-                if *json {
-                    println!("{}", serde_json::to_string(entry).unwrap_or_default());
-                } else {
-                    let params: Vec<String> = entry
-                        .params
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect();
-                    println!(
-                        "{}  {}  {} {} {}{}  {}",
-                        entry.time,
-                        entry.who,
-                        entry.command,
-                        entry.environment,
-                        entry.task,
-                        if params.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" {}", params.join(" "))
-                        },
-                        entry
-                            .release
-                            .as_ref()
-                            .map(|r| format!("release {r}: {}", entry.outcome))
-                            .unwrap_or_else(|| entry.outcome.clone())
-                    );
-                }
-            }
-            if entries.is_empty() && !*json {
-                println!("no audit lines for {} yet", env.name);
-            }
-            Ok(exit::OK)
+            let (env, targets) = state_of(cli, environment.as_deref())?;
+            crate::locking::show_audit(&env, &targets, *lines, *json).await
         }
         Command::Lock {
             action,
             environment,
         } => {
-            let config = load(cli)?;
-            let env = config
-                .environment(environment.as_deref())
-                .map_err(|e| e.with_snippet())?;
-            let targets = crate::targets::for_environment(&env, &config.ssh(), config.dir())?;
+            let (env, targets) = state_of(cli, environment.as_deref())?;
             crate::locking::command(&env, &targets, action).await
         }
         Command::Tasks { environment, json } => {

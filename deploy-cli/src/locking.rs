@@ -44,6 +44,42 @@ pub(crate) async fn audit(env: &EnvironmentInfo, targets: &Targets, entry: &Audi
     }
 }
 
+/// `deploy audit`: the newest `lines` audit lines of `env`.
+pub(crate) async fn show_audit(
+    env: &EnvironmentInfo,
+    targets: &Targets,
+    lines: usize,
+    json: bool,
+) -> Result<u8, String> {
+    let entries = audit_log(env, targets)?
+        .last(lines)
+        .await
+        .map_err(|e| e.to_string())?;
+    for entry in &entries {
+        if json {
+            println!("{}", serde_json::to_string(entry).unwrap_or_default());
+            continue;
+        }
+        let params: String = entry
+            .params
+            .iter()
+            .map(|(k, v)| format!(" {k}={v}"))
+            .collect();
+        let ended = match &entry.release {
+            Some(release) => format!("release {release}: {}", entry.outcome),
+            None => entry.outcome.clone(),
+        };
+        println!(
+            "{}  {}  {} {} {}{params}  {ended}",
+            entry.time, entry.who, entry.command, entry.environment, entry.task
+        );
+    }
+    if entries.is_empty() && !json {
+        println!("no audit lines for {} yet", env.name);
+    }
+    Ok(crate::exit::OK)
+}
+
 /// The host whose state directory holds the lock and the audit log.
 fn state_host(env: &EnvironmentInfo, targets: &Targets) -> Result<Arc<dyn Target>, String> {
     let host = env
