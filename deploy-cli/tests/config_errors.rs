@@ -587,3 +587,12 @@ fn a_secret_in_argv() {
         assert!(!err.contains("hunter2"), "{sub}: {err}");
     }
 }
+
+#[test]
+fn a_lock_host_that_is_not_a_host() {
+    refused(
+        &format!("[environments.e]\nhosts = [\"web1\", \"web2\"]\nlock_host = \"web3\"\n{TASK}"),
+        "3:13",
+        "[environments.e] lock_host: `web3` is not one of its hosts (did you mean `web2`?) (hosts: web1, web2)",
+    );
+}

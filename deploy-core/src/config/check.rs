@@ -58,6 +58,7 @@ impl Config {
                 })?;
             }
             self.check_hosts(name, env.get_ref())?;
+            self.check_lock_host(name, env.get_ref())?;
         }
         self.check_secrets()?;
         self.check_containers()?;
@@ -166,6 +167,26 @@ impl Config {
     /// Every host entry of an environment: never empty, and for SSH one
     /// [`HostAddress::parse`] reads (the transport splits it the same way).
     /// Under `transport = "local"` a name is only a label.
+    /// `lock_host` names one of the environment's hosts.
+    fn check_lock_host(&self, env_name: &str, env: &RawEnvironment) -> Result<(), ConfigError> {
+        let Some(lock_host) = &env.lock_host else {
+            return Ok(());
+        };
+        let hosts: Vec<String> = super::hosts_of(env).into_iter().map(|h| h.name).collect();
+        if hosts.iter().any(|h| h == lock_host.get_ref()) {
+            return Ok(());
+        }
+        Err(self.error_at(
+            lock_host.span().start,
+            ConfigErrorKind::Invalid(format!(
+                "[environments.{env_name}] lock_host: `{}` is not one of its hosts{} (hosts: {})",
+                lock_host.get_ref(),
+                crate::suggest::did_you_mean(lock_host.get_ref(), hosts.iter().map(String::as_str)),
+                hosts.join(", ")
+            )),
+        ))
+    }
+
     fn check_hosts(&self, env_name: &str, env: &RawEnvironment) -> Result<(), ConfigError> {
         let lists = std::iter::once(("hosts".to_owned(), &env.hosts)).chain(
             env.roles
