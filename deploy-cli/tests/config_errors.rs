@@ -596,3 +596,12 @@ fn a_lock_host_that_is_not_a_host() {
         "[environments.e] lock_host: `web3` is not one of its hosts (did you mean `web2`?) (hosts: web1, web2)",
     );
 }
+
+#[test]
+fn a_ci_rule_giving_a_secret_parameter() {
+    refused(
+        "[ci]\nrules = [{ tag = \"v*\", environment = \"e\", vars = { password = \"x\" } }]\n\n[environments.e]\nhosts = [\"web1\"]\n\n[tasks.t]\nparams = { password = { prompt = \"Password\", secret = true } }\nsteps = [{ exec = { cmd = [\"true\"] } }]\n",
+        "2:52",
+        "[ci] rule vars: `password` is a secret parameter: a rule cannot give it (it would be written in deploy.toml); give it a `[secrets]` source",
+    );
+}

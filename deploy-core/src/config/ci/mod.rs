@@ -663,6 +663,18 @@ impl Config {
                         },
                     ));
                 }
+                if self.secret_params().contains(name) {
+                    let at = self.source[..value.span().start]
+                        .rfind(name.as_str())
+                        .unwrap_or(value.span().start);
+                    return Err(self.error_at(
+                        at,
+                        ConfigErrorKind::Invalid(format!(
+                            "[ci] rule vars: `{name}` is a secret parameter: a rule cannot give it \
+                             (it would be written in deploy.toml); give it a `[secrets]` source"
+                        )),
+                    ));
+                }
                 if let Scalar::Text(text) = value.get_ref() {
                     interpolate::check(text).map_err(|e| {
                         self.interpolation_error(e, value.span().start, &BTreeMap::new())
