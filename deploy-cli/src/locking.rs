@@ -251,7 +251,7 @@ async fn lock_action(
                 println!("{} is not locked", env.name);
                 return Ok(crate::exit::OK);
             };
-            let mine = current.who == Holder::new(&env.name, "lock", Duration::ZERO).who;
+            let mine = current.who == deploy_core::lock::who();
             if !mine && !force {
                 eprintln!(
                     "error: {} is locked by {}: pass --force to release another's lock",

@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::command::Command;
 use crate::plan::Plan;
-use crate::target::{OutputSink, OutputStream, Target, TargetError};
+use crate::target::{Target, TargetError};
 
 /// One line of the audit log.
 ///
@@ -147,66 +146,30 @@ impl AuditLog {
         line.push('\n');
         let d = self.dir_word();
         let script = format!("set -e; mkdir -p {d}; cat >> {d}/audit.log");
-        let status = self
-            .target
-            .run(&Command::shell(script).stdin(line.into_bytes()), &Quiet)
-            .await?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(TargetError::Other(format!(
-                "cannot append to {}/audit.log on {}: {status}",
-                self.dir,
-                self.target.name()
-            )))
-        }
+        self.script(&script, line.as_bytes()).await.map(|_| ())
     }
 
     /// The last `n` lines, oldest first (lines that are not entries are
     /// left out).
     pub async fn last(&self, n: usize) -> Result<Vec<AuditEntry>, TargetError> {
-        let path = format!("{}/audit.log", self.dir);
-        let path = match path.strip_prefix("~/") {
-            Some(rest) => {
-                let home = Lines::default();
-                self.target
-                    .run(&Command::shell("printf '%s\\n' \"$HOME\""), &home)
-                    .await?;
-                format!("{}/{rest}", home.first().unwrap_or_default())
-            }
-            None => path,
-        };
-        let text = self.target.read_file(&path).await?.unwrap_or_default();
-        let entries: Vec<AuditEntry> = String::from_utf8_lossy(&text)
-            .lines()
+        let d = self.dir_word();
+        let script = format!("if [ -e {d}/audit.log ]; then tail -n {n} {d}/audit.log; fi");
+        let lines = self.script(&script, b"").await?;
+        Ok(lines
+            .iter()
             .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        let skip = entries.len().saturating_sub(n);
-        Ok(entries.into_iter().skip(skip).collect())
+            .collect())
     }
-}
 
-struct Quiet;
-
-impl OutputSink for Quiet {
-    fn line(&self, _: OutputStream, _: &str) {}
-}
-
-#[derive(Default)]
-struct Lines(std::sync::Mutex<Vec<String>>);
-
-impl Lines {
-    fn first(&self) -> Option<String> {
-        self.0.lock().ok()?.first().cloned()
-    }
-}
-
-impl OutputSink for Lines {
-    fn line(&self, stream: OutputStream, line: &str) {
-        if stream == OutputStream::Stdout
-            && let Ok(mut lines) = self.0.lock()
-        {
-            lines.push(line.to_owned());
-        }
+    async fn script(&self, script: &str, stdin: &[u8]) -> Result<Vec<String>, TargetError> {
+        crate::lock::state_script(self.target.as_ref(), script, stdin)
+            .await?
+            .map_err(|why| {
+                TargetError::Other(format!(
+                    "audit log {}/audit.log on {}: {why}",
+                    self.dir,
+                    self.target.name()
+                ))
+            })
     }
 }

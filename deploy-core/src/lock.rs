@@ -329,20 +329,32 @@ impl EnvironmentLock {
     }
 
     async fn script(&self, script: &str, stdin: &[u8]) -> Result<Vec<String>, LockError> {
-        let output = Collect::default();
-        let status = self
-            .target
-            .run(&Command::shell(script).stdin(stdin.to_vec()), &output)
-            .await?;
-        let (stdout, stderr) = output.take();
-        if !status.success() {
-            return Err(LockError::Script {
+        state_script(self.target.as_ref(), script, stdin)
+            .await?
+            .map_err(|stderr| LockError::Script {
                 host: self.target.name().to_owned(),
-                stderr: stderr.join(" / "),
-            });
-        }
-        Ok(stdout)
+                stderr,
+            })
     }
+}
+
+/// Runs a shell script of the state directory (lock, audit) on `target`:
+/// its stdout lines, or, when it failed, its stderr.
+pub(crate) async fn state_script(
+    target: &dyn Target,
+    script: &str,
+    stdin: &[u8],
+) -> Result<Result<Vec<String>, String>, TargetError> {
+    let output = Collect::default();
+    let status = target
+        .run(&Command::shell(script).stdin(stdin.to_vec()), &output)
+        .await?;
+    let (stdout, stderr) = output.take();
+    Ok(if status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!("{status}: {}", stderr.join(" / ")))
+    })
 }
 
 /// Keeps a script's output lines.
