@@ -3,6 +3,8 @@
 //! and `deploy run` exit 2 at `deploy.toml:LINE:COLUMN`, naming the key, what
 //! it got and what it accepts. Nothing here needs a network or a peer.
 
+mod common;
+
 use assert_cmd::Command;
 
 /// An environment and a task the cases below add to or change.
@@ -11,31 +13,17 @@ const TASK: &str = "[tasks.t]\nsteps = [{ exec = { cmd = [\"true\"] } }]\n";
 /// Runs `deploy plan e t` and `deploy run e t` on `config`; both must exit 2
 /// with `deploy.toml:{at}: {message}` (and the caret snippet) on stderr.
 fn refused(config: &str, at: &str, message: &str) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("deploy.toml"), config).expect("write config");
-    for sub in ["plan", "run"] {
-        let out = Command::cargo_bin("deploy")
-            .expect("deploy binary")
-            .current_dir(dir.path())
-            .env_remove("DEPLOY_CONFIG")
-            .args([sub, "e", "t"])
-            .output()
-            .expect("runs");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{sub}: {err}");
-        let want = format!("deploy.toml:{at}: {message}");
-        assert!(err.contains(&want), "{sub}: expected\n  {want}\nin\n{err}");
-        let line: usize = at
-            .split(':')
-            .next()
-            .and_then(|l| l.parse().ok())
-            .expect("LINE:COLUMN");
-        let source = config.lines().nth(line - 1).expect("the line exists");
+    let line: usize = at
+        .split(':')
+        .next()
+        .and_then(|l| l.parse().ok())
+        .expect("LINE:COLUMN");
+    let source = config.lines().nth(line - 1).expect("the line exists");
+    for (sub, err) in common::refused_by_both(config, at, message) {
         assert!(
             err.contains(&format!("{line} | {source}")),
             "{sub}: no snippet in {err}"
         );
-        assert!(out.stdout.is_empty(), "{sub}: printed a plan");
     }
 }
 

@@ -3,27 +3,12 @@
 //! naming the field. A reference to a container no `[containers]` entry
 //! defines is refused when the file loads, whichever task is chosen.
 
-use assert_cmd::Command;
+mod common;
 
 /// `deploy plan e t` and `deploy run e t` on `config` both exit 2 with
 /// `deploy.toml:{at}: {message}` on stderr and print no plan.
 fn refused(config: &str, at: &str, message: &str) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("deploy.toml"), config).expect("write config");
-    for sub in ["plan", "run"] {
-        let out = Command::cargo_bin("deploy")
-            .expect("deploy binary")
-            .current_dir(dir.path())
-            .env_remove("DEPLOY_CONFIG")
-            .args([sub, "e", "t"])
-            .output()
-            .expect("runs");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{sub}: {err}");
-        let want = format!("deploy.toml:{at}: {message}");
-        assert!(err.contains(&want), "{sub}: expected\n  {want}\nin\n{err}");
-        assert!(out.stdout.is_empty(), "{sub}: printed a plan");
-    }
+    common::refused_by_both(config, at, message);
 }
 
 const ENV: &str = "[environments.e]\nhosts = [\"web1\"]\n";
