@@ -200,14 +200,7 @@ impl Run<'_> {
                 (_, Some(t)) => t,
                 (_, None) => {
                     let error = format!("no target for host {}", host.name);
-                    self.sink.event(&Event::StepFailed {
-                        host: lane.clone(),
-                        step: step.id.clone(),
-                        attempt: 1,
-                        error: error.clone(),
-                        will_retry: false,
-                        allowed: false,
-                    });
+                    self.failed_before_start(&lane, step, &error);
                     let mut record = self.record_not_run(host, index);
                     record.report.status = StepStatus::Failed;
                     record.report.error = Some(error);
@@ -234,14 +227,7 @@ impl Run<'_> {
                     (Attempted::ConditionNotMet, 0)
                 }
                 Err(error) => {
-                    self.sink.event(&Event::StepFailed {
-                        host: lane.clone(),
-                        step: step.id.clone(),
-                        attempt: 1,
-                        error: error.clone(),
-                        will_retry: false,
-                        allowed: false,
-                    });
+                    self.failed_before_start(&lane, step, &error);
                     (Attempted::Failed(error), 1)
                 }
             };
@@ -314,6 +300,19 @@ impl Run<'_> {
             }
         }
         records
+    }
+
+    /// Says that `step` failed on `lane` before it could start (no target,
+    /// a `when` probe that could not be asked): its one, final try.
+    fn failed_before_start(&self, lane: &str, step: &PlannedStep, error: &str) {
+        self.sink.event(&Event::StepFailed {
+            host: lane.to_owned(),
+            step: step.id.clone(),
+            attempt: 1,
+            error: error.to_owned(),
+            will_retry: false,
+            allowed: false,
+        });
     }
 
     /// Applies the failure policy after `step` (at `index`) failed on a host.
