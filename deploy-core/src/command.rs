@@ -12,7 +12,8 @@ use std::fmt;
 ///
 /// ```
 /// let cmd = deploy_core::Command::new(["id"]).sudo(true);
-/// assert_eq!(cmd.wrapped_argv(false)[..3], deploy_core::command::SUDO_NON_INTERACTIVE[..]);
+/// let argv = cmd.invocation(true, deploy_core::command::SUDO_NON_INTERACTIVE).argv;
+/// assert_eq!(argv[..3], deploy_core::command::SUDO_NON_INTERACTIVE[..]);
 /// ```
 pub const SUDO_NON_INTERACTIVE: &[&str] = &["sudo", "-n", "--"];
 
@@ -39,13 +40,12 @@ pub const SUDO_PASSWORD_ON_STDIN: &[&str] = &["sudo", "-S", "-p", "", "--"];
 /// let cmd = Command::new(["python", "manage.py", "migrate"])
 ///     .cwd("/srv/app")
 ///     .env("DJANGO_SETTINGS_MODULE", "app.settings");
-/// assert_eq!(
-///     cmd.to_shell_line(),
-///     "cd /srv/app && env 'DJANGO_SETTINGS_MODULE=app.settings' python manage.py migrate"
-/// );
+/// let (line, stdin) = cmd.to_shell_line();
+/// assert!(line.starts_with("cd /srv/app && sh -c ") && line.ends_with(" sh python manage.py migrate"));
+/// assert_eq!(stdin.as_deref(), Some(&b"app.settings\n"[..]));
 ///
 /// let piped = Command::shell("ls -1t releases | tail -n +6");
-/// assert_eq!(piped.to_shell_line(), "sh -c 'ls -1t releases | tail -n +6'");
+/// assert_eq!(piped.to_shell_line().0, "sh -c 'ls -1t releases | tail -n +6'");
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Command {
@@ -107,7 +107,7 @@ impl Command {
     ///
     /// let cmd = Command::new(["make"]).cwd("/srv/my app");
     /// assert_eq!(cmd.cwd.as_deref(), Some("/srv/my app"));
-    /// assert_eq!(cmd.to_shell_line(), "cd '/srv/my app' && make");
+    /// assert_eq!(cmd.to_shell_line().0, "cd '/srv/my app' && make");
     /// ```
     pub fn cwd(mut self, dir: impl Into<String>) -> Self {
         self.cwd = Some(dir.into());
@@ -137,7 +137,7 @@ impl Command {
     /// use deploy_core::Command;
     ///
     /// let cmd = Command::new(["systemctl", "restart", "app"]).sudo(true);
-    /// assert_eq!(cmd.to_shell_line(), "sudo -n -- systemctl restart app");
+    /// assert_eq!(cmd.to_shell_line().0, "sudo -n -- systemctl restart app");
     /// ```
     pub fn sudo(mut self, sudo: bool) -> Self {
         self.sudo = sudo;
@@ -162,64 +162,65 @@ impl Command {
         self
     }
 
-    /// The argv a process is started with: `sudo -n --` and `env K=V` wrapped
-    /// around the command where needed. Without sudo, environment variables are
-    /// expected to be set on the process instead, unless `env_in_argv`.
+    /// How a process runs this command: its argv (`sudo` wrapped around
+    /// where asked) and the bytes for its stdin.
+    ///
+    /// With `env_set_by_caller`, the caller sets [`Command::env`] on the
+    /// process itself and the argv is the command's. Otherwise (through
+    /// `sudo`, which resets the environment, or over a transport that takes
+    /// one shell line) environment values still never go in argv, where
+    /// anyone on the host reads them in `ps`: a `sh` reads them from the
+    /// first lines of stdin, exports them and `exec`s the command, which
+    /// then reads the rest of stdin as its own.
     ///
     /// # Examples
     ///
     /// ```
     /// use deploy_core::Command;
+    /// use deploy_core::command::SUDO_NON_INTERACTIVE;
     ///
-    /// let cmd = Command::new(["printenv", "A"]).env("A", "1");
-    /// assert_eq!(cmd.wrapped_argv(false), ["printenv", "A"]);
-    /// assert_eq!(cmd.wrapped_argv(true), ["env", "A=1", "printenv", "A"]);
-    /// let sudo = cmd.sudo(true);
-    /// assert_eq!(sudo.wrapped_argv(false), ["sudo", "-n", "--", "env", "A=1", "printenv", "A"]);
+    /// let cmd = Command::new(["printenv", "A"]).env("A", "s3cret");
+    /// assert_eq!(cmd.invocation(true, SUDO_NON_INTERACTIVE).argv, ["printenv", "A"]);
+    /// let through_sudo = cmd.sudo(true).invocation(false, SUDO_NON_INTERACTIVE);
+    /// assert_eq!(through_sudo.argv[..5], ["sudo", "-n", "--", "sh", "-c"]);
+    /// assert!(!through_sudo.argv.concat().contains("s3cret"));
+    /// assert_eq!(through_sudo.stdin.as_deref(), Some(&b"s3cret\n"[..]));
     /// ```
-    pub fn wrapped_argv(&self, env_in_argv: bool) -> Vec<String> {
-        self.wrapped_argv_with_sudo(env_in_argv, SUDO_NON_INTERACTIVE)
-    }
-
-    /// [`Command::wrapped_argv`] with another sudo prefix (a transport that
-    /// feeds a sudo password on stdin uses [`SUDO_PASSWORD_ON_STDIN`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use deploy_core::command::{Command, SUDO_PASSWORD_ON_STDIN};
-    ///
-    /// let cmd = Command::new(["whoami"]).sudo(true);
-    /// assert_eq!(
-    ///     cmd.wrapped_argv_with_sudo(true, SUDO_PASSWORD_ON_STDIN),
-    ///     ["sudo", "-S", "-p", "", "--", "whoami"]
-    /// );
-    /// ```
-    pub fn wrapped_argv_with_sudo(&self, env_in_argv: bool, sudo: &[&str]) -> Vec<String> {
+    pub fn invocation(&self, env_set_by_caller: bool, sudo: &[&str]) -> Invocation {
         let mut argv = Vec::new();
         if self.sudo {
             argv.extend(sudo.iter().map(|s| (*s).to_owned()));
         }
-        if !self.env.is_empty() && (self.sudo || env_in_argv) {
-            argv.push("env".to_owned());
-            argv.extend(self.env.iter().map(|(k, v)| format!("{k}={v}")));
+        let mut stdin = self.stdin.clone();
+        if !self.env.is_empty() && (self.sudo || !env_set_by_caller) {
+            let (script, lines) = env_reader(&self.env);
+            argv.extend(["sh".to_owned(), "-c".to_owned(), script, "sh".to_owned()]);
+            let mut bytes = lines;
+            bytes.extend_from_slice(self.stdin.as_deref().unwrap_or_default());
+            stdin = Some(bytes);
         }
         argv.extend(self.argv.iter().cloned());
-        argv
+        Invocation { argv, stdin }
     }
 
-    /// One POSIX shell line that runs this command (for transports that take a
-    /// string, like SSH's `exec`): `cd DIR && sudo -n -- env K=V argv…`.
+    /// One POSIX shell line that runs this command (for transports that take
+    /// a string, like SSH's `exec`): `cd DIR && sudo -n -- argv…`, and the
+    /// bytes for its stdin (environment values first, as
+    /// [`Command::invocation`] says).
     ///
     /// # Examples
     ///
     /// ```
     /// use deploy_core::Command;
     ///
-    /// let cmd = Command::new(["echo", "hello world"]).cwd("/tmp").env("LANG", "C");
-    /// assert_eq!(cmd.to_shell_line(), "cd /tmp && env 'LANG=C' echo 'hello world'");
+    /// let (line, stdin) = Command::new(["echo", "hello world"]).cwd("/tmp").to_shell_line();
+    /// assert_eq!(line, "cd /tmp && echo 'hello world'");
+    /// assert!(stdin.is_none());
+    /// let (line, stdin) = Command::new(["env"]).env("LANG", "C").to_shell_line();
+    /// assert!(line.starts_with("sh -c ") && !line.contains("=C"));
+    /// assert_eq!(stdin.as_deref(), Some(&b"C\n"[..]));
     /// ```
-    pub fn to_shell_line(&self) -> String {
+    pub fn to_shell_line(&self) -> (String, Option<Vec<u8>>) {
         self.to_shell_line_with_sudo(SUDO_NON_INTERACTIVE)
     }
 
@@ -231,15 +232,77 @@ impl Command {
     /// use deploy_core::command::{Command, SUDO_PASSWORD_ON_STDIN};
     ///
     /// let cmd = Command::new(["id"]).sudo(true);
-    /// assert_eq!(cmd.to_shell_line_with_sudo(SUDO_PASSWORD_ON_STDIN), "sudo -S -p '' -- id");
+    /// assert_eq!(cmd.to_shell_line_with_sudo(SUDO_PASSWORD_ON_STDIN).0, "sudo -S -p '' -- id");
     /// ```
-    pub fn to_shell_line_with_sudo(&self, sudo: &[&str]) -> String {
-        let line = quote_argv(&self.wrapped_argv_with_sudo(true, sudo));
-        match &self.cwd {
+    pub fn to_shell_line_with_sudo(&self, sudo: &[&str]) -> (String, Option<Vec<u8>>) {
+        let Invocation { argv, stdin } = self.invocation(false, sudo);
+        let line = quote_argv(&argv);
+        let line = match &self.cwd {
             Some(dir) => format!("cd {} && {line}", quote(dir)),
             None => line,
-        }
+        };
+        (line, stdin)
     }
+}
+
+/// What starts a [`Command`]: see [`Command::invocation`].
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Command, command::SUDO_NON_INTERACTIVE};
+///
+/// let run = Command::new(["id", "-u"]).sudo(true).invocation(true, SUDO_NON_INTERACTIVE);
+/// assert_eq!(run.argv, ["sudo", "-n", "--", "id", "-u"]);
+/// assert!(run.stdin.is_none());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Bytes for standard input (then closed), if any.
+    pub stdin: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for Invocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Invocation")
+            .field("argv", &self.argv)
+            .field("stdin", &self.stdin.as_ref().map(|s| s.len()))
+            .finish()
+    }
+}
+
+/// The `sh -c` script that reads `env`'s values from stdin, one line each
+/// (`\` and newline escaped, undone by `printf %b`), exports them and
+/// `exec`s its arguments; and those lines. A name that `sh` cannot export
+/// (`A.B`) is passed by `env` in argv instead, its value with it.
+fn env_reader(env: &[(String, String)]) -> (String, Vec<u8>) {
+    let mut script = String::new();
+    let mut lines = Vec::new();
+    let mut by_env = Vec::new();
+    for (key, value) in env {
+        let exportable = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !exportable {
+            by_env.push(quote(&format!("{key}={value}")));
+            continue;
+        }
+        script.push_str(&format!(
+            "IFS= read -r __deploy_v && {key}=$(printf '%b_' \"$__deploy_v\") && {key}=${{{key}%_}} && export {key} && "
+        ));
+        let escaped = value.replace('\\', "\\\\").replace('\n', "\\n");
+        lines.extend_from_slice(escaped.as_bytes());
+        lines.push(b'\n');
+    }
+    script.push_str("unset __deploy_v && exec ");
+    if !by_env.is_empty() {
+        script.push_str("env ");
+        script.push_str(&by_env.join(" "));
+        script.push(' ');
+    }
+    script.push_str("\"$@\"");
+    (script, lines)
 }
 
 impl fmt::Debug for Command {

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 
-use crate::command::Command;
+use crate::command::{Command, Invocation, SUDO_NON_INTERACTIVE};
 use crate::target::{
     BoxedStream, Endpoint, ExitStatus, OutputSink, OutputStream, SyncOptions, SyncReport, Target,
     TargetError,
@@ -146,7 +146,7 @@ impl Target for LocalTarget {
     }
 
     async fn run(&self, cmd: &Command, output: &dyn OutputSink) -> Result<ExitStatus, TargetError> {
-        let argv = cmd.wrapped_argv(false);
+        let Invocation { argv, stdin } = cmd.invocation(true, SUDO_NON_INTERACTIVE);
         let Some(program) = argv.first() else {
             return Err(TargetError::Other("empty command".into()));
         };
@@ -154,7 +154,7 @@ impl Target for LocalTarget {
         process
             .args(&argv[1..])
             .process_group(0)
-            .stdin(if cmd.stdin.is_some() {
+            .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
                 Stdio::null()
@@ -183,7 +183,7 @@ impl Target for LocalTarget {
         let mut killer = GroupKiller {
             pgid: child.id().and_then(|id| i32::try_from(id).ok()),
         };
-        let stdin_task = match (child.stdin.take(), cmd.stdin.clone()) {
+        let stdin_task = match (child.stdin.take(), stdin) {
             (Some(mut pipe), Some(bytes)) => Some(tokio::spawn(async move {
                 // A command that exits without reading its input is not an error.
                 let _ = pipe.write_all(&bytes).await;

@@ -267,7 +267,7 @@ async fn capture(
     let status = target
         .run(command, &stderr)
         .await
-        .map_err(|e| proxy_error(target, command.to_shell_line(), e))?;
+        .map_err(|e| proxy_error(target, command.to_shell_line().0, e))?;
     if status.success() {
         Ok(Ok(()))
     } else {

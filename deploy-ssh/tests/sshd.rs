@@ -79,6 +79,51 @@ async fn exec_takes_stdin_env_and_cwd() {
     );
 }
 
+/// Environment values never reach a command line on the host (anyone there
+/// reads argv in `ps`), yet arrive byte for byte: quotes, backslashes,
+/// newlines, `%`; plain and through sudo with a password on stdin, whose
+/// own stdin still follows.
+#[tokio::test]
+async fn env_values_arrive_intact_and_stay_out_of_argv() {
+    let Some(sshd) = Sshd::start() else { return };
+    let value = "it's a \"s3cr3t\"\\n with %s and\na second line\n";
+    let script = "printf %s \"$TOKEN\" | od -An -c | tr -s ' \\n' ' '; echo; \
+                  cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n' | grep -c 's3cr[3]t'; cat";
+    let expected = {
+        let out = std::process::Command::new("sh")
+            .args(["-c", "printf %s \"$TOKEN\" | od -An -c | tr -s ' \\n' ' '"])
+            .env("TOKEN", value)
+            .output()
+            .expect("od runs here");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let password = "sudo-test-pw";
+    let mut sudo = sshd.options();
+    sudo.user = "deploy-pw".into();
+    let plain = target(&sshd, sshd.options());
+    let with_sudo = target(
+        &sshd,
+        sudo.sudo_password(deploy_core::Secret::new(password)),
+    );
+    for (web1, as_root) in [(plain, false), (with_sudo, true)] {
+        let lines = Lines::default();
+        let cmd = Command::shell(script)
+            .env("TOKEN", value)
+            .env("PLAIN", "1")
+            .sudo(as_root)
+            .stdin("the command's own stdin\n");
+        assert!(!cmd.to_shell_line().0.contains("s3cr3t"));
+        assert!(web1.run(&cmd, &lines).await.expect("runs").success());
+        let out = lines.of(OutputStream::Stdout);
+        assert_eq!(out[0].trim(), expected.trim(), "sudo {as_root}: {out:?}");
+        assert_eq!(
+            out[1], "0",
+            "sudo {as_root}: a command line holds the value"
+        );
+        assert_eq!(out[2], "the command's own stdin");
+    }
+}
+
 /// Strict: an unknown host is refused with its fingerprint, and nothing runs; known, it runs.
 #[tokio::test]
 async fn strict_refuses_an_unknown_host_and_runs_nothing() {

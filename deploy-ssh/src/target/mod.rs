@@ -109,18 +109,15 @@ impl Target for SshTarget {
     async fn run(&self, cmd: &Command, output: &dyn OutputSink) -> Result<ExitStatus, TargetError> {
         let raw = match (&self.options.sudo_password, cmd.sudo) {
             (Some(password), true) => {
+                let (line, input) = cmd.to_shell_line_with_sudo(SUDO_PASSWORD_ON_STDIN);
                 let mut stdin = format!("{}\n", password.expose()).into_bytes();
-                stdin.extend_from_slice(cmd.stdin.as_deref().unwrap_or_default());
-                let line = cmd.to_shell_line_with_sudo(SUDO_PASSWORD_ON_STDIN);
+                stdin.extend_from_slice(input.as_deref().unwrap_or_default());
                 self.exec(&line, Input::Bytes(&stdin), Some(output)).await?
             }
             _ => {
-                self.exec(
-                    &cmd.to_shell_line(),
-                    cmd.stdin.as_deref().into(),
-                    Some(output),
-                )
-                .await?
+                let (line, input) = cmd.to_shell_line();
+                self.exec(&line, input.as_deref().into(), Some(output))
+                    .await?
             }
         };
         Ok(raw.status)
