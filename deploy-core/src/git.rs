@@ -91,6 +91,24 @@ pub fn commit(dir: &Path) -> Result<String, GitError> {
     git(dir, &["rev-parse", "--verify", "HEAD"])
 }
 
+/// True when the checkout has changes not committed (`git status
+/// --porcelain` says anything).
+///
+/// # Examples
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let git = |args: &[&str]| assert!(std::process::Command::new("git").arg("-C").arg(dir.path()).args(args).output().unwrap().status.success());
+/// git(&["init", "-q"]);
+/// git(&["-c", "user.name=t", "-c", "user.email=t@example", "commit", "-q", "--allow-empty", "-m", "first"]);
+/// assert!(!deploy_core::git::dirty(dir.path()).unwrap());
+/// std::fs::write(dir.path().join("new"), "x").unwrap();
+/// assert!(deploy_core::git::dirty(dir.path()).unwrap());
+/// ```
+pub fn dirty(dir: &Path) -> Result<bool, GitError> {
+    git(dir, &["status", "--porcelain"]).map(|out| !out.is_empty())
+}
+
 /// The abbreviated commit id of HEAD: 7 characters, more only where 7 are
 /// ambiguous in the repository (`git rev-parse --short=7`), so the same
 /// commit gives the same id whatever the machine's `core.abbrev`

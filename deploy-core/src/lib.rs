@@ -48,6 +48,7 @@ pub mod dotenv;
 pub mod duration;
 pub mod git;
 pub mod lock;
+pub mod release;
 pub mod mode;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -423,7 +423,7 @@ fn random_word() -> String {
 
 /// The CI job's URL when the run is in CI (GitHub Actions, GitLab CI,
 /// CircleCI, Travis CI).
-fn ci_job_url() -> Option<String> {
+pub(crate) fn ci_job_url() -> Option<String> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     if let (Some(server), Some(repo), Some(run)) = (
         var("GITHUB_SERVER_URL"),

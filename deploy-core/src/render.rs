@@ -123,6 +123,9 @@ pub fn text(plan: &Plan) -> String {
     if let Some(limit) = plan.limit() {
         let _ = writeln!(out, "limited to: {}", limit.describe());
     }
+    if let Some(pinning) = plan.pinning() {
+        pinning_text(&mut out, pinning);
+    }
     let _ = writeln!(out, "rollout: {}", rollout_text(plan.rollout()));
     let _ = writeln!(out, "on failure: {}", failure_text(plan.on_failure()));
     if !plan.params().is_empty() {
@@ -234,6 +237,8 @@ struct JsonPlan<'a> {
     hosts: &'a [crate::plan::Host],
     #[serde(skip_serializing_if = "Option::is_none")]
     limit: Option<&'a crate::plan::Limit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pinning: Option<&'a crate::release::Pinning>,
     rollout: Rollout,
     on_failure: FailurePolicy,
     params: &'a std::collections::BTreeMap<String, String>,
@@ -264,6 +269,43 @@ struct JsonStep<'a> {
 struct JsonField {
     name: String,
     value: String,
+}
+
+/// The header lines of a rollback's or a promotion's plan: what it puts
+/// back, the images pinned, the steps left out.
+fn pinning_text(out: &mut String, pinning: &crate::release::Pinning) {
+    let revision = pinning
+        .revision
+        .as_ref()
+        .map(|r| format!(", code {}", r.short()))
+        .unwrap_or_default();
+    let _ = match pinning.command.as_str() {
+        "rollback" => writeln!(
+            out,
+            "rollback: puts back release {} of {}{revision} ({{release}} is {} again)",
+            pinning.release, pinning.environment, pinning.release
+        ),
+        _ => writeln!(
+            out,
+            "promote: ships what release {} of {} runs{revision}",
+            pinning.release, pinning.environment
+        ),
+    };
+    if pinning.images.is_empty() {
+        let _ = writeln!(out, "pinned: no images (the release started none)");
+    }
+    for image in &pinning.images {
+        let _ = writeln!(
+            out,
+            "pinned: {} {} → {}",
+            image.container,
+            image.image,
+            image.pinned()
+        );
+    }
+    for step in &pinning.left_out {
+        let _ = writeln!(out, "left out: {step}");
+    }
 }
 
 /// The plan as pretty JSON (schema [`PLAN_SCHEMA_VERSION`]).
@@ -318,6 +360,7 @@ pub fn json(plan: &Plan) -> String {
         task: plan.task(),
         hosts: plan.hosts(),
         limit: plan.limit(),
+        pinning: plan.pinning(),
         rollout: plan.rollout(),
         on_failure: plan.on_failure(),
         params: plan.params(),

@@ -239,6 +239,9 @@ pub struct RunReport {
     pub hosts: Vec<HostReport>,
     /// Wall time.
     pub elapsed_ms: u64,
+    /// Per host, the images its steps started (for the release record).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub images: std::collections::BTreeMap<String, Vec<crate::release::ImageRecord>>,
 }
 
 impl RunReport {
@@ -252,7 +255,7 @@ impl RunReport {
     /// # use deploy_core::report::*;
     /// # let report = RunReport {
     /// #     environment: "staging".into(), task: "deploy".into(), release: "r1".into(),
-    /// #     outcome: Outcome::Interrupted, elapsed_ms: 1200,
+    /// #     outcome: Outcome::Interrupted, elapsed_ms: 1200, images: Default::default(),
     /// #     hosts: vec![HostReport { host: "web1".into(), steps: vec![] }],
     /// # };
     /// assert_eq!(report.outcome, Outcome::Interrupted);
@@ -272,7 +275,7 @@ impl RunReport {
     /// # use deploy_core::report::*;
     /// # let report = RunReport {
     /// #     environment: "staging".into(), task: "deploy".into(), release: "r1".into(),
-    /// #     outcome: Outcome::Interrupted, elapsed_ms: 1200,
+    /// #     outcome: Outcome::Interrupted, elapsed_ms: 1200, images: Default::default(),
     /// #     hosts: vec![HostReport { host: "web1".into(), steps: vec![] }],
     /// # };
     /// assert_eq!(report.host("web1").map(|h| h.host.as_str()), Some("web1"));
@@ -292,7 +295,7 @@ impl RunReport {
     ///
     /// let report = RunReport {
     ///     environment: "staging".into(), task: "deploy".into(), release: "r1".into(),
-    ///     outcome: Outcome::Succeeded, elapsed_ms: 1200,
+    ///     outcome: Outcome::Succeeded, elapsed_ms: 1200, images: Default::default(),
     ///     hosts: vec![HostReport { host: "web1".into(), steps: vec![StepReport {
     ///         step: "deploy.1".into(), kind: "exec".into(), status: StepStatus::Done,
     ///         attempts: 1, elapsed_ms: 5, error: None, rollback: None }] }],

@@ -419,7 +419,8 @@ impl Config {
                     .get_ref()
                     .on_failure
                     .unwrap_or(env.on_failure),
-            );
+            )
+            .ships(self.raw.tasks[&task_name].get_ref().ships);
         for host in hosts_of(env) {
             builder = builder.host(host.name, host.roles);
         }

@@ -172,6 +172,14 @@ pub(super) struct RawTask {
     /// for a dangerous task of an open one.
     #[serde(default)]
     pub(super) approval: Option<Approval>,
+    /// False for a task that only looks or maintains (status, logs,
+    /// backups, a restart): its runs get an audit line but no release.
+    #[serde(default = "ships_by_default")]
+    pub(super) ships: bool,
+}
+
+fn ships_by_default() -> bool {
+    true
 }
 
 /// A task parameter: a plain value (its default), or a table saying

@@ -323,6 +323,7 @@ impl Executor {
             stopped: Mutex::new(false),
             failed: Mutex::new(false),
             refused: Mutex::new(false),
+            images: Mutex::default(),
         };
         let mut records: Vec<Record> = Vec::new();
         for (number, batch) in plan.batches().into_iter().enumerate() {
@@ -370,6 +371,7 @@ impl Executor {
             outcome,
             hosts: assemble(plan, records),
             elapsed_ms,
+            images: run.images.into_inner().unwrap_or_default(),
         }
     }
 }
@@ -394,6 +396,8 @@ struct Run<'a> {
     stopped: Mutex<bool>,
     failed: Mutex<bool>,
     refused: Mutex<bool>,
+    /// Per host, the images its steps started.
+    images: Mutex<BTreeMap<String, Vec<crate::release::ImageRecord>>>,
 }
 
 impl Run<'_> {

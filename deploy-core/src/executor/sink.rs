@@ -2,11 +2,13 @@
 //! caller's sink, a step's output lines as events, and the context a step
 //! is handed.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use super::Run;
 use crate::event::{Event, EventSink};
 use crate::plan::PlannedStep;
+use crate::release::{ImageLog, ImageRecord};
 use crate::secret::Masker;
 use crate::step::StepContext;
 use crate::target::{OutputSink, OutputStream, Target};
@@ -44,6 +46,18 @@ pub(super) struct StepOutput<'a> {
     host: &'a str,
     step: &'a str,
     shown: bool,
+    images: &'a Mutex<BTreeMap<String, Vec<ImageRecord>>>,
+}
+
+/// The images a step started, kept per host for the release record.
+impl ImageLog for StepOutput<'_> {
+    fn started(&self, image: ImageRecord) {
+        if let Ok(mut all) = self.images.lock() {
+            let host = all.entry(self.host.to_owned()).or_default();
+            host.retain(|i| i.container != image.container);
+            host.push(image);
+        }
+    }
 }
 
 impl OutputSink for StepOutput<'_> {
@@ -66,6 +80,7 @@ impl Run<'_> {
             host: lane,
             step: &step.id,
             shown: step.step.describe().shows_output,
+            images: &self.images,
         }
     }
 
@@ -82,6 +97,7 @@ impl Run<'_> {
             output,
             approver: self.executor.approver.as_ref(),
             masker: self.masker,
+            images: output,
         }
     }
 }

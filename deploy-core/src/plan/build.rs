@@ -92,6 +92,23 @@ impl PlanBuilder {
         self
     }
 
+    /// Marks a task that only looks or maintains (status, logs, backups, a
+    /// restart): its runs get an audit line but no release record.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Plan;
+    ///
+    /// let plan = Plan::builder("production", "status").host("web1", ["web"]).ships(false).build().unwrap();
+    /// assert!(!plan.ships());
+    /// assert!(Plan::builder("production", "deploy").host("web1", ["web"]).build().unwrap().ships());
+    /// ```
+    pub fn ships(mut self, ships: bool) -> Self {
+        self.plan.ships = ships;
+        self
+    }
+
     /// Records a task parameter (shown in the rendered plan).
     ///
     /// # Examples

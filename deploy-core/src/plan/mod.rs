@@ -12,6 +12,7 @@ mod condition;
 mod error;
 mod hosts;
 mod limit;
+mod pinned;
 mod planned_step;
 mod policy;
 
@@ -54,6 +55,10 @@ pub struct Plan {
     placements: Vec<Vec<usize>>,
     /// The hosts the run is limited to (`-H`/`-R`), when it is.
     limit: Option<Limit>,
+    /// What a rollback or promotion pins the plan to, when it is one.
+    pinning: Option<crate::release::Pinning>,
+    /// False for a task that only looks or maintains: no release record.
+    ships: bool,
 }
 
 /// Builds a [`Plan`]; [`PlanBuilder::build`] checks it.
@@ -96,6 +101,8 @@ impl Plan {
                 params: BTreeMap::new(),
                 placements: Vec::new(),
                 limit: None,
+                pinning: None,
+                ships: true,
             },
         }
     }
@@ -195,6 +202,16 @@ impl Plan {
     /// ```
     pub fn on_failure(&self) -> FailurePolicy {
         self.on_failure
+    }
+
+    /// False for a task that only looks or maintains (`ships = false`):
+    /// its runs record no release.
+    ///
+    /// # Examples
+    ///
+    /// See [`PlanBuilder::ships`].
+    pub fn ships(&self) -> bool {
+        self.ships
     }
 
     /// The task parameters the plan was built with.

@@ -233,4 +233,22 @@ pub trait Step: KindName + Send + Sync + fmt::Debug {
     fn secrets_in_argv(&self) -> Vec<&'static str> {
         Vec::new()
     }
+
+    /// This step for a plan that puts back (or ships on) what a release
+    /// ran: a kind that starts containers pins their image to the digest
+    /// the release recorded, one that builds or pushes a pinned image is
+    /// left out. The default: unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, release::{Pinned, Pinning}, steps::Exec};
+    ///
+    /// let pinning = Pinning::rollback("production", "20261203T120000.000Z", vec![]);
+    /// assert!(matches!(Exec::argv(["./manage.py", "migrate"]).pin_images(&pinning.pins()), Pinned::Unchanged));
+    /// ```
+    fn pin_images(&self, pins: &crate::release::Pins<'_>) -> crate::release::Pinned {
+        let _ = pins;
+        crate::release::Pinned::Unchanged
+    }
 }

@@ -133,4 +133,67 @@ impl Step for Sync {
         );
         Ok(Applied::done())
     }
+
+    /// In a rollback, a sync into the release's own `{release}` directory
+    /// is not copied again: that directory is what the release shipped.
+    fn pin_images(&self, pins: &crate::release::Pins<'_>) -> crate::release::Pinned {
+        if pins.rollback && self.to.to_string().contains("{release}") {
+            crate::release::Pinned::Replaced(std::sync::Arc::new(Shipped {
+                to: self.to.clone(),
+            }))
+        } else {
+            crate::release::Pinned::Unchanged
+        }
+    }
+}
+
+/// A rollback's stand-in for a [`Sync`] into the release's own directory:
+/// the directory must still be there (`keep-releases` may have removed
+/// it), and nothing is copied into it.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Plan, PlannedStep, Step, release::Pinning, steps::Sync};
+///
+/// let sync = Sync::new("dist", "/srv/app/releases/${release}").unwrap();
+/// let plan = Plan::builder("production", "deploy").host("web1", ["web"])
+///     .step(PlannedStep::new(sync)).build().unwrap()
+///     .pinned(Pinning::rollback("production", "r1", vec![]));
+/// assert_eq!(
+///     plan.steps()[0].step.describe().summary,
+///     "use /srv/app/releases/{release}/ as its release shipped it (a rollback copies nothing)"
+/// );
+/// ```
+#[derive(Debug)]
+struct Shipped {
+    to: Text,
+}
+
+impl Kind for Shipped {
+    const KIND: &'static str = "sync";
+}
+
+#[async_trait]
+impl Step for Shipped {
+    fn describe(&self) -> Description {
+        Description::new(format!(
+            "use {}/ as its release shipped it (a rollback copies nothing)",
+            self.to
+        ))
+    }
+
+    async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
+        let to = ctx.resolve(&self.to)?;
+        let there = ctx
+            .probe(&crate::Command::new(["test", "-d", to.as_str()]))
+            .await?;
+        if there.status.is_some_and(|s| s.success()) {
+            Ok(Applied::done())
+        } else {
+            Err(StepError::Failed(format!(
+                "{to} is no longer on the host (keep-releases removed it?): the release cannot be put back from it"
+            )))
+        }
+    }
 }

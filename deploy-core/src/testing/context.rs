@@ -122,6 +122,7 @@ pub struct TestContext<T> {
     output: RecordingOutput,
     approver: Box<dyn Approver>,
     masker: Masker,
+    images: std::sync::Mutex<Vec<crate::release::ImageRecord>>,
 }
 
 impl<T: Target + 'static> TestContext<T> {
@@ -160,6 +161,7 @@ impl<T: Target + 'static> TestContext<T> {
             output: RecordingOutput::default(),
             approver: Box::new(Unattended::default()),
             masker: Masker::default(),
+            images: std::sync::Mutex::default(),
         }
     }
 
@@ -256,7 +258,21 @@ impl<T: Target + 'static> TestContext<T> {
             output: &self.output,
             approver: self.approver.as_ref(),
             masker: &self.masker,
+            images: &self.images,
         }
+    }
+
+    /// The images steps said they started, in order (one per container).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{LocalTarget, testing::TestContext};
+    ///
+    /// assert!(TestContext::new(LocalTarget::new("web1")).started_images().is_empty());
+    /// ```
+    pub fn started_images(&self) -> Vec<crate::release::ImageRecord> {
+        self.images.lock().map(|i| i.clone()).unwrap_or_default()
     }
 
     /// The host, to set up or inspect.
