@@ -48,8 +48,8 @@ pub mod dotenv;
 pub mod duration;
 pub mod git;
 pub mod lock;
-pub mod release;
 pub mod mode;
+pub mod release;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tree;

@@ -115,7 +115,9 @@ pub enum HistoryError {
         known: Vec<String>,
     },
     /// Nothing before the live release differs from it.
-    #[error("nothing to roll back to in {environment}: no successful release before the live one ({live}) runs anything else")]
+    #[error(
+        "nothing to roll back to in {environment}: no successful release before the live one ({live}) runs anything else"
+    )]
     NothingToRollBackTo {
         /// The environment.
         environment: String,
@@ -217,8 +219,7 @@ impl History {
         let mut seen = BTreeSet::new();
         for r in &self.releases {
             for record in &r.records {
-                if record.outcome.live() && seen.insert(record.host.clone()) && r.id == release.id
-                {
+                if record.outcome.live() && seen.insert(record.host.clone()) && r.id == release.id {
                     hosts.push(record.host.clone());
                 }
             }

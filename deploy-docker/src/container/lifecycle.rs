@@ -14,7 +14,15 @@ use crate::error::DockerError;
 
 impl Engine {
     /// Creates and starts a container (joining every network in the spec).
+    /// An image pinned by digest (`repo@sha256:…`, a rollback's) that the
+    /// engine no longer has is pulled by that digest first.
     pub async fn run(&self, spec: &ContainerSpec) -> Result<String, DockerError> {
+        if spec.image.contains("@sha256:") && self.image_id(&spec.image).await?.is_none() {
+            let image = crate::image::ImageRef::parse(&spec.image)?;
+            let credentials = crate::Credentials::from_docker_config()?;
+            self.pull(&image, &credentials, &deploy_core::target::DiscardOutput)
+                .await?;
+        }
         let what = format!("create container {}", spec.name);
         let options = CreateContainerOptions {
             name: Some(spec.name.clone()),

@@ -1,9 +1,11 @@
 //! `docker.blue-green`: the zero-downtime replacement compose does not do
 //! (see [`crate::bluegreen`]), as a step with undo (switch back).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use deploy_core::release::{Pinned, Pins};
 use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError, Undo};
 use serde::Deserialize;
 
@@ -174,7 +176,11 @@ impl Step for ReplaceBlueGreen {
                     && c.labels.get(SPEC_LABEL) == Some(&expected),
             )
         };
-        Ok(live.len() == plan.replicas && live.iter().all(|c| current(c) == Some(true)))
+        let done = live.len() == plan.replicas && live.iter().all(|c| current(c) == Some(true));
+        if done {
+            self.note_running(ctx, &engine, &plan.service).await?;
+        }
+        Ok(done)
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
@@ -183,11 +189,40 @@ impl Step for ReplaceBlueGreen {
         let switched = engine
             .blue_green(ctx.target.as_ref(), &plan, ctx.output)
             .await?;
+        self.note_running(ctx, &engine, &plan.service).await?;
         Ok(Applied::with_memo(switched))
+    }
+
+    fn pin_images(&self, pins: &Pins<'_>) -> Pinned {
+        match self.container.pinned(pins) {
+            Some(container) => Pinned::Replaced(Arc::new(ReplaceBlueGreen {
+                container,
+                ..self.clone()
+            })),
+            None => Pinned::Unchanged,
+        }
     }
 
     fn undoable(&self) -> Option<&dyn Undo> {
         Some(self)
+    }
+}
+
+impl ReplaceBlueGreen {
+    /// Tells the run which image each live replica of `service` runs.
+    async fn note_running(
+        &self,
+        ctx: &StepContext<'_>,
+        engine: &crate::engine::Engine,
+        service: &str,
+    ) -> Result<(), StepError> {
+        let asked = self.container.asked_image(ctx)?;
+        for replica in engine.list(&[(SERVICE_LABEL, service)]).await? {
+            if replica.running() {
+                super::record::note_running(ctx, engine, &replica.name, Some(&asked)).await;
+            }
+        }
+        Ok(())
     }
 }
 

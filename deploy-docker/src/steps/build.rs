@@ -3,6 +3,7 @@
 //! host = "/code/app" }`: tarred there through the host's Target when the
 //! step runs), sent to the engine as one tar, as `docker build` does.
 
+use deploy_core::release::{Pinned, Pins};
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -181,6 +182,17 @@ impl Step for BuildImage {
         let engine = open_engine(ctx, self.engine.as_ref()).await?;
         let labels = engine.image_labels(&spec.tag).await?;
         Ok(labels.is_some_and(|l| l.get(CONTEXT_LABEL) == Some(&want)))
+    }
+
+    /// Left out when the release recorded this repository: what it
+    /// builds is the image the release ran, which is used instead.
+    fn pin_images(&self, pins: &Pins<'_>) -> Pinned {
+        let image = self.tag.to_string();
+        if pins.covers(&image) {
+            Pinned::LeftOut(format!("{image} is pinned to what the release ran"))
+        } else {
+            Pinned::Unchanged
+        }
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {

@@ -5,8 +5,10 @@
 //! over by their labels; the compose keys deploy does not apply are listed
 //! in the plan.
 
+use deploy_core::release::{ImageRecord, Pinned, Pins};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -61,6 +63,8 @@ pub struct ComposeUp {
     wait: Duration,
     stop_grace: Duration,
     engine: Option<Text>,
+    /// What a rollback or promotion pins the services' images to.
+    pins: Vec<ImageRecord>,
 }
 
 #[derive(Deserialize)]
@@ -147,6 +151,7 @@ impl TryFrom<RawComposeUp> for ComposeUp {
             wait: raw.wait,
             stop_grace: raw.stop_grace,
             engine: raw.engine,
+            pins: Vec::new(),
         };
         if let Some(compose) = &up.compose {
             up.selection(compose).map_err(|e| e.to_string())?;
@@ -170,15 +175,53 @@ impl ComposeUp {
             wait: default_wait(),
             stop_grace: default_grace(),
             engine: None,
+            pins: Vec::new(),
         }
     }
 
+    /// The services to bring up, images pinned where the release recorded
+    /// them (a pinned service is not built again).
     fn selection(&self, compose: &ComposeFile) -> Result<Vec<ComposeService>, DockerError> {
+        let pins = Pins {
+            images: &self.pins,
+            rollback: false,
+        };
         Ok(compose
             .select(&self.services, self.deps)?
             .into_iter()
             .cloned()
+            .map(|mut service| {
+                if let Some(image) = pins.image(&service.image, &service.name) {
+                    service.image.clone_from(&image);
+                    service.spec.image = image;
+                    service.build = None;
+                }
+                service
+            })
             .collect())
+    }
+
+    /// Tells the run which image each container of `compose`'s selected
+    /// services runs, under the image name the file gives it.
+    async fn note_running(
+        &self,
+        ctx: &StepContext<'_>,
+        engine: &Engine,
+        compose: &ComposeFile,
+    ) -> Result<(), StepError> {
+        for service in compose.select(&self.services, self.deps)? {
+            let containers = engine
+                .list(&[
+                    (PROJECT_LABEL, compose.project.as_str()),
+                    (SERVICE_LABEL, service.name.as_str()),
+                ])
+                .await?;
+            for container in containers.iter().filter(|c| c.running()) {
+                super::record::note_running(ctx, engine, &container.name, Some(&service.image))
+                    .await;
+            }
+        }
+        Ok(())
     }
 
     /// The compose file as this run reads it: the one read with the plan
@@ -442,6 +485,7 @@ impl Step for ComposeUp {
                 return Ok(false);
             }
         }
+        self.note_running(ctx, &engine, &compose).await?;
         Ok(true)
     }
 
@@ -450,6 +494,17 @@ impl Step for ComposeUp {
         let services = self.selection(&compose)?;
         let engine = open_engine(ctx, self.engine.as_ref()).await?;
         up(&engine, self, &compose.project, &services, ctx.output).await?;
+        self.note_running(ctx, &engine, &compose).await?;
         Ok(Applied::done())
+    }
+
+    fn pin_images(&self, pins: &Pins<'_>) -> Pinned {
+        if pins.images.is_empty() {
+            return Pinned::Unchanged;
+        }
+        Pinned::Replaced(Arc::new(ComposeUp {
+            pins: pins.images.to_vec(),
+            ..self.clone()
+        }))
     }
 }

@@ -6,9 +6,11 @@
 //! without the old container when the new one cannot start.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use deploy_core::release::{Pinned, Pins};
 use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError, Undo};
 use deploy_core::text::Text;
 use serde::Deserialize;
@@ -70,6 +72,9 @@ pub struct ContainerConfig {
     #[serde(default = "default_grace", with = "deploy_core::duration::serde_req")]
     pub(crate) stop_grace: Duration,
     pub(crate) engine: Option<Text>,
+    /// The image asked for, when a rollback or promotion pinned `image`.
+    #[serde(skip)]
+    pub(crate) pinned_from: Option<Text>,
 }
 
 fn default_wait() -> Duration {
@@ -155,7 +160,24 @@ impl ContainerConfig {
             wait: default_wait(),
             stop_grace: default_grace(),
             engine: None,
+            pinned_from: None,
         }
+    }
+
+    /// This config with its image pinned to what a release ran, if the
+    /// release recorded its repository.
+    pub(crate) fn pinned(&self, pins: &deploy_core::release::Pins<'_>) -> Option<ContainerConfig> {
+        let image = super::record::pinned(pins, &self.image, &self.name)?;
+        Some(ContainerConfig {
+            image,
+            pinned_from: Some(self.image.clone()),
+            ..self.clone()
+        })
+    }
+
+    /// The image as the step was asked for it (before any pin), resolved.
+    pub(crate) fn asked_image(&self, ctx: &StepContext<'_>) -> Result<String, StepError> {
+        ctx.resolve(self.pinned_from.as_ref().unwrap_or(&self.image))
     }
 
     /// The spec with every placeholder filled (env files read here).
@@ -206,6 +228,12 @@ impl ContainerConfig {
         let list = |items: &[String]| (!items.is_empty()).then(|| items.join(", "));
         let texts = |items: &[Text]| (!items.is_empty()).then(|| shown(items));
         description
+            .field_opt(
+                "pinned",
+                self.pinned_from
+                    .as_ref()
+                    .map(|asked| format!("{asked} as the release ran it")),
+            )
             .field_opt("command", self.command.as_deref().map(shown))
             .field_opt("env", (!self.env.is_empty()).then(|| pairs(&self.env)))
             .field_opt("env files", texts(&self.env_file))
@@ -327,6 +355,13 @@ impl Step for EnsureRunning {
         self.set.replace(ctx, Some(false)).await
     }
 
+    fn pin_images(&self, pins: &Pins<'_>) -> Pinned {
+        match self.set.pinned(pins) {
+            Some(set) => Pinned::Replaced(Arc::new(EnsureRunning { set })),
+            None => Pinned::Unchanged,
+        }
+    }
+
     fn undoable(&self) -> Option<&dyn Undo> {
         Some(&self.set)
     }
@@ -428,6 +463,16 @@ impl Step for RecreateContainer {
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         self.set.replace(ctx, (!self.force).then_some(true)).await
+    }
+
+    fn pin_images(&self, pins: &Pins<'_>) -> Pinned {
+        match self.set.pinned(pins) {
+            Some(set) => Pinned::Replaced(Arc::new(RecreateContainer {
+                set,
+                force: self.force,
+            })),
+            None => Pinned::Unchanged,
+        }
     }
 
     fn undoable(&self) -> Option<&dyn Undo> {

@@ -19,6 +19,7 @@ mod prune;
 mod ps_and_logs;
 mod pull;
 mod push;
+mod record;
 mod replicas;
 mod restart;
 mod run;

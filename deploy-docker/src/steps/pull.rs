@@ -1,9 +1,11 @@
 //! `docker.pull`: get an image onto the host's engine from its registry.
 
 use async_trait::async_trait;
+use deploy_core::release::{Pinned, Pins};
 use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use deploy_core::text::Text;
 use serde::Deserialize;
+use std::sync::Arc;
 
 use super::open_engine;
 use crate::image::ImageRef;
@@ -109,6 +111,23 @@ impl Step for PullImage {
                 .is_some_and(|(repo, digest)| digest == current && same_repository(repo, &image))
         };
         Ok(local.iter().any(has))
+    }
+
+    /// Pulls what the release ran, by digest; an image the release knew
+    /// only by id (never in a registry) has nothing to pull.
+    fn pin_images(&self, pins: &Pins<'_>) -> Pinned {
+        let Some(image) = pins.image(&self.image.to_string(), "") else {
+            return Pinned::Unchanged;
+        };
+        if image.starts_with("sha256:") {
+            return Pinned::LeftOut(format!(
+                "the release ran {image}, which no registry has: the hosts keep it"
+            ));
+        }
+        Pinned::Replaced(Arc::new(PullImage {
+            image: Text::from(image.as_str()),
+            ..self.clone()
+        }))
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {

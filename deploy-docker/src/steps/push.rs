@@ -1,6 +1,7 @@
 //! `docker.push`: send an image from the host's engine to its registry.
 
 use async_trait::async_trait;
+use deploy_core::release::{Pinned, Pins};
 use deploy_core::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use deploy_core::text::Text;
 use serde::Deserialize;
@@ -73,6 +74,17 @@ impl Step for PushImage {
             && local
                 .iter()
                 .any(|d| d.starts_with(&format!("{}@", image.repository)) && d.ends_with(&digest)))
+    }
+
+    /// Left out when the release recorded this repository: what it
+    /// pushes is the image the release ran, which is used instead.
+    fn pin_images(&self, pins: &Pins<'_>) -> Pinned {
+        let image = self.image.to_string();
+        if pins.covers(&image) {
+            Pinned::LeftOut(format!("{image} is pinned to what the release ran"))
+        } else {
+            Pinned::Unchanged
+        }
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {

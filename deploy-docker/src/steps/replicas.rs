@@ -148,6 +148,7 @@ impl Replicas {
             engine.rename(&extra, &previous).await?;
             set_aside.push(extra);
         }
+        self.note_running(ctx, &engine, &specs).await?;
         Ok(Applied::with_memo(Replaced { kept, set_aside }))
     }
 
@@ -167,8 +168,34 @@ impl Replicas {
                 return Ok(false);
             }
         }
-        let names: Vec<String> = specs.into_iter().map(|s| s.name).collect();
-        Ok(self.extras(&engine, &name, &names).await?.is_empty())
+        let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        let as_wanted = self.extras(&engine, &name, &names).await?.is_empty();
+        if as_wanted {
+            self.note_running(ctx, &engine, &specs).await?;
+        }
+        Ok(as_wanted)
+    }
+
+    /// Tells the run which image each replica runs (the release record).
+    async fn note_running(
+        &self,
+        ctx: &StepContext<'_>,
+        engine: &crate::engine::Engine,
+        specs: &[ContainerSpec],
+    ) -> Result<(), StepError> {
+        let asked = self.config.asked_image(ctx)?;
+        for spec in specs {
+            super::record::note_running(ctx, engine, &spec.name, Some(&asked)).await;
+        }
+        Ok(())
+    }
+
+    /// These replicas with their image pinned, if the release recorded it.
+    pub(crate) fn pinned(&self, pins: &deploy_core::release::Pins<'_>) -> Option<Replicas> {
+        Some(Replicas {
+            config: self.config.pinned(pins)?,
+            count: self.count,
+        })
     }
 
     /// The replicas' names as the plan shows them (`{release}` and all).

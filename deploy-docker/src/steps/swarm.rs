@@ -1,7 +1,9 @@
 //! `docker.swarm-service`: create or roll out a swarm service and follow
 //! the rollout to its end; an update swarm rolled back is an error.
 
+use deploy_core::release::{Pinned, Pins};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -359,10 +361,24 @@ impl Step for DeploySwarmService {
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
         let service = self.service(ctx)?;
         let engine = open_engine(ctx, self.engine.as_ref()).await?;
-        Ok(matches!(
+        let done = matches!(
             engine.service_state(&service.name).await?,
             Some((Some(digest), Rollout::Completed)) if digest == service.digest()
-        ))
+        );
+        if done {
+            super::record::note_image(ctx, &engine, &service.name, &service.image).await;
+        }
+        Ok(done)
+    }
+
+    fn pin_images(&self, pins: &Pins<'_>) -> Pinned {
+        match super::record::pinned(pins, &self.image, &self.name) {
+            Some(image) => Pinned::Replaced(Arc::new(DeploySwarmService {
+                image,
+                ..self.clone()
+            })),
+            None => Pinned::Unchanged,
+        }
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
@@ -373,7 +389,10 @@ impl Step for DeploySwarmService {
             .wait_rollout(&service.name, &start, self.wait)
             .await?;
         match rollout {
-            Rollout::Completed => Ok(Applied::done()),
+            Rollout::Completed => {
+                super::record::note_image(ctx, &engine, &service.name, &service.image).await;
+                Ok(Applied::done())
+            }
             Rollout::RolledBack(message) | Rollout::RollingBack(message) => Err(StepError::Failed(
                 format!("the update failed and swarm rolled it back: {message}"),
             )),
