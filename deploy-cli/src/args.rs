@@ -62,6 +62,23 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The releases of an environment, newest first: the live one marked
+    /// (`*`), failed ones shown as failed.
+    Releases {
+        /// The environment (else the default one).
+        #[arg(value_name = "ENV")]
+        environment: Option<String>,
+        /// Print JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put back what a release ran (default: the last successful release
+    /// before the live one): its task and parameters again, every image
+    /// pinned to the digest it recorded. Data are never rolled back.
+    Rollback(RollbackArgs),
+    /// Run TO's task with exactly what FROM's live release runs (the same
+    /// image digests, code revision and parameters, unless overridden).
+    Promote(PromoteArgs),
     /// The audit log of an environment: who ran what, when, how it ended.
     Audit {
         /// The environment (else the default one).
@@ -198,4 +215,35 @@ pub(crate) struct CiArgs {
     /// How long running steps get to finish after Ctrl-C.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub(crate) grace: String,
+}
+
+/// `deploy rollback [ENV] [RELEASE] [KEY=VALUE]...`
+#[derive(Debug, Args)]
+pub(crate) struct RollbackArgs {
+    /// The run's options; its words are `[ENV] [RELEASE] [KEY=VALUE]...`
+    /// (a release id, or a prefix naming one; KEY=VALUE gives a secret
+    /// parameter the release recorded by name only).
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+
+    /// List the releases a rollback may put back, and run nothing.
+    #[arg(long)]
+    pub(crate) list: bool,
+}
+
+/// `deploy promote FROM TO [TASK] [KEY=VALUE]...`
+#[derive(Debug, Args)]
+pub(crate) struct PromoteArgs {
+    /// The environment whose live release is shipped.
+    #[arg(value_name = "FROM")]
+    pub(crate) from: String,
+
+    /// The environment it is shipped to.
+    #[arg(value_name = "TO")]
+    pub(crate) to: String,
+
+    /// The run's options; its words are `[TASK] [KEY=VALUE]...` (default:
+    /// the task FROM's release ran, with its parameters).
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
 }

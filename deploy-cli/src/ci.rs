@@ -109,7 +109,15 @@ pub(crate) async fn run(cli: &Cli, config: Config, args: &CiArgs) -> Result<u8, 
         lock_wait: None,
         message: None,
     };
-    execute(cli, &config, &plan, asked, &run_args).await
+    execute(
+        cli,
+        &config,
+        &plan,
+        asked,
+        &run_args,
+        &crate::releases::Origin::run(),
+    )
+    .await
 }
 
 /// `--explain`: where the build came from, each variable read, and the

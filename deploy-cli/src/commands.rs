@@ -22,6 +22,7 @@ use crate::args::{Cli, Command, RunArgs, Selection};
 use crate::discover::find_config;
 use crate::exit;
 use crate::progress::{Bars, JsonLines, PlainLines};
+use crate::releases::Origin;
 
 /// Runs the command line; returns the exit code.
 pub(crate) async fn run(cli: Cli) -> u8 {
@@ -92,6 +93,9 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
         }
         Command::Plan(selection) => {
             let config = load(cli)?;
+            if let Some(words) = crate::rollback::plan_words(&config, &selection.words) {
+                return crate::rollback::show_plan(cli, &config, selection, words).await;
+            }
             let (plan, _) = build_plan(&config, selection)?;
             print_plan(&plan, selection.json);
             Ok(exit::OK)
@@ -107,9 +111,33 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
                 print_plan(&plan, args.selection.json);
                 return Ok(exit::OK);
             }
-            execute(cli, &config, &plan, asked, args).await
+            execute(cli, &config, &plan, asked, args, &Origin::run()).await
+        }
+        Command::Releases { environment, json } => {
+            let (env, targets) = state_of(cli, environment.as_deref())?;
+            let history = crate::releases::history(&env, &targets).await;
+            crate::releases::show(&env, &history, *json);
+            Ok(exit::OK)
+        }
+        Command::Rollback(args) => {
+            let config = load(cli)?;
+            crate::rollback::rollback(cli, &config, args).await
+        }
+        Command::Promote(args) => {
+            let config = load(cli)?;
+            crate::rollback::promote(cli, &config, args).await
         }
     }
+}
+
+/// The audit line of a run of `plan`: with its release id, unless its task
+/// does not ship (then it has none).
+fn audit_entry(command: &str, plan: &Plan, release: &str, outcome: &str) -> AuditEntry {
+    let mut entry = AuditEntry::for_plan(command, plan, release, outcome);
+    if !plan.ships() {
+        entry.release = None;
+    }
+    entry
 }
 
 /// Splits `[ENV] [TASK] [KEY=VALUE]...`, asks for the parameters with a
@@ -303,12 +331,16 @@ fn environment_line(env: &EnvironmentSummary) -> String {
     parts.join("; ")
 }
 
+/// Runs `plan` under the environment's lock, with an audit line and (when
+/// it applied something and its task ships) a release record on each host
+/// it touched; `origin` says whether it is a run, a rollback or a promotion.
 pub(crate) async fn execute(
     cli: &Cli,
     config: &Config,
     plan: &Plan,
     asked: BTreeMap<String, Secret>,
     args: &RunArgs,
+    origin: &Origin,
 ) -> Result<u8, String> {
     let env = config
         .environment(Some(plan.environment()))
@@ -320,7 +352,8 @@ pub(crate) async fn execute(
         .as_deref()
         .map(deploy_core::duration::parse)
         .transpose()?;
-    let mut values = RunValues::new(RunValues::release_now());
+    let release = RunValues::release_now();
+    let mut values = RunValues::new(origin.run_as.clone().unwrap_or_else(|| release.clone()));
     values.secrets = config
         .load_secrets_for(plan)
         .map_err(|e| e.with_snippet())?;
@@ -353,7 +386,7 @@ pub(crate) async fn execute(
     {
         Ok(held) => held,
         Err(e @ deploy_core::lock::LockError::Held { .. }) => {
-            let entry = AuditEntry::for_plan("run", plan, &values.release, "locked");
+            let entry = audit_entry(origin.command, plan, &release, "locked");
             crate::locking::audit(&env, &targets, &entry).await;
             eprintln!(
                 "error: {e}
@@ -395,7 +428,6 @@ pub(crate) async fn execute(
         pre_approved: args.yes,
         bars: bars.as_ref().map(Bars::multi),
     };
-    let release = values.release.clone();
     let mut executor = Executor::new(local, values)
         .approver(Arc::new(approver))
         .grace(grace)
@@ -404,6 +436,20 @@ pub(crate) async fn execute(
         executor = executor.concurrency(n);
     }
     let report = executor.run(plan, &targets, sink).await;
+    let revision = origin
+        .revision
+        .clone()
+        .unwrap_or_else(|| deploy_core::release::Revision::of(config.dir()));
+    let recorded = crate::releases::record(
+        &env,
+        &targets,
+        plan,
+        &report,
+        &release,
+        revision,
+        origin.command,
+    )
+    .await;
     let lost = held.release().await;
     let outcome = match (&lost, report.outcome) {
         (Some(_), _) => "lock lost".to_owned(),
@@ -412,13 +458,21 @@ pub(crate) async fn execute(
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default(),
     };
-    let entry = AuditEntry::for_plan("run", plan, &release, &outcome);
+    let entry = audit_entry(origin.command, plan, &release, &outcome);
     crate::locking::audit(&env, &targets, &entry).await;
     if let Some(bars) = &bars {
         bars.finish();
     }
     if !args.selection.json {
         eprint!("{}", report.render());
+        if recorded {
+            let puts_back = origin
+                .run_as
+                .as_ref()
+                .map(|x| format!(" (it puts back {x})"))
+                .unwrap_or_default();
+            eprintln!("release {release} recorded on the hosts it touched{puts_back}");
+        }
     }
     if lost.is_some() {
         return Ok(exit::LOCKED);

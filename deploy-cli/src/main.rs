@@ -12,6 +12,8 @@ mod discover;
 mod exit;
 mod locking;
 mod progress;
+mod releases;
+mod rollback;
 mod targets;
 
 use clap::Parser;

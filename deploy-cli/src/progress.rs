@@ -43,6 +43,15 @@ fn line_for(event: &Event, verbose: bool) -> Option<String> {
             release,
             hosts,
             steps,
+        } if release.is_empty() => {
+            format!("running `{task}` on {environment}: {hosts} host(s), {steps} step(s)")
+        }
+        Event::RunStarted {
+            environment,
+            task,
+            release,
+            hosts,
+            steps,
         } => format!(
             "running `{task}` on {environment}: {hosts} host(s), {steps} step(s), release {release}"
         ),

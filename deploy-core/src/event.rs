@@ -58,7 +58,7 @@ pub enum Event {
         environment: String,
         /// Task.
         task: String,
-        /// Release id.
+        /// Release id (empty for a task that does not ship).
         release: String,
         /// Number of hosts.
         hosts: usize,

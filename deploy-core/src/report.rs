@@ -231,7 +231,7 @@ pub struct RunReport {
     pub environment: String,
     /// Task.
     pub task: String,
-    /// Release id.
+    /// Release id (empty for a task that does not ship: the report shows none).
     pub release: String,
     /// How it ended.
     pub outcome: Outcome,
@@ -304,12 +304,16 @@ impl RunReport {
     /// ```
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let release = if self.release.is_empty() {
+            String::new()
+        } else {
+            format!(" (release {})", self.release)
+        };
         let _ = writeln!(
             out,
-            "{} {} (release {}): {:?} in {:.1}s",
+            "{} {}{release}: {:?} in {:.1}s",
             self.environment,
             self.task,
-            self.release,
             self.outcome,
             self.elapsed_ms as f64 / 1000.0
         );

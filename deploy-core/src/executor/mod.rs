@@ -304,10 +304,17 @@ impl Executor {
             inner: sink,
             masker: &masker,
         };
+        // A task that does not ship shows no release id (its steps still
+        // have `${release}`).
+        let shown_release = if plan.ships() {
+            self.values.release.clone()
+        } else {
+            String::new()
+        };
         sink.event(&Event::RunStarted {
             environment: plan.environment().to_owned(),
             task: plan.task().to_owned(),
-            release: self.values.release.clone(),
+            release: shown_release.clone(),
             hosts: plan.hosts().len(),
             steps: plan.steps().len(),
         });
@@ -367,7 +374,7 @@ impl Executor {
         RunReport {
             environment: plan.environment().to_owned(),
             task: plan.task().to_owned(),
-            release: self.values.release.clone(),
+            release: shown_release,
             outcome,
             hosts: assemble(plan, records),
             elapsed_ms,

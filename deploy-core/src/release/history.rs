@@ -67,9 +67,14 @@ impl Release {
     }
 
     /// What it runs, for telling two releases apart: task, parameters,
-    /// images, revision.
+    /// images, revision. A release that started no image (files in a
+    /// release directory) or was made from a dirty checkout is only itself.
     fn content(&self) -> (String, String, BTreeSet<String>, Option<String>) {
         let r = self.record();
+        let dirty = r.revision.as_ref().is_some_and(|v| v.dirty);
+        if self.images().is_empty() || dirty {
+            return (self.id.clone(), String::new(), BTreeSet::new(), None);
+        }
         (
             r.task.clone(),
             serde_json::to_string(&r.params).unwrap_or_default(),

@@ -1,0 +1,419 @@
+//! Releases, rollback and promotion through the real `deploy` binary:
+//! containers on this machine's Docker engine, release directories on this
+//! machine (`transport = "local"`, the state directory in a temp dir). Three
+//! releases with one failed are listed newest first with the live one
+//! marked; a rollback puts back the previous container image by digest
+//! after its tag moved, and a named release; a release-directory rollback
+//! points `current` back without copying; promote ships staging's digest to
+//! production; every one leaves an audit line, and no secret value is in
+//! any record or line.
+//!
+//! Run: `cargo test -p deploy-cli --test releases`
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use deploy_docker::Engine;
+use deploy_docker::image::ImageRef;
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(config: &str) -> Project {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = config.replace("DIR", &dir.path().display().to_string());
+        std::fs::write(dir.path().join("deploy.toml"), config).expect("config");
+        Project { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn deploy(&self, args: &[&str]) -> std::process::Output {
+        Command::cargo_bin("deploy")
+            .expect("deploy binary")
+            .current_dir(self.path())
+            .env_remove("DEPLOY_CONFIG")
+            .env("DEPLOY_STATE_DIR", self.path().join(".state"))
+            .env("DB_PASSWORD", "s3cr3t-pw-value")
+            .args(args)
+            .output()
+            .expect("runs")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.deploy(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "deploy {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `deploy releases ENV --json`, newest first.
+    fn releases(&self, env: &str) -> Vec<serde_json::Value> {
+        self.ok(&["releases", env, "--json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
+    fn audit(&self, env: &str) -> Vec<serde_json::Value> {
+        self.ok(&["audit", env, "--json", "-n", "100"])
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
+    /// Everything deploy wrote in the state directories.
+    fn state_text(&self) -> String {
+        let mut text = String::new();
+        let mut dirs = vec![self.path().join(".state")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    text.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+                }
+            }
+        }
+        text
+    }
+}
+
+fn ids(releases: &[serde_json::Value]) -> Vec<String> {
+    releases
+        .iter()
+        .map(|r| r["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn image_of(engine: &Engine, container: &str) -> String {
+    engine
+        .inspect(container)
+        .await
+        .expect("inspect")
+        .expect("the container exists")
+        .image_id
+}
+
+async fn id_of(engine: &Engine, image: &str) -> String {
+    engine
+        .image_id(image)
+        .await
+        .expect("inspect image")
+        .expect("the image exists")
+}
+
+async fn point(engine: &Engine, tag: &str, at: &str) {
+    engine
+        .tag(at, &ImageRef::parse(tag).expect("a reference"))
+        .await
+        .expect("tag");
+}
+
+const SECRETS: &str = "[secrets]\nDB_PASSWORD = { env = \"DB_PASSWORD\" }\n\n";
+
+/// Three releases, the third failed: listed newest first, the second live;
+/// `deploy rollback` puts back the first's image by its id although the tag
+/// it was deployed from now names another image, then a named release is
+/// put back; bad input (an unknown release, the live one) changes nothing.
+#[test]
+fn releases_and_rollback_by_digest() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let Some(engine) = runtime.block_on(deploy_docker::testing::engine()) else {
+        return;
+    };
+    let v1 = runtime.block_on(deploy_docker::testing::app_image(&engine, "1", true));
+    let v2 = runtime.block_on(deploy_docker::testing::app_image(&engine, "2", true));
+    let pid = std::process::id();
+    let (repo, container, test) = (
+        format!("deploy-test-rollback-{pid}"),
+        format!("deploy-test-rollback-web-{pid}"),
+        format!("releases-{pid}"),
+    );
+    let tag = format!("{repo}:live");
+    let project = Project::new(&format!(
+        r#"{SECRETS}[environments.e]
+hosts = ["localhost"]
+transport = "local"
+
+[tasks.deploy]
+params = {{ version = "1", fail = "no" }}
+steps = [
+  {{ docker.recreate = {{ name = "{container}", image = "{tag}", env = {{ DB_PASSWORD = "${{secret.DB_PASSWORD}}" }}, labels = {{ "deploy.test" = "{test}" }}, version = "${{version}}", stop_grace = "1s", wait = "30s" }} }},
+  {{ exec = {{ shell = "test \"$FAIL\" = no", env = {{ FAIL = "${{fail}}" }} }} }},
+]
+"#
+    ));
+    let (id1, id2) = runtime.block_on(async {
+        point(&engine, &tag, &v1).await;
+        (id_of(&engine, &v1).await, id_of(&engine, &v2).await)
+    });
+
+    project.ok(&["run", "e", "deploy", "version=1"]);
+    runtime.block_on(point(&engine, &tag, &v2));
+    project.ok(&["run", "e", "deploy", "version=2"]);
+    let failed = project.deploy(&["run", "e", "deploy", "version=3", "fail=yes"]);
+    assert_eq!(failed.status.code(), Some(1));
+
+    let releases = project.releases("e");
+    assert_eq!(releases.len(), 3, "{releases:?}");
+    let [r3, r2, r1] = [0, 1, 2].map(|i| ids(&releases)[i].clone());
+    assert!(r3 > r2 && r2 > r1, "newest first: {:?}", ids(&releases));
+    assert_eq!(releases[0]["succeeded"], false);
+    assert_eq!(releases[1]["live_on"], serde_json::json!(["localhost"]));
+    assert_eq!(releases[2]["live_on"], serde_json::json!([]));
+    assert_eq!(releases[2]["records"][0]["images"][0]["id"], id1.as_str());
+    assert_eq!(releases[1]["records"][0]["images"][0]["id"], id2.as_str());
+    let text = project.ok(&["releases", "e"]);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("      ")).collect();
+    assert!(
+        lines[0].contains(&r3) && lines[0].contains("failed on localhost"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("* {r2}")) && lines[1].contains("live"),
+        "{text}"
+    );
+
+    // Bad input: nothing changes.
+    let unknown = project.deploy(&["rollback", "e", "1999", "-y"]);
+    let said = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(unknown.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("no release `1999`") && said.contains(&r1),
+        "{said}"
+    );
+    let live = project.deploy(&["rollback", "e", &r2, "-y"]);
+    assert_eq!(live.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&live.stderr).contains("is the live one"));
+    let not_succeeded = project.deploy(&["rollback", "e", &r3, "-y"]);
+    assert!(String::from_utf8_lossy(&not_succeeded.stderr).contains("did not succeed"));
+    assert_eq!(runtime.block_on(image_of(&engine, &container)), id2);
+
+    // The plan first: what a rollback would do.
+    let plan = project.ok(&["plan", "e", "rollback"]);
+    assert!(
+        plan.contains(&format!("rollback: puts back release {r1} of e")),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!("pinned: {container} {tag} → {id1}")),
+        "{plan}"
+    );
+    let listed = project.ok(&["rollback", "e", "--list"]);
+    assert!(listed.contains(&r1) && !listed.contains(&r3), "{listed}");
+
+    // The tag now names v2; the rollback runs v1 by its id.
+    let out = project.ok(&["rollback", "e", "-y"]);
+    assert!(
+        out.contains("rollback: puts back"),
+        "the plan is shown first: {out}"
+    );
+    assert_eq!(runtime.block_on(image_of(&engine, &container)), id1);
+    let releases = project.releases("e");
+    assert_eq!(releases.len(), 4);
+    let r4 = &releases[0];
+    assert_eq!(r4["records"][0]["command"], "rollback");
+    assert_eq!(r4["records"][0]["source"]["release"], r1.as_str());
+    assert_eq!(r4["records"][0]["params"]["version"], "1");
+    assert_eq!(r4["live_on"], serde_json::json!(["localhost"]));
+
+    // A named release, by a prefix only it has.
+    let prefix = &r2[..r2.len() - 1];
+    if releases
+        .iter()
+        .filter(|r| r["id"].as_str().is_some_and(|id| id.starts_with(prefix)))
+        .count()
+        == 1
+    {
+        project.ok(&["rollback", "e", prefix, "-y"]);
+    } else {
+        project.ok(&["rollback", "e", &r2, "-y"]);
+    }
+    assert_eq!(runtime.block_on(image_of(&engine, &container)), id2);
+
+    let commands: Vec<String> = project
+        .audit("e")
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {}",
+                l["command"].as_str().unwrap_or(""),
+                l["outcome"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "run succeeded",
+            "run succeeded",
+            "run failed",
+            "rollback succeeded",
+            "rollback succeeded"
+        ]
+    );
+    assert!(
+        !project.state_text().contains("s3cr3t-pw-value"),
+        "a secret in the state"
+    );
+    runtime.block_on(async {
+        deploy_docker::testing::clean_up(&engine, &test).await;
+        let _ = engine.remove_image(&tag).await;
+    });
+}
+
+/// `deploy promote staging production` runs production's task with the
+/// image staging's live release runs, by digest, although the tag staging
+/// deployed has moved since; an environment with no live release cannot
+/// be promoted from.
+#[test]
+fn promote_ships_the_same_digest() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let Some(engine) = runtime.block_on(deploy_docker::testing::engine()) else {
+        return;
+    };
+    let v1 = runtime.block_on(deploy_docker::testing::app_image(&engine, "1", true));
+    let v2 = runtime.block_on(deploy_docker::testing::app_image(&engine, "2", true));
+    let pid = std::process::id();
+    let (repo, test) = (
+        format!("deploy-test-promote-{pid}"),
+        format!("promote-{pid}"),
+    );
+    let tag = format!("{repo}:candidate");
+    let project = Project::new(&format!(
+        r#"[environments.staging]
+hosts = ["localhost"]
+transport = "local"
+vars = {{ name = "deploy-test-promote-staging-{pid}" }}
+
+[environments.production]
+hosts = ["localhost"]
+transport = "local"
+vars = {{ name = "deploy-test-promote-production-{pid}" }}
+
+[tasks.deploy]
+params = {{ version = "1" }}
+steps = [
+  {{ docker.recreate = {{ name = "${{name}}", image = "{tag}", labels = {{ "deploy.test" = "{test}" }}, version = "${{version}}", stop_grace = "1s", wait = "30s" }} }},
+]
+"#
+    ));
+    let none = project.deploy(&["promote", "staging", "production", "-y"]);
+    let said = String::from_utf8_lossy(&none.stderr);
+    assert_eq!(none.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("staging has no live release") && said.contains("deploy run staging"),
+        "{said}"
+    );
+
+    runtime.block_on(point(&engine, &tag, &v1));
+    project.ok(&["run", "staging", "deploy", "version=1.0"]);
+    runtime.block_on(point(&engine, &tag, &v2));
+    let out = project.ok(&["promote", "staging", "production", "-y"]);
+    assert!(out.contains("promote: ships what release"), "{out}");
+    let id1 = runtime.block_on(id_of(&engine, &v1));
+    let production = format!("deploy-test-promote-production-{pid}");
+    assert_eq!(runtime.block_on(image_of(&engine, &production)), id1);
+
+    let staging = project.releases("staging");
+    let promoted = project.releases("production");
+    assert_eq!(promoted.len(), 1);
+    let record = &promoted[0]["records"][0];
+    assert_eq!(record["command"], "promote");
+    assert_eq!(record["params"]["version"], "1.0", "staging's parameters");
+    assert_eq!(record["source"]["environment"], "staging");
+    assert_eq!(record["source"]["release"], staging[0]["id"]);
+    assert_eq!(record["images"][0]["id"], id1.as_str());
+    let audit = project.audit("production");
+    assert_eq!(
+        audit.last().map(|l| l["command"].clone()),
+        Some("promote".into())
+    );
+    runtime.block_on(async {
+        deploy_docker::testing::clean_up(&engine, &test).await;
+        let _ = engine.remove_image(&tag).await;
+    });
+}
+
+/// A release-directory deploy (`current` symlink): rolled back, `current`
+/// points at the previous release's directory again, whose files are what
+/// it shipped (nothing is copied, though the local files changed); the
+/// rollback of the oldest has nothing to roll back to.
+#[test]
+fn release_directory_rollback() {
+    let project = Project::new(
+        r#"[environments.e]
+hosts = ["localhost"]
+transport = "local"
+
+[tasks.deploy]
+steps = [
+  { sync = { from = "site", to = "DIR/srv/releases/${release}" } },
+  { symlink = { link = "DIR/srv/current", to = "DIR/srv/releases/${release}" } },
+]
+
+[tasks.status]
+ships = false
+steps = [{ exec = { cmd = ["ls", "DIR/srv/current/"] } }]
+"#,
+    );
+    let site = project.path().join("site");
+    std::fs::create_dir_all(&site).expect("site");
+    let current = project.path().join("srv/current/index.html");
+    std::fs::write(site.join("index.html"), "v1").expect("v1");
+    project.ok(&["run", "e", "deploy"]);
+    std::fs::write(site.join("index.html"), "v2").expect("v2");
+    project.ok(&["run", "e", "deploy"]);
+    assert_eq!(std::fs::read_to_string(&current).expect("current"), "v2");
+
+    let status = project.deploy(&["run", "e", "status"]);
+    let said = String::from_utf8_lossy(&status.stderr);
+    assert!(
+        !said.contains("release"),
+        "a task that does not ship shows no release id: {said}"
+    );
+    assert_eq!(
+        project.releases("e").len(),
+        2,
+        "no release for `ships = false`"
+    );
+
+    let plan = project.ok(&["rollback", "e", "--dry-run"]);
+    assert!(
+        plan.contains("as its release shipped it (a rollback copies nothing)"),
+        "{plan}"
+    );
+    project.ok(&["rollback", "e", "-y"]);
+    assert_eq!(std::fs::read_to_string(&current).expect("current"), "v1");
+    let releases = std::fs::read_dir(project.path().join("srv/releases"))
+        .expect("releases")
+        .count();
+    assert_eq!(releases, 2, "no new release directory");
+
+    let nothing = project.deploy(&["rollback", "e", "-y"]);
+    let said = String::from_utf8_lossy(&nothing.stderr);
+    assert_eq!(nothing.status.code(), Some(2), "{said}");
+    assert!(said.contains("nothing to roll back to"), "{said}");
+    assert_eq!(std::fs::read_to_string(&current).expect("current"), "v1");
+    let audit: Vec<String> = project
+        .audit("e")
+        .iter()
+        .map(|l| l["command"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(audit, ["run", "run", "run", "rollback"]);
+    assert!(
+        project.audit("e")[2]["release"].is_null(),
+        "status has no release id"
+    );
+}
