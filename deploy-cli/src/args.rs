@@ -144,6 +144,17 @@ pub(crate) struct Selection {
     pub(crate) roles: Vec<String>,
 }
 
+impl Selection {
+    /// The hosts `-H`/`-R` limit a run to.
+    pub(crate) fn limit(&self) -> deploy_core::plan::Limit {
+        deploy_core::plan::Limit {
+            hosts: self.hosts.clone(),
+            roles: self.roles.clone(),
+            ..deploy_core::plan::Limit::default()
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     #[command(flatten)]
@@ -207,6 +218,14 @@ pub(crate) struct CiArgs {
     /// Print JSON-lines events on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+
+    /// Limit the run to these hosts of the environment (comma-separated).
+    #[arg(long, short = 'H', value_name = "HOST,...", value_delimiter = ',')]
+    pub(crate) hosts: Vec<String>,
+
+    /// Limit the run to hosts with any of these roles (comma-separated).
+    #[arg(long, short = 'R', value_name = "ROLE,...", value_delimiter = ',')]
+    pub(crate) roles: Vec<String>,
 
     /// Most steps running at once across hosts.
     #[arg(long, value_name = "N")]

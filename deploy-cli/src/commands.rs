@@ -10,7 +10,6 @@ use deploy_core::config::{
     Approval, Config, EnvironmentSummary, Listing, TaskListing, Transport, parse_args,
 };
 use deploy_core::event::EventSink;
-use deploy_core::plan::Limit;
 use deploy_core::{
     Executor, FailurePolicy, LocalTarget, Plan, Rollout, RunValues, Secret, StepRegistry, Target,
     render,
@@ -163,12 +162,9 @@ fn build_plan(
         }
     };
     let (plan, secrets) = prompt_and_plan(config, env, task, args)?;
-    let limit = Limit {
-        hosts: selection.hosts.clone(),
-        roles: selection.roles.clone(),
-        ..Limit::default()
-    };
-    let plan = plan.limited(&limit).map_err(|e| e.to_string())?;
+    let plan = plan
+        .limited(&selection.limit())
+        .map_err(|e| e.to_string())?;
     Ok((plan, secrets))
 }
 

@@ -6,7 +6,6 @@
 //! rollback` shows what a rollback would do.
 
 use deploy_core::config::{Config, EnvironmentInfo, parse_args};
-use deploy_core::plan::Limit;
 use deploy_core::release::{History, Pinning, Release, Revision};
 use deploy_core::step::Approver;
 
@@ -120,7 +119,7 @@ pub(crate) async fn promote(cli: &Cli, config: &Config, args: &PromoteArgs) -> R
         &args.to,
         &task,
         params,
-        &limit_of(&args.run.selection),
+        &args.run.selection.limit(),
         pinning,
     )?;
     check_revision(config, &plan, live)?;
@@ -237,7 +236,7 @@ fn plan_for(
         &env.name,
         &release.record().task,
         params_of(release, overrides),
-        &limit_of(selection),
+        &selection.limit(),
         pinning,
     )
 }
@@ -317,13 +316,5 @@ fn check_revision(config: &Config, plan: &deploy_core::Plan, live: &Release) -> 
 fn show_first(cli: &Cli, plan: &deploy_core::Plan, run: &RunArgs) {
     if !cli.quiet && !run.selection.json {
         print_plan(plan, false);
-    }
-}
-
-fn limit_of(selection: &Selection) -> Limit {
-    Limit {
-        hosts: selection.hosts.clone(),
-        roles: selection.roles.clone(),
-        ..Limit::default()
     }
 }

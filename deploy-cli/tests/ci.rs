@@ -84,7 +84,8 @@ fn ci(config: &str, env: &[(&str, &str)], args: &[&str]) -> Run {
     let config = config.replace("DIR", &dir.path().display().to_string());
     std::fs::write(dir.path().join("deploy.toml"), config).expect("write config");
     let mut cmd = Command::cargo_bin("deploy").expect("deploy binary");
-    cmd.current_dir(dir.path());
+    cmd.current_dir(dir.path())
+        .env("DEPLOY_STATE_DIR", dir.path().join(".state"));
     for var in CI_VARS {
         cmd.env_remove(var);
     }
@@ -320,4 +321,21 @@ fn no_ci_table_and_extra_words_are_usage_errors() {
         "{}",
         run.err
     );
+}
+
+/// `-H`/`-R` limit a CI run as they limit `deploy run`: an unknown host is
+/// an error naming the hosts there are, and nothing runs.
+#[test]
+fn host_selection_applies_under_ci() {
+    let run = ci(CONFIG, &[], &["--branch", "develop", "-H", "web9"]);
+    assert_eq!(run.code, Some(2), "{}", run.err);
+    assert!(
+        run.err.contains("unknown host `web9`") && run.err.contains("localhost"),
+        "{}",
+        run.err
+    );
+    assert_eq!(run.file("stage"), None);
+    let run = ci(CONFIG, &[], &["--branch", "develop", "-H", "localhost"]);
+    assert_eq!(run.code, Some(0), "{}", run.err);
+    assert!(run.file("stage").is_some());
 }
