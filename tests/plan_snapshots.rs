@@ -528,3 +528,93 @@ fn ci_feature_branch_to_a_review_stack() {
         ("CIRCLE_SHA1", "77b0d3a"),
     ]));
 }
+
+/// A rollback's plan of `env`/`task`, pinned to `images` of release
+/// `20261201T090000.000Z`.
+fn pinned(fixture: &str, env: &str, task: &str, pinning: deploy_core::release::Pinning) -> String {
+    render::text(&plan(fixture, Some(env), Some(task), &[]).pinned(pinning))
+        .replace(&fixtures(), "/project")
+}
+
+const RELEASE: &str = "20261201T090000.000Z";
+
+/// A rollback of build, push and pull: the build and push of the pinned
+/// repository left out, the pull by the digest the release recorded; an
+/// image it did not record (redis) left as it is.
+#[test]
+fn rollback_images_by_digest() {
+    use deploy_core::release::{ImageRecord, Pinning};
+    let web = ImageRecord::new(
+        "web",
+        "registry.example:5000/shop/web:20261201T090000.000Z",
+        "sha256:9e1f0c1d3f1a",
+    )
+    .repo_digest("registry.example:5000/shop/web@sha256:2b8e6f0a7c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f");
+    insta::assert_snapshot!(pinned(
+        "docker.toml",
+        "prod",
+        "images",
+        Pinning::rollback("prod", RELEASE, vec![web])
+    ));
+}
+
+/// A rollback of two blue/green services: each replica set pinned to the
+/// image id its release ran (an image no registry had).
+#[test]
+fn rollback_blue_green_by_image_id() {
+    use deploy_core::release::{ImageRecord, Pinning};
+    let records = vec![
+        ImageRecord::new(
+            "web-blue-1",
+            "shop/web:20261201T090000.000Z",
+            "sha256:1111aaaa",
+        ),
+        ImageRecord::new(
+            "web-blue-2",
+            "shop/web:20261201T090000.000Z",
+            "sha256:1111aaaa",
+        ),
+        ImageRecord::new(
+            "api-green-1",
+            "shop/api:20261201T090000.000Z",
+            "sha256:2222bbbb",
+        ),
+    ];
+    insta::assert_snapshot!(pinned(
+        "docker.toml",
+        "prod",
+        "blue-green",
+        Pinning::rollback("prod", RELEASE, records)
+    ));
+}
+
+/// A promotion of a compose service: its image pinned to what staging ran.
+#[test]
+fn promote_compose_service() {
+    use deploy_core::release::{ImageRecord, Pinning, Revision};
+    let mut pinning = Pinning::promote(
+        "staging",
+        RELEASE,
+        vec![
+            ImageRecord::new("shop-web-1", "shop/web:latest", "sha256:3333cccc")
+                .repo_digest("shop/web@sha256:4444dddd"),
+        ],
+    );
+    pinning.revision = Some(Revision {
+        commit: "0a1b2c3d4e5f".into(),
+        dirty: false,
+    });
+    insta::assert_snapshot!(pinned("docker.toml", "prod", "compose", pinning));
+}
+
+/// A rollback of a release directory: the sync into `releases/${release}`
+/// becomes a check that the put-back release's directory is still there.
+#[test]
+fn rollback_release_directory() {
+    insta::assert_snapshot!(pinned(
+        "steps.toml",
+        "staging",
+        "sync",
+        deploy_core::release::Pinning::rollback("staging", RELEASE, Vec::new())
+    ));
+}

@@ -7,6 +7,24 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{HostOutcome, ImageRecord, ReleaseRecord};
 
 /// One release: its record on each host it touched.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{Plan, release::{History, HostOutcome, ImageRecord, ReleaseRecord}};
+///
+/// let plan = Plan::builder("production", "deploy").host("web1", ["web"]).host("web2", ["web"]).build().unwrap();
+/// let mut web1 = ReleaseRecord::new("run", &plan, "r1", "web1", HostOutcome::Succeeded);
+/// web1.images.push(ImageRecord::new("web", "shop/web:1", "sha256:1111"));
+/// let mut web2 = ReleaseRecord::new("run", &plan, "r1", "web2", HostOutcome::Failed);
+/// web2.error = Some("`migrate` failed".into());
+/// let history = History::new("production", [web1, web2]);
+/// let release = &history.releases()[0];
+/// assert_eq!(release.record().host, "web1");
+/// assert!(!release.succeeded());
+/// assert_eq!(release.images().len(), 1);
+/// assert_eq!(release.outcome(), "failed on web2 (`migrate` failed); succeeded on web1");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Release {
     /// The release id.
@@ -18,16 +36,28 @@ pub struct Release {
 impl Release {
     /// The first host's record (task, parameters, who and when are the
     /// same on every host).
+    ///
+    /// # Examples
+    ///
+    /// See [`Release`].
     pub fn record(&self) -> &ReleaseRecord {
         &self.records[0]
     }
 
     /// True when it succeeded on every host it touched.
+    ///
+    /// # Examples
+    ///
+    /// See [`Release`].
     pub fn succeeded(&self) -> bool {
         self.records.iter().all(|r| r.outcome.live())
     }
 
     /// Every image it started, on any host (one per container and image).
+    ///
+    /// # Examples
+    ///
+    /// See [`Release`].
     pub fn images(&self) -> Vec<ImageRecord> {
         let mut images: Vec<ImageRecord> = Vec::new();
         for image in self.records.iter().flat_map(|r| &r.images) {
@@ -42,6 +72,10 @@ impl Release {
     }
 
     /// `succeeded`, or per outcome the hosts: `failed on web2 (…); succeeded on web1`.
+    ///
+    /// # Examples
+    ///
+    /// See [`Release`].
     pub fn outcome(&self) -> String {
         if self.succeeded() {
             return "succeeded".to_owned();
@@ -88,6 +122,18 @@ impl Release {
 }
 
 /// Why a release could not be chosen.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::release::{History, HistoryError};
+///
+/// let history = History::new("production", []);
+/// let err = history.find("20261203").unwrap_err();
+/// assert!(matches!(err, HistoryError::NotFound { .. }));
+/// assert_eq!(err.to_string(), "no release `20261203` in production (there are none yet)");
+/// assert!(matches!(history.rollback_target(), Err(HistoryError::NoLive { .. })));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HistoryError {
@@ -164,6 +210,10 @@ fn known_hint(known: &[String]) -> String {
 /// assert_eq!(history.rollback_target().unwrap().id, "20261203T100000.000Z");
 /// assert_eq!(history.find("20261203T10").unwrap().id, "20261203T100000.000Z");
 /// assert!(history.find("2025").is_err());
+/// let live = history.require_live().unwrap();
+/// assert_eq!(history.live_on(live), ["web1"]);
+/// assert_eq!(history.hosts().len(), 1);
+/// assert_eq!(history.rollback_candidates().unwrap().len(), 1);
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct History {
@@ -173,6 +223,10 @@ pub struct History {
 
 impl History {
     /// The history of `environment` from its hosts' records.
+    ///
+    /// # Examples
+    ///
+    /// See [`History`].
     pub fn new(environment: &str, records: impl IntoIterator<Item = ReleaseRecord>) -> History {
         let mut by_id: BTreeMap<String, Vec<ReleaseRecord>> = BTreeMap::new();
         for record in records {
@@ -196,6 +250,10 @@ impl History {
     }
 
     /// Newest first.
+    ///
+    /// # Examples
+    ///
+    /// See [`History`].
     pub fn releases(&self) -> &[Release] {
         &self.releases
     }
@@ -205,11 +263,19 @@ impl History {
     }
 
     /// The newest release that succeeded on every host it touched.
+    ///
+    /// # Examples
+    ///
+    /// See [`History`].
     pub fn live(&self) -> Option<&Release> {
         self.releases.iter().find(|r| r.succeeded())
     }
 
     /// The live release, or an error saying there is none.
+    ///
+    /// # Examples
+    ///
+    /// See [`History`].
     pub fn require_live(&self) -> Result<&Release, HistoryError> {
         self.live().ok_or_else(|| HistoryError::NoLive {
             environment: self.environment.clone(),
@@ -219,6 +285,10 @@ impl History {
 
     /// The hosts on which `release` is what runs now: the newest release
     /// that succeeded there.
+    ///
+    /// # Examples
+    ///
+    /// See [`History`].
     pub fn live_on(&self, release: &Release) -> Vec<String> {
         let mut hosts = Vec::new();
         let mut seen = BTreeSet::new();
@@ -233,6 +303,10 @@ impl History {
     }
 
     /// Every host any release touched.
+    ///
+    /// # Examples
+    ///
+    /// See [`History`].
     pub fn hosts(&self) -> BTreeSet<String> {
         self.releases
             .iter()
@@ -241,6 +315,10 @@ impl History {
     }
 
     /// The release `id` names (an id, or a prefix of only one).
+    ///
+    /// # Examples
+    ///
+    /// See [`History`].
     pub fn find(&self, id: &str) -> Result<&Release, HistoryError> {
         if let Some(exact) = self.releases.iter().find(|r| r.id == id) {
             return Ok(exact);
@@ -268,6 +346,10 @@ impl History {
     /// The releases a rollback may put back, newest first: those that
     /// succeeded before the live one (before the release the live one put
     /// back, when it is a rollback) and run something else than it.
+    ///
+    /// # Examples
+    ///
+    /// See [`History`].
     pub fn rollback_candidates(&self) -> Result<Vec<&Release>, HistoryError> {
         let live = self.require_live()?;
         let from = live
@@ -288,6 +370,10 @@ impl History {
 
     /// The release `deploy rollback` puts back by default: the newest
     /// [`History::rollback_candidates`].
+    ///
+    /// # Examples
+    ///
+    /// See [`History`].
     pub fn rollback_target(&self) -> Result<&Release, HistoryError> {
         let candidates = self.rollback_candidates()?;
         candidates

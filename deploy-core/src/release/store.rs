@@ -26,6 +26,7 @@ const KEPT: usize = 100;
 /// for id in ["20261203T120000.000Z", "20261203T130000.000Z"] {
 ///     store.record(&ReleaseRecord::new("run", &plan, id, "web1", HostOutcome::Succeeded)).await.unwrap();
 /// }
+/// assert_eq!(store.host(), "web1");
 /// let records = store.list().await.unwrap();
 /// assert_eq!(records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["20261203T120000.000Z", "20261203T130000.000Z"]);
 /// # });
@@ -37,6 +38,10 @@ pub struct ReleaseStore {
 
 impl ReleaseStore {
     /// The records in `dir` (`~/` is the host's `$HOME`) on `target`.
+    ///
+    /// # Examples
+    ///
+    /// See [`ReleaseStore`].
     pub fn new(target: Arc<dyn Target>, dir: impl Into<String>) -> ReleaseStore {
         ReleaseStore {
             target,
@@ -45,12 +50,20 @@ impl ReleaseStore {
     }
 
     /// The host's name.
+    ///
+    /// # Examples
+    ///
+    /// See [`ReleaseStore`].
     pub fn host(&self) -> &str {
         self.target.name()
     }
 
     /// Writes `record` (atomically), and drops the oldest beyond the
     /// newest hundred.
+    ///
+    /// # Examples
+    ///
+    /// See [`ReleaseStore`].
     pub async fn record(&self, record: &ReleaseRecord) -> Result<(), TargetError> {
         let json = serde_json::to_string(record).unwrap_or_default();
         let d = crate::lock::dir_word(&self.dir);
@@ -65,6 +78,10 @@ impl ReleaseStore {
 
     /// Every record on the host, oldest first (files that are not records
     /// are left out).
+    ///
+    /// # Examples
+    ///
+    /// See [`ReleaseStore`].
     pub async fn list(&self) -> Result<Vec<ReleaseRecord>, TargetError> {
         let d = crate::lock::dir_word(&self.dir);
         let script = format!(
