@@ -417,3 +417,107 @@ steps = [{ exec = { cmd = ["ls", "DIR/srv/current/"] } }]
         "status has no release id"
     );
 }
+
+/// Builds `tag` from the test app with one label more (an image of its own,
+/// so removing it touches no other test's).
+async fn unique_image(engine: &Engine, base: &str, tag: &str, label: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {base}\nLABEL deploy.test.unique=\"{label}\"\n"),
+    )
+    .expect("Dockerfile");
+    engine
+        .build(
+            &deploy_docker::BuildSpec::new(dir.path(), tag),
+            &deploy_core::target::DiscardOutput,
+        )
+        .await
+        .expect("build");
+    id_of(engine, tag).await
+}
+
+/// Images that went through a registry are recorded by their registry
+/// digest: a rollback after the host lost the old image pulls it by that
+/// digest (the tag now names the new one) and runs it.
+#[test]
+fn rollback_pulls_a_lost_image_by_its_registry_digest() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let Some(engine) = runtime.block_on(deploy_docker::testing::engine()) else {
+        return;
+    };
+    let registry = deploy_docker::testing::Registry::start();
+    let base = runtime.block_on(deploy_docker::testing::app_image(&engine, "1", true));
+    let pid = std::process::id();
+    let (tag, container, test) = (
+        format!("{}/deploy-test-pinned-{pid}:live", registry.address),
+        format!("deploy-test-pinned-web-{pid}"),
+        format!("pinned-{pid}"),
+    );
+    let push = |image: String| {
+        let engine = &engine;
+        async move {
+            engine
+                .push(
+                    &ImageRef::parse(&image).expect("reference"),
+                    &deploy_docker::Credentials::default(),
+                    &deploy_core::target::DiscardOutput,
+                )
+                .await
+                .expect("push");
+        }
+    };
+    let project = Project::new(&format!(
+        r#"[environments.e]
+hosts = ["localhost"]
+transport = "local"
+
+[tasks.deploy]
+steps = [
+  {{ docker.pull = {{ image = "{tag}" }} }},
+  {{ docker.recreate = {{ name = "{container}", image = "{tag}", labels = {{ "deploy.test" = "{test}" }}, stop_grace = "1s", wait = "30s" }} }},
+]
+"#
+    ));
+    let old = runtime.block_on(async {
+        let old = unique_image(&engine, &base, &tag, &format!("{pid}-old")).await;
+        push(tag.clone()).await;
+        old
+    });
+    project.ok(&["run", "e", "deploy"]);
+    let new = runtime.block_on(async {
+        let new = unique_image(&engine, &base, &tag, &format!("{pid}-new")).await;
+        push(tag.clone()).await;
+        new
+    });
+    project.ok(&["run", "e", "deploy"]);
+    assert_eq!(runtime.block_on(image_of(&engine, &container)), new);
+    let releases = project.releases("e");
+    let digest = releases[1]["records"][0]["images"][0]["repo_digest"]
+        .as_str()
+        .expect("a registry digest was recorded")
+        .to_owned();
+
+    // The host loses the old image: the kept container goes, then the image.
+    runtime.block_on(async {
+        engine
+            .remove(&format!("{container}-previous"))
+            .await
+            .expect("remove the kept container");
+        engine
+            .remove_image(&old)
+            .await
+            .expect("remove the old image");
+        assert!(engine.image_id(&digest).await.expect("inspect").is_none());
+    });
+    let plan = project.ok(&["plan", "e", "rollback"]);
+    assert!(plan.contains(&format!("pull image {digest}")), "{plan}");
+    project.ok(&["rollback", "e", "-y"]);
+    assert_eq!(runtime.block_on(image_of(&engine, &container)), old);
+    runtime.block_on(async {
+        deploy_docker::testing::clean_up(&engine, &test).await;
+        for image in [tag.as_str(), digest.as_str(), new.as_str(), old.as_str()] {
+            let _ = engine.remove_image(image).await;
+        }
+    });
+}
