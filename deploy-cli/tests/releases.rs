@@ -120,6 +120,20 @@ async fn point(engine: &Engine, tag: &str, at: &str) {
         .expect("tag");
 }
 
+/// A runtime, this machine's engine, and the test app at versions 1 and
+/// 2 (`None`, said, when there is no engine outside CI).
+fn engine_with_apps() -> Option<(tokio::runtime::Runtime, Engine, [String; 2])> {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let engine = runtime.block_on(deploy_docker::testing::engine())?;
+    let versions = runtime.block_on(async {
+        [
+            deploy_docker::testing::app_image(&engine, "1", true).await,
+            deploy_docker::testing::app_image(&engine, "2", true).await,
+        ]
+    });
+    Some((runtime, engine, versions))
+}
+
 const SECRETS: &str = "[secrets]\nDB_PASSWORD = { env = \"DB_PASSWORD\" }\n\n";
 
 /// Three releases, the third failed: listed newest first, the second live;
@@ -128,12 +142,9 @@ const SECRETS: &str = "[secrets]\nDB_PASSWORD = { env = \"DB_PASSWORD\" }\n\n";
 /// put back; bad input (an unknown release, the live one) changes nothing.
 #[test]
 fn releases_and_rollback_by_digest() {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let Some(engine) = runtime.block_on(deploy_docker::testing::engine()) else {
+    let Some((runtime, engine, [v1, v2])) = engine_with_apps() else {
         return;
     };
-    let v1 = runtime.block_on(deploy_docker::testing::app_image(&engine, "1", true));
-    let v2 = runtime.block_on(deploy_docker::testing::app_image(&engine, "2", true));
     let pid = std::process::id();
     let (repo, container, test) = (
         format!("deploy-test-rollback-{pid}"),
@@ -279,12 +290,9 @@ steps = [
 /// be promoted from.
 #[test]
 fn promote_ships_the_same_digest() {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let Some(engine) = runtime.block_on(deploy_docker::testing::engine()) else {
+    let Some((runtime, engine, [v1, v2])) = engine_with_apps() else {
         return;
     };
-    let v1 = runtime.block_on(deploy_docker::testing::app_image(&engine, "1", true));
-    let v2 = runtime.block_on(deploy_docker::testing::app_image(&engine, "2", true));
     let pid = std::process::id();
     let (repo, test) = (
         format!("deploy-test-promote-{pid}"),

@@ -162,14 +162,7 @@ impl AuditLog {
     }
 
     async fn script(&self, script: &str, stdin: &[u8]) -> Result<Vec<String>, TargetError> {
-        crate::lock::state_script(self.target.as_ref(), script, stdin)
-            .await?
-            .map_err(|why| {
-                TargetError::Other(format!(
-                    "audit log {}/audit.log on {}: {why}",
-                    self.dir,
-                    self.target.name()
-                ))
-            })
+        let what = format!("audit log {}/audit.log", self.dir);
+        crate::lock::state_lines(self.target.as_ref(), &what, script, stdin).await
     }
 }

@@ -357,6 +357,19 @@ pub(crate) async fn state_script(
     })
 }
 
+/// [`state_script`] for the records beside the lock (audit, releases): a
+/// failed script is a [`TargetError`] naming `what` and the host.
+pub(crate) async fn state_lines(
+    target: &dyn Target,
+    what: &str,
+    script: &str,
+    stdin: &[u8],
+) -> Result<Vec<String>, TargetError> {
+    state_script(target, script, stdin)
+        .await?
+        .map_err(|why| TargetError::Other(format!("{what} on {}: {why}", target.name())))
+}
+
 /// Keeps a script's output lines.
 #[derive(Default)]
 struct Collect {

@@ -96,15 +96,8 @@ impl ReleaseStore {
     }
 
     async fn script(&self, script: &str, stdin: &[u8]) -> Result<Vec<String>, TargetError> {
-        crate::lock::state_script(self.target.as_ref(), script, stdin)
-            .await?
-            .map_err(|why| {
-                TargetError::Other(format!(
-                    "release records in {}/releases on {}: {why}",
-                    self.dir,
-                    self.target.name()
-                ))
-            })
+        let what = format!("release records in {}/releases", self.dir);
+        crate::lock::state_lines(self.target.as_ref(), &what, script, stdin).await
     }
 }
 

@@ -184,15 +184,8 @@ impl Step for BuildImage {
         Ok(labels.is_some_and(|l| l.get(CONTEXT_LABEL) == Some(&want)))
     }
 
-    /// Left out when the release recorded this repository: what it
-    /// builds is the image the release ran, which is used instead.
     fn pin_images(&self, pins: &Pins<'_>) -> Pinned {
-        let image = self.tag.to_string();
-        if pins.covers(&image) {
-            Pinned::LeftOut(format!("{image} is pinned to what the release ran"))
-        } else {
-            Pinned::Unchanged
-        }
+        super::record::left_out_when_pinned(pins, &self.tag)
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {

@@ -76,15 +76,8 @@ impl Step for PushImage {
                 .any(|d| d.starts_with(&format!("{}@", image.repository)) && d.ends_with(&digest)))
     }
 
-    /// Left out when the release recorded this repository: what it
-    /// pushes is the image the release ran, which is used instead.
     fn pin_images(&self, pins: &Pins<'_>) -> Pinned {
-        let image = self.image.to_string();
-        if pins.covers(&image) {
-            Pinned::LeftOut(format!("{image} is pinned to what the release ran"))
-        } else {
-            Pinned::Unchanged
-        }
+        super::record::left_out_when_pinned(pins, &self.image)
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {

@@ -3,7 +3,7 @@
 //! reference to what a release recorded (a rollback, a promotion).
 
 use deploy_core::StepContext;
-use deploy_core::release::{ImageRecord, Pins};
+use deploy_core::release::{ImageRecord, Pinned, Pins};
 use deploy_core::text::Text;
 
 use crate::engine::Engine;
@@ -56,4 +56,16 @@ async fn record(engine: &Engine, name: &str, image: &str, id: &str) -> ImageReco
 pub(crate) fn pinned(pins: &Pins<'_>, image: &Text, container: &Text) -> Option<Text> {
     pins.image(&image.to_string(), &container.to_string())
         .map(|reference| Text::from(reference.as_str()))
+}
+
+/// A step that builds or pushes `image` is left out when the release
+/// recorded its repository: what it would make is the image the release
+/// ran, which is used instead.
+pub(crate) fn left_out_when_pinned(pins: &Pins<'_>, image: &Text) -> Pinned {
+    let image = image.to_string();
+    if pins.covers(&image) {
+        Pinned::LeftOut(format!("{image} is pinned to what the release ran"))
+    } else {
+        Pinned::Unchanged
+    }
 }
