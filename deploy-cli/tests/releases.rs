@@ -529,3 +529,68 @@ steps = [
         }
     });
 }
+
+/// Over SSH, on two addresses of a real sshd: each host gets its own
+/// record (the two share a filesystem here, as hosts with an NFS home
+/// do), `deploy releases` shows one release live on both, and a rollback
+/// limited to one host (`-H`) puts back only that host's `current`.
+#[test]
+fn releases_over_ssh_per_host() {
+    let Some(sshd) = deploy_ssh::testing::Sshd::start() else {
+        return;
+    };
+    let port = sshd.port;
+    let project = Project::new(&format!(
+        r#"[ssh]
+user = "{user}"
+identity_files = ["{key}"]
+known_hosts = "{known_hosts}"
+host_keys = "accept-new"
+
+[environments.prod]
+hosts = ["127.0.0.2:{port}", "127.0.0.3:{port}"]
+
+[tasks.deploy]
+steps = [
+  {{ sync = {{ from = "site", to = "DIR/srv/${{host}}/releases/${{release}}" }} }},
+  {{ symlink = {{ link = "DIR/srv/${{host}}/current", to = "DIR/srv/${{host}}/releases/${{release}}" }} }},
+]
+"#,
+        user = deploy_ssh::testing::user(),
+        key = sshd.user_key_path.display(),
+        known_hosts = sshd.dir.path().join("releases_known_hosts").display(),
+    ));
+    let site = project.path().join("site");
+    std::fs::create_dir_all(&site).expect("site");
+    let current = |host: &str| {
+        std::fs::read_to_string(
+            project
+                .path()
+                .join(format!("srv/{host}:{port}/current/index.html")),
+        )
+        .expect("current")
+    };
+    for version in ["v1", "v2"] {
+        std::fs::write(site.join("index.html"), version).expect("site");
+        project.ok(&["run", "prod", "deploy"]);
+    }
+    let releases = project.releases("prod");
+    assert_eq!(releases.len(), 2, "{releases:?}");
+    let hosts = [format!("127.0.0.2:{port}"), format!("127.0.0.3:{port}")];
+    assert_eq!(releases[0]["live_on"], serde_json::json!(hosts));
+    assert_eq!(releases[0]["records"].as_array().map(Vec::len), Some(2));
+
+    project.ok(&["rollback", "prod", "-y", "-H", &hosts[0]]);
+    assert_eq!(current("127.0.0.2"), "v1");
+    assert_eq!(current("127.0.0.3"), "v2", "the other host was left alone");
+    let releases = project.releases("prod");
+    assert_eq!(releases[0]["records"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        releases[0]["live_on"],
+        serde_json::json!([hosts[0].clone()])
+    );
+    assert_eq!(
+        releases[1]["live_on"],
+        serde_json::json!([hosts[1].clone()])
+    );
+}

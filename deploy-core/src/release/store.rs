@@ -1,5 +1,5 @@
 //! [`ReleaseStore`]: release records on one host, one JSON file each in
-//! `<state_dir>/releases/`, written under a temporary name and renamed (a
+//! `<state_dir>/releases/` (`<id>.<host>.json`), written under a temporary name and renamed (a
 //! killed run leaves the old set or the new one, never half a record).
 
 use std::sync::Arc;
@@ -67,7 +67,13 @@ impl ReleaseStore {
     pub async fn record(&self, record: &ReleaseRecord) -> Result<(), TargetError> {
         let json = serde_json::to_string(record).unwrap_or_default();
         let d = crate::lock::dir_word(&self.dir);
-        let id = crate::command::quote(&format!("{}.json", file_name(&record.id)));
+        // The host in the name too: hosts sharing a home directory (NFS)
+        // keep their own records.
+        let id = crate::command::quote(&format!(
+            "{}.{}.json",
+            file_name(&record.id),
+            file_name(&record.host)
+        ));
         let script = format!(
             "set -e; mkdir -p {d}/releases; cd {d}/releases; tmp=.{id}.tmp-$$; \
              trap 'rm -f \"$tmp\"' EXIT; cat > \"$tmp\"; mv -f \"$tmp\" {id}; trap - EXIT; \
@@ -101,8 +107,8 @@ impl ReleaseStore {
     }
 }
 
-/// A release id as a file name (ids are UTC times; anything else that is
-/// not a letter, digit, `.`, `-` or `_` becomes `_`).
+/// A release id or host name as part of a file name (anything that is not
+/// a letter, digit, `.`, `-` or `_` becomes `_`).
 fn file_name(id: &str) -> String {
     id.chars()
         .map(|c| {
