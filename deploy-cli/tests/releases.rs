@@ -300,7 +300,7 @@ fn promote_ships_the_same_digest() {
     );
     let tag = format!("{repo}:candidate");
     let project = Project::new(&format!(
-        r#"[environments.staging]
+        r#"{SECRETS}[environments.staging]
 hosts = ["localhost"]
 transport = "local"
 vars = {{ name = "deploy-test-promote-staging-{pid}" }}
@@ -313,7 +313,7 @@ vars = {{ name = "deploy-test-promote-production-{pid}" }}
 [tasks.deploy]
 params = {{ version = "1" }}
 steps = [
-  {{ docker.recreate = {{ name = "${{name}}", image = "{tag}", labels = {{ "deploy.test" = "{test}" }}, version = "${{version}}", stop_grace = "1s", wait = "30s" }} }},
+  {{ docker.recreate = {{ name = "${{name}}", image = "{tag}", env = {{ DB_PASSWORD = "${{secret.DB_PASSWORD}}" }}, labels = {{ "deploy.test" = "{test}" }}, version = "${{version}}", stop_grace = "1s", wait = "30s" }} }},
 ]
 "#
     ));
@@ -347,6 +347,10 @@ steps = [
     assert_eq!(
         audit.last().map(|l| l["command"].clone()),
         Some("promote".into())
+    );
+    assert!(
+        !project.state_text().contains("s3cr3t-pw-value"),
+        "a secret in the state"
     );
     runtime.block_on(async {
         deploy_docker::testing::clean_up(&engine, &test).await;
