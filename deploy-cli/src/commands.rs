@@ -356,7 +356,8 @@ pub(crate) async fn execute(
     values.secrets.extend(asked);
 
     let terminal = std::io::stderr().is_terminal();
-    let bars = (!args.selection.json && !cli.quiet && terminal).then(|| Bars::new(cli.verbose));
+    let bars =
+        (!args.selection.json && !cli.quiet && terminal).then(|| Bars::new(cli.verbose, plan));
     let plain = PlainLines {
         verbose: cli.verbose,
         quiet: cli.quiet,

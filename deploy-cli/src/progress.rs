@@ -138,51 +138,178 @@ impl EventSink for PlainLines {
     }
 }
 
-/// A spinner per host on a terminal; output lines and failures scroll above.
+/// How many running steps a terminal shows at most (fewer on a short one).
+const MOST_SHOWN: usize = 10;
+
+/// On a terminal, one summary bar for the whole fleet (steps done of all,
+/// hosts running / done / failed, elapsed, an estimate) and under it at
+/// most a screenful of the steps running now; output lines and failures
+/// scroll above. 200 hosts are one bar and ten lines, not 200 spinners.
 pub(crate) struct Bars {
     bars: MultiProgress,
-    lanes: Mutex<BTreeMap<String, ProgressBar>>,
+    summary: ProgressBar,
+    fleet: Mutex<Fleet>,
+    shown_at_most: usize,
     verbose: bool,
 }
 
+/// What the summary bar counts.
+#[derive(Default)]
+struct Fleet {
+    /// Steps each lane has yet to end.
+    remaining: BTreeMap<String, usize>,
+    /// Lanes with a step running, and what it is.
+    running: BTreeMap<String, String>,
+    /// The running lanes shown on a line of their own.
+    shown: BTreeMap<String, ProgressBar>,
+    /// `… and N more running`, while there are more.
+    more: Option<ProgressBar>,
+    failed: std::collections::BTreeSet<String>,
+    done: usize,
+}
+
 impl Bars {
-    pub(crate) fn new(verbose: bool) -> Self {
-        Bars {
-            bars: MultiProgress::new(),
-            lanes: Mutex::new(BTreeMap::new()),
-            verbose,
+    /// Bars for a run of `plan`.
+    pub(crate) fn new(verbose: bool, plan: &deploy_core::Plan) -> Self {
+        let mut remaining: BTreeMap<String, usize> = BTreeMap::new();
+        for (host, steps) in plan.hosts().iter().zip(plan.steps_by_host()) {
+            remaining.insert(host.name.clone(), steps.len());
         }
+        let local = plan
+            .steps()
+            .iter()
+            .filter(|s| s.on == deploy_core::Selector::Local)
+            .count();
+        if local > 0 {
+            remaining.insert("local".to_owned(), local);
+        }
+        let total: usize = remaining.values().sum();
+        let bars = MultiProgress::new();
+        let summary = bars.add(ProgressBar::new(total as u64));
+        summary.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} steps · {msg} · eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        summary.enable_steady_tick(Duration::from_millis(200));
+        let rows = console::Term::stderr().size().0 as usize;
+        let bars = Bars {
+            bars,
+            summary,
+            fleet: Mutex::new(Fleet {
+                remaining,
+                ..Fleet::default()
+            }),
+            shown_at_most: MOST_SHOWN.min(rows.saturating_sub(4)).max(1),
+            verbose,
+        };
+        bars.redraw();
+        bars
     }
 
     pub(crate) fn multi(&self) -> MultiProgress {
         self.bars.clone()
     }
 
-    fn lane(&self, host: &str) -> Option<ProgressBar> {
-        let mut lanes = self.lanes.lock().ok()?;
-        Some(
-            lanes
-                .entry(host.to_owned())
-                .or_insert_with(|| {
-                    let bar = self.bars.add(ProgressBar::new_spinner());
-                    bar.set_style(
-                        ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                    );
-                    bar.set_prefix(host.to_owned());
-                    bar.enable_steady_tick(Duration::from_millis(120));
-                    bar
-                })
-                .clone(),
-        )
-    }
-
     pub(crate) fn finish(&self) {
-        if let Ok(lanes) = self.lanes.lock() {
-            for bar in lanes.values() {
-                bar.finish();
+        if let Ok(mut fleet) = self.fleet.lock() {
+            for (_, bar) in std::mem::take(&mut fleet.shown) {
+                bar.finish_and_clear();
+            }
+            if let Some(more) = fleet.more.take() {
+                more.finish_and_clear();
             }
         }
+        self.summary.finish();
+    }
+
+    /// A step started on `lane`.
+    fn started(&self, lane: &str, what: String) {
+        if let Ok(mut fleet) = self.fleet.lock() {
+            fleet.running.insert(lane.to_owned(), what);
+        }
+        self.redraw();
+    }
+
+    /// A step ended on `lane` (`failed`: for good, the lane stops).
+    fn ended(&self, lane: &str, failed: bool) {
+        self.summary.inc(1);
+        if let Ok(mut fleet) = self.fleet.lock() {
+            fleet.running.remove(lane);
+            if failed {
+                fleet.failed.insert(lane.to_owned());
+            } else if let Some(left) = fleet.remaining.get_mut(lane) {
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    fleet.done += 1;
+                }
+            }
+        }
+        self.redraw();
+    }
+
+    /// The summary's counts, a line per shown running step, and how many
+    /// more run unseen.
+    fn redraw(&self) {
+        let Ok(mut fleet) = self.fleet.lock() else {
+            return;
+        };
+        let Fleet {
+            running,
+            shown,
+            more,
+            ..
+        } = &mut *fleet;
+        shown.retain(|lane, bar| {
+            let keep = running.contains_key(lane);
+            if !keep {
+                bar.finish_and_clear();
+            }
+            keep
+        });
+        for (lane, what) in running.iter() {
+            if let Some(bar) = shown.get(lane) {
+                bar.set_message(what.clone());
+            } else if shown.len() < self.shown_at_most {
+                let bar = match more.as_ref() {
+                    Some(more) => self.bars.insert_before(more, ProgressBar::new_spinner()),
+                    None => self.bars.add(ProgressBar::new_spinner()),
+                };
+                bar.set_style(
+                    ProgressStyle::with_template("  {spinner} {prefix:.bold} {wide_msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(lane.clone());
+                bar.set_message(what.clone());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                shown.insert(lane.clone(), bar);
+            }
+        }
+        let unseen = running.len() - shown.len();
+        match (unseen, more.take()) {
+            (0, Some(bar)) => bar.finish_and_clear(),
+            (0, None) => {}
+            (n, bar) => {
+                let bar = bar.unwrap_or_else(|| {
+                    let bar = self.bars.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("  {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    bar
+                });
+                bar.set_message(format!("… and {n} more running"));
+                *more = Some(bar);
+            }
+        }
+        self.summary.set_message(format!(
+            "hosts {} running, {} done, {} failed",
+            running.len(),
+            fleet.done,
+            fleet.failed.len()
+        ));
     }
 }
 
@@ -194,15 +321,20 @@ impl EventSink for Bars {
                 step,
                 summary,
                 ..
-            } => {
-                if let Some(bar) = self.lane(host) {
-                    bar.set_message(format!("{step} {summary}"));
+            } => self.started(host, format!("{step} {summary}")),
+            Event::StepFinished { host, .. }
+            | Event::StepSkipped { host, .. }
+            | Event::ConditionNotMet { host, .. } => self.ended(host, false),
+            Event::StepFailed {
+                host,
+                will_retry,
+                allowed,
+                ..
+            } if !*will_retry => {
+                if let Some(line) = line_for(event, self.verbose) {
+                    let _ = self.bars.println(line);
                 }
-            }
-            Event::StepFinished { host, step, .. } | Event::StepSkipped { host, step } => {
-                if let Some(bar) = self.lane(host) {
-                    bar.set_message(format!("{step} done"));
-                }
+                self.ended(host, !*allowed);
             }
             Event::RunFinished { .. } => self.finish(),
             other => {

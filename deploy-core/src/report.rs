@@ -244,7 +244,81 @@ pub struct RunReport {
     pub images: std::collections::BTreeMap<String, Vec<crate::release::ImageRecord>>,
 }
 
+/// `web1, web2, web3`, or `web1 … web198` for more than four.
+fn name_list(names: &[&str]) -> String {
+    match names {
+        [first, .., last] if names.len() > 4 => format!("{first} … {last}"),
+        _ => names.join(", "),
+    }
+}
+
+impl HostReport {
+    /// `3 done, 1 failed, 2 not run, 1 undone`.
+    fn counts(&self) -> String {
+        let count = |status| self.steps.iter().filter(|s| s.status == status).count();
+        let mut parts = Vec::new();
+        for (status, label) in [
+            (StepStatus::Done, "done"),
+            (StepStatus::Skipped, "already done"),
+            (StepStatus::Failed, "failed"),
+            (StepStatus::FailedAllowed, "failed (allowed)"),
+            (StepStatus::NotApproved, "not approved"),
+            (StepStatus::ConditionNotMet, "skipped (condition not met)"),
+            (StepStatus::Interrupted, "interrupted"),
+            (StepStatus::NotRun, "not run"),
+        ] {
+            let n = count(status);
+            if n > 0 {
+                parts.push(format!("{n} {label}"));
+            }
+        }
+        let undone = self
+            .steps
+            .iter()
+            .filter(|s| s.rollback == Some(RollbackStatus::Undone))
+            .count();
+        if undone > 0 {
+            parts.push(format!("{undone} undone"));
+        }
+        parts.join(", ")
+    }
+
+    /// True when a step has an error or was rolled back: the host is
+    /// listed on its own, with them.
+    fn exceptional(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| s.error.is_some() || s.rollback.is_some())
+    }
+
+    /// Each error's headline and each undo that did not happen.
+    fn render_exceptions(&self, out: &mut String) {
+        for step in &self.steps {
+            // The headline: the causes under it were shown when the step
+            // failed, and are in `error`.
+            if let Some(error) = &step.error {
+                let headline = error.lines().next().unwrap_or_default();
+                let _ = writeln!(out, "    {} {:?}: {headline}", step.step, step.status);
+            }
+            match &step.rollback {
+                Some(RollbackStatus::UndoFailed(e)) => {
+                    let headline = e.lines().next().unwrap_or_default();
+                    let _ = writeln!(out, "    {} undo failed: {headline}", step.step);
+                }
+                Some(RollbackStatus::NotUndoable) => {
+                    let _ = writeln!(out, "    {} could not be undone", step.step);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 impl RunReport {
+    fn is_exception(&self, host: &str) -> bool {
+        self.host(host).is_some_and(HostReport::exceptional)
+    }
+
     /// True when the run succeeded.
     ///
     /// # Examples
@@ -285,22 +359,31 @@ impl RunReport {
         self.hosts.iter().find(|h| h.host == name)
     }
 
-    /// A human summary: one line per host, then one per step that did not
-    /// simply finish.
+    /// A human summary: one line per group of hosts that ended alike
+    /// (`198 hosts: 10 done (web1 … web198)`), and each host with an error
+    /// or a rollback on its own line, its errors under it.
     ///
     /// # Examples
     ///
     /// ```
     /// use deploy_core::report::*;
     ///
-    /// let report = RunReport {
-    ///     environment: "staging".into(), task: "deploy".into(), release: "r1".into(),
-    ///     outcome: Outcome::Succeeded, elapsed_ms: 1200, images: Default::default(),
-    ///     hosts: vec![HostReport { host: "web1".into(), steps: vec![StepReport {
-    ///         step: "deploy.1".into(), kind: "exec".into(), status: StepStatus::Done,
-    ///         attempts: 1, elapsed_ms: 5, error: None, rollback: None }] }],
+    /// let step = |status, error: Option<&str>| StepReport {
+    ///     step: "deploy.1".into(), kind: "exec".into(), status,
+    ///     attempts: 1, elapsed_ms: 5, error: error.map(Into::into), rollback: None,
     /// };
-    /// assert!(report.render().contains("web1: 1 done"));
+    /// let host = |name: &str, status, error| HostReport { host: name.into(), steps: vec![step(status, error)] };
+    /// let mut hosts: Vec<HostReport> = (1..=198).map(|n| host(&format!("web{n}"), StepStatus::Done, None)).collect();
+    /// hosts.push(host("web199", StepStatus::Failed, Some("`make` failed with exit code 2")));
+    /// let report = RunReport {
+    ///     environment: "production".into(), task: "deploy".into(), release: "r1".into(),
+    ///     outcome: Outcome::Failed, elapsed_ms: 1200, images: Default::default(), hosts,
+    /// };
+    /// assert_eq!(report.render(), "production deploy (release r1): Failed in 1.2s
+    ///   198 hosts: 1 done (web1 … web198)
+    ///   web199: 1 failed
+    ///     deploy.1 Failed: `make` failed with exit code 2
+    /// ");
     /// ```
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -317,50 +400,35 @@ impl RunReport {
             self.outcome,
             self.elapsed_ms as f64 / 1000.0
         );
+        // Hosts that ended alike share a line; a host with an error or
+        // whose steps were rolled back is listed in full.
+        let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+        let mut exceptions: Vec<(usize, &HostReport)> = Vec::new();
         for host in &self.hosts {
-            let count = |status| host.steps.iter().filter(|s| s.status == status).count();
-            let mut parts = Vec::new();
-            for (status, label) in [
-                (StepStatus::Done, "done"),
-                (StepStatus::Skipped, "already done"),
-                (StepStatus::Failed, "failed"),
-                (StepStatus::FailedAllowed, "failed (allowed)"),
-                (StepStatus::NotApproved, "not approved"),
-                (StepStatus::ConditionNotMet, "skipped (condition not met)"),
-                (StepStatus::Interrupted, "interrupted"),
-                (StepStatus::NotRun, "not run"),
-            ] {
-                let n = count(status);
-                if n > 0 {
-                    parts.push(format!("{n} {label}"));
+            let line = host.counts();
+            if host.exceptional() {
+                exceptions.push((groups.len(), host));
+                groups.push((line, vec![host.host.as_str()]));
+            } else if let Some((_, names)) = groups
+                .iter_mut()
+                .find(|(l, names)| *l == line && !self.is_exception(names[0]))
+            {
+                names.push(&host.host);
+            } else {
+                groups.push((line, vec![host.host.as_str()]));
+            }
+        }
+        for (index, (line, names)) in groups.iter().enumerate() {
+            match names.as_slice() {
+                [one] => {
+                    let _ = writeln!(out, "  {one}: {line}");
+                }
+                many => {
+                    let _ = writeln!(out, "  {} hosts: {line} ({})", many.len(), name_list(many));
                 }
             }
-            let undone = host
-                .steps
-                .iter()
-                .filter(|s| s.rollback == Some(RollbackStatus::Undone))
-                .count();
-            if undone > 0 {
-                parts.push(format!("{undone} undone"));
-            }
-            let _ = writeln!(out, "  {}: {}", host.host, parts.join(", "));
-            for step in &host.steps {
-                // The headline: the causes under it were shown when the
-                // step failed, and are in `error`.
-                if let Some(error) = &step.error {
-                    let headline = error.lines().next().unwrap_or_default();
-                    let _ = writeln!(out, "    {} {:?}: {headline}", step.step, step.status);
-                }
-                match &step.rollback {
-                    Some(RollbackStatus::UndoFailed(e)) => {
-                        let headline = e.lines().next().unwrap_or_default();
-                        let _ = writeln!(out, "    {} undo failed: {headline}", step.step);
-                    }
-                    Some(RollbackStatus::NotUndoable) => {
-                        let _ = writeln!(out, "    {} could not be undone", step.step);
-                    }
-                    _ => {}
-                }
+            if let Some((_, host)) = exceptions.iter().find(|(i, _)| *i == index) {
+                host.render_exceptions(&mut out);
             }
         }
         out
