@@ -118,6 +118,7 @@ impl StepRegistry {
         registry.register_serde::<steps::Approve>();
         registry.register_serde::<steps::KeepReleases>();
         registry.register_serde::<steps::RollbackRelease>();
+        registry.register_serde::<steps::Service>();
         registry.local_paths("sync", &["from"]);
         registry.local_paths("upload", &["from"]);
         registry

@@ -201,13 +201,7 @@ impl StepContext<'_> {
     /// # });
     /// ```
     pub async fn probe(&self, cmd: &Command) -> Result<CommandOutput, StepError> {
-        match self.run_on(cmd, true).await {
-            Err(StepError::CommandFailed { status, .. }) => Ok(CommandOutput {
-                stdout: Vec::new(),
-                status: Some(status),
-            }),
-            other => other,
-        }
+        Ok(self.execute(cmd, true).await?.0)
     }
 
     /// A path on the step's host with a leading `~/` (or a lone `~`) made
@@ -257,6 +251,19 @@ impl StepContext<'_> {
         cmd: &Command,
         capture_stdout: bool,
     ) -> Result<CommandOutput, StepError> {
+        match self.execute(cmd, capture_stdout).await? {
+            (output, None) => Ok(output),
+            (_, Some(failed)) => Err(failed),
+        }
+    }
+
+    /// Runs `cmd`: what it printed and how it ended, and, when it failed,
+    /// the [`StepError::CommandFailed`] that says so.
+    async fn execute(
+        &self,
+        cmd: &Command,
+        capture_stdout: bool,
+    ) -> Result<(CommandOutput, Option<StepError>), StepError> {
         let capture = Capture {
             inner: self.output,
             masker: self.masker,
@@ -266,12 +273,12 @@ impl StepContext<'_> {
             stderr_tail: Default::default(),
         };
         let status = self.target.run(cmd, &capture).await?;
-        let stdout = capture.stdout.into_inner().unwrap_or_default();
+        let output = CommandOutput {
+            stdout: capture.stdout.into_inner().unwrap_or_default(),
+            status: Some(status.clone()),
+        };
         if status.success() {
-            return Ok(CommandOutput {
-                stdout,
-                status: Some(status),
-            });
+            return Ok((output, None));
         }
         let mut shown = cmd.clone();
         shown.env = shown
@@ -279,12 +286,13 @@ impl StepContext<'_> {
             .into_iter()
             .map(|(k, v)| (k, self.masker.mask(&v)))
             .collect();
-        Err(StepError::CommandFailed {
+        let failed = StepError::CommandFailed {
             command: self.masker.mask(&render_command_line(&shown)),
             status,
             stdout_tail: take(capture.stdout_tail),
             stderr_tail: take(capture.stderr_tail),
-        })
+        };
+        Ok((output, Some(failed)))
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod context;
 pub mod server;
+pub mod supervisor;
 
 pub use context::{RecordingOutput, TestContext, free_port};
 
