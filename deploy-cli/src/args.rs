@@ -79,6 +79,10 @@ pub(crate) enum Command {
     /// Run TO's task with exactly what FROM's live release runs (the same
     /// image digests, code revision and parameters, unless overridden).
     Promote(PromoteArgs),
+    /// Run a command on each selected host (or, with --service, in that
+    /// service's container there), output streamed, each host's exit status
+    /// reported; `-i` runs it on one host's terminal.
+    Exec(ExecArgs),
     /// The audit log of an environment: who ran what, when, how it ended.
     Audit {
         /// The environment (else the default one).
@@ -265,4 +269,45 @@ pub(crate) struct PromoteArgs {
     /// the task FROM's release ran, with its parameters).
     #[command(flatten)]
     pub(crate) run: RunArgs,
+}
+
+/// `deploy exec [ENV] [-H HOST,… | -R ROLE,…] [--once] [--service NAME] [-i] -- CMD…`
+#[derive(Debug, Args)]
+pub(crate) struct ExecArgs {
+    /// The environment (else the default one).
+    #[arg(value_name = "ENV")]
+    pub(crate) environment: Option<String>,
+
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub(crate) command: Vec<String>,
+
+    /// Only these hosts (comma-separated).
+    #[arg(long, short = 'H', value_name = "HOST,...", value_delimiter = ',')]
+    pub(crate) hosts: Vec<String>,
+
+    /// Only hosts with any of these roles (comma-separated).
+    #[arg(long, short = 'R', value_name = "ROLE,...", value_delimiter = ',')]
+    pub(crate) roles: Vec<String>,
+
+    /// Only on the first selected host (a migration).
+    #[arg(long)]
+    pub(crate) once: bool,
+
+    /// In this service's container: a `[containers]` entry, a compose
+    /// service, or a container's name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) service: Option<String>,
+
+    /// On a pseudo-terminal of one host (`./manage.py shell`, `psql`).
+    #[arg(long, short = 'i')]
+    pub(crate) interactive: bool,
+
+    /// Print JSON-lines events on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Most hosts running it at once.
+    #[arg(long, value_name = "N")]
+    pub(crate) concurrency: Option<usize>,
 }

@@ -112,6 +112,10 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
             }
             execute(cli, &config, &plan, asked, args, &Origin::run()).await
         }
+        Command::Exec(args) => {
+            let config = load(cli)?;
+            crate::adhoc::exec(cli, &config, args).await
+        }
         Command::Releases { environment, json } => {
             let (env, targets) = state_of(cli, environment.as_deref())?;
             let history = crate::releases::history(&env, &targets).await;
@@ -350,9 +354,11 @@ pub(crate) async fn execute(
         .transpose()?;
     let release = RunValues::release_now();
     let mut values = RunValues::new(origin.run_as.clone().unwrap_or_else(|| release.clone()));
-    values.secrets = config
-        .load_secrets_for(plan)
-        .map_err(|e| e.with_snippet())?;
+    if origin.lock {
+        values.secrets = config
+            .load_secrets_for(plan)
+            .map_err(|e| e.with_snippet())?;
+    }
     values.secrets.extend(asked);
 
     let terminal = std::io::stderr().is_terminal();
@@ -369,40 +375,47 @@ pub(crate) async fn execute(
     };
 
     let cancel = CancellationToken::new();
-    // One run of an environment at a time: the lock, before the first step.
+    // One run of an environment at a time: the lock, before the first step
+    // (an ad-hoc `deploy exec` takes none, as `fab` and `kamal app exec`).
     let lock = crate::locking::environment_lock(&env, &targets)?;
-    let held = match crate::locking::hold(
-        lock,
-        &env,
-        plan.task(),
-        args.message.as_deref(),
-        lock_wait,
-        cancel.clone(),
-    )
-    .await
-    {
-        Ok(held) => held,
-        Err(e @ deploy_core::lock::LockError::Held { .. }) => {
-            let entry = audit_entry(origin.command, plan, &release, "locked");
-            crate::locking::audit(&env, &targets, &entry).await;
-            eprintln!(
-                "error: {e}
+    let held = if !origin.lock {
+        None
+    } else {
+        Some(
+            match crate::locking::hold(
+                lock,
+                &env,
+                plan.task(),
+                args.message.as_deref(),
+                lock_wait,
+                cancel.clone(),
+            )
+            .await
+            {
+                Ok(held) => held,
+                Err(e @ deploy_core::lock::LockError::Held { .. }) => {
+                    let entry = audit_entry(origin.command, plan, &release, "locked");
+                    crate::locking::audit(&env, &targets, &entry).await;
+                    eprintln!(
+                        "error: {e}
   wait for it with --lock-wait DURATION, or see `deploy lock status -e {}`",
-                env.name
-            );
-            return Ok(exit::LOCKED);
-        }
-        // The lock host cannot be reached or written: nothing ran, and
-        // nothing may run without the lock.
-        Err(e) => {
-            eprintln!(
-                "error: cannot take the deploy lock of {} on {}: {}",
-                env.name,
-                env.lock_host.as_deref().unwrap_or("?"),
-                deploy_core::cause::chain(&e)
-            );
-            return Ok(exit::FAILURE);
-        }
+                        env.name
+                    );
+                    return Ok(exit::LOCKED);
+                }
+                // The lock host cannot be reached or written: nothing ran, and
+                // nothing may run without the lock.
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot take the deploy lock of {} on {}: {}",
+                        env.name,
+                        env.lock_host.as_deref().unwrap_or("?"),
+                        deploy_core::cause::chain(&e)
+                    );
+                    return Ok(exit::FAILURE);
+                }
+            },
+        )
     };
     let on_interrupt = cancel.clone();
     let grace_text = args.grace.clone();
@@ -447,7 +460,10 @@ pub(crate) async fn execute(
         origin.command,
     )
     .await;
-    let lost = held.release().await;
+    let lost = match held {
+        Some(held) => held.release().await,
+        None => None,
+    };
     let outcome = match (&lost, report.outcome) {
         (Some(_), _) => "lock lost".to_owned(),
         (None, outcome) => serde_json::to_value(outcome)

@@ -4,12 +4,14 @@
 //! objects (deploy-core), and `main` maps the result to a documented exit
 //! code. See `deploy --help`.
 
+mod adhoc;
 mod approve;
 mod args;
 mod ci;
 mod commands;
 mod discover;
 mod exit;
+mod interactive;
 mod locking;
 mod progress;
 mod releases;
@@ -25,7 +27,13 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(commands::run(cli)),
+        Ok(runtime) => {
+            let code = runtime.block_on(commands::run(cli));
+            // Not waiting for blocking reads still in flight (stdin, under
+            // `deploy exec -i`): every task of the command has ended.
+            runtime.shutdown_background();
+            code
+        }
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             exit::FAILURE

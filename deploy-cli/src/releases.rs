@@ -22,6 +22,10 @@ pub(crate) struct Origin {
     /// The code shipped, when it is not this checkout's (a rollback's or a
     /// promotion's release's).
     pub(crate) revision: Option<Option<Revision>>,
+    /// Whether it holds the environment's deploy lock and runs one of
+    /// deploy.toml's tasks, whose secrets it loads (every run but an ad-hoc
+    /// `deploy exec`).
+    pub(crate) lock: bool,
 }
 
 impl Origin {
@@ -31,6 +35,7 @@ impl Origin {
             command: "run",
             run_as: None,
             revision: None,
+            lock: true,
         }
     }
 }

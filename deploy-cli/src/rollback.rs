@@ -40,6 +40,7 @@ pub(crate) async fn rollback(
         command: "rollback",
         run_as: Some(target.id.clone()),
         revision: Some(target.record().revision.clone()),
+        lock: true,
     };
     execute(cli, config, &plan, asked, &args.run, &origin).await
 }
@@ -149,6 +150,7 @@ pub(crate) async fn promote(cli: &Cli, config: &Config, args: &PromoteArgs) -> R
         command: "promote",
         run_as: None,
         revision: Some(live.record().revision.clone()),
+        lock: true,
     };
     execute(cli, config, &plan, asked, &args.run, &origin).await
 }

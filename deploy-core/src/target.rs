@@ -568,4 +568,105 @@ pub trait Target: Send + Sync {
     fn is_this_machine(&self) -> bool {
         false
     }
+
+    /// Runs `cmd` on a pseudo-terminal (`./manage.py shell`, `psql`): what
+    /// `terminal.input` brings goes to it (keystrokes, Ctrl-C as a byte,
+    /// window sizes), what it prints goes to `terminal.output`; returns its
+    /// exit status. The default: this transport has no terminals.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Command, Target, target::Terminal, testing::FakeTarget};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (terminal, _input, _output) = Terminal::channels("xterm", 80, 24);
+    /// let err = FakeTarget::new("web1").interactive(&Command::new(["psql"]), terminal).await.unwrap_err();
+    /// assert!(err.to_string().contains("no interactive sessions"));
+    /// # });
+    /// ```
+    async fn interactive(
+        &self,
+        cmd: &Command,
+        terminal: Terminal,
+    ) -> Result<ExitStatus, TargetError> {
+        let _ = (cmd, terminal);
+        Err(TargetError::Unsupported(format!(
+            "{} has no interactive sessions",
+            self.name()
+        )))
+    }
+}
+
+/// What goes to an interactive session's command.
+///
+/// # Examples
+///
+/// ```
+/// let resize = deploy_core::target::TerminalInput::Resize { cols: 120, rows: 40 };
+/// assert!(matches!(resize, deploy_core::target::TerminalInput::Resize { cols: 120, .. }));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TerminalInput {
+    /// Bytes typed (in raw mode: Ctrl-C is byte 3).
+    Data(Vec<u8>),
+    /// The window's new size.
+    Resize {
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
+    },
+}
+
+/// The two ends of an interactive session, for [`Target::interactive`]:
+/// its terminal type and first size, what to send it, where its output
+/// goes. Input ending (the sender dropped) ends its stdin.
+pub struct Terminal {
+    /// `$TERM` (`xterm-256color`).
+    pub term: String,
+    /// Columns at the start.
+    pub cols: u16,
+    /// Rows at the start.
+    pub rows: u16,
+    /// Keystrokes and resizes.
+    pub input: tokio::sync::mpsc::Receiver<TerminalInput>,
+    /// What the command prints (stdout and stderr, as a terminal shows them).
+    pub output: tokio::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl Terminal {
+    /// A terminal and the caller's ends of its channels: the input sender
+    /// and the output receiver.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (terminal, input, _output) = deploy_core::target::Terminal::channels("xterm", 80, 24);
+    /// assert_eq!((terminal.cols, terminal.rows), (80, 24));
+    /// drop(input); // the command's stdin ends
+    /// ```
+    pub fn channels(
+        term: &str,
+        cols: u16,
+        rows: u16,
+    ) -> (
+        Terminal,
+        tokio::sync::mpsc::Sender<TerminalInput>,
+        tokio::sync::mpsc::Receiver<Vec<u8>>,
+    ) {
+        let (input_tx, input) = tokio::sync::mpsc::channel(64);
+        let (output, output_rx) = tokio::sync::mpsc::channel(64);
+        (
+            Terminal {
+                term: term.to_owned(),
+                cols,
+                rows,
+                input,
+                output,
+            },
+            input_tx,
+            output_rx,
+        )
+    }
 }

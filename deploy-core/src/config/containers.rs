@@ -73,6 +73,27 @@ fn offset(text: &str, base: usize, path: &[String], value: bool) -> Option<usize
 }
 
 impl Config {
+    /// The container name a `[containers.NAME]` entry gives (its `name`
+    /// key as written), if there is such an entry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let toml = "[containers.web]\nname = \"shop-web\"\nimage = \"shop/web:1\"\n";
+    /// let config = deploy_core::Config::parse("deploy.toml", ".", toml).unwrap();
+    /// assert_eq!(config.container_name("web").as_deref(), Some("shop-web"));
+    /// assert_eq!(config.container_name("db"), None);
+    /// ```
+    pub fn container_name(&self, entry: &str) -> Option<String> {
+        self.raw
+            .containers
+            .get(entry)?
+            .get_ref()
+            .get("name")?
+            .as_str()
+            .map(str::to_owned)
+    }
+
     fn container_names(&self) -> Vec<&str> {
         self.raw.containers.keys().map(String::as_str).collect()
     }

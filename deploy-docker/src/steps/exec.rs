@@ -34,6 +34,8 @@ pub struct ExecInContainer {
     env: BTreeMap<String, Text>,
     unless: Option<Vec<Text>>,
     engine: Option<Text>,
+    /// Its stdout is what it is for: printed without `-v`.
+    output: bool,
 }
 
 /// Which container.
@@ -70,6 +72,8 @@ struct RawExec {
     env: BTreeMap<String, Text>,
     unless: Option<Vec<Text>>,
     engine: Option<Text>,
+    #[serde(default)]
+    output: bool,
 }
 
 impl TryFrom<RawExec> for ExecInContainer {
@@ -89,6 +93,7 @@ impl TryFrom<RawExec> for ExecInContainer {
             env: raw.env,
             unless: raw.unless,
             engine: raw.engine,
+            output: raw.output,
         })
     }
 }
@@ -112,12 +117,24 @@ impl Resolved {
                 if let Some(project) = project {
                     labels.push((crate::compose::PROJECT_LABEL, project.as_str()));
                 }
-                engine
+                let labelled = engine
                     .list(&labels)
                     .await?
                     .into_iter()
                     .find(crate::container::ContainerInfo::running)
-                    .map(|c| c.name)
+                    .map(|c| c.name);
+                // Without a project, a container of that very name will do
+                // (`deploy exec --service web` on a `[containers]` deploy).
+                let named = match (&labelled, project) {
+                    (None, None) => engine
+                        .inspect(service)
+                        .await?
+                        .filter(crate::container::ContainerInfo::running)
+                        .map(|c| c.name),
+                    _ => None,
+                };
+                labelled
+                    .or(named)
                     .ok_or_else(|| crate::DockerError::NotFound {
                         host: engine.host().to_owned(),
                         what: format!("running container of compose service {service}"),
@@ -140,6 +157,7 @@ impl ExecInContainer {
             env: BTreeMap::new(),
             unless: None,
             engine: None,
+            output: false,
         }
     }
 }
@@ -184,7 +202,27 @@ impl ExecInContainer {
             env: BTreeMap::new(),
             unless: None,
             engine: None,
+            output: false,
         }
+    }
+}
+
+impl ExecInContainer {
+    /// Its stdout is what it is for (`deploy exec --service`): printed
+    /// without `-v`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Step;
+    /// use deploy_docker::steps::ExecInContainer;
+    ///
+    /// assert!(ExecInContainer::new("web", ["env"]).show_output().describe().shows_output);
+    /// ```
+    #[must_use]
+    pub fn show_output(mut self) -> ExecInContainer {
+        self.output = true;
+        self
     }
 }
 
@@ -209,7 +247,13 @@ impl Step for ExecInContainer {
 
     fn describe(&self) -> Description {
         let env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        Description::new(format!("in {}: {}", self.container, shown(&self.cmd)))
+        let description = Description::new(format!("in {}: {}", self.container, shown(&self.cmd)));
+        let description = if self.output {
+            description.shows_output()
+        } else {
+            description
+        };
+        description
             .field_opt("env", (!env.is_empty()).then(|| env.join(" ")))
             .field_opt("unless", self.unless.as_deref().map(shown))
             .field_opt("engine", self.engine.as_ref())

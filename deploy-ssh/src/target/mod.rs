@@ -24,6 +24,7 @@ use crate::options::SshOptions;
 
 mod connect;
 mod exec;
+mod interactive;
 
 pub(crate) use exec::Input;
 
@@ -193,6 +194,14 @@ impl Target for SshTarget {
             stream: channel.into_stream(),
             _connection: handle,
         }))
+    }
+
+    async fn interactive(
+        &self,
+        cmd: &Command,
+        terminal: deploy_core::target::Terminal,
+    ) -> Result<ExitStatus, TargetError> {
+        self.interactive_session(cmd, terminal).await
     }
 }
 
