@@ -146,10 +146,12 @@ fn zsh_with_names(script: &str) -> String {
                 r#"
 # Environment and task names from the nearest deploy.toml (deploy __complete-names).
 (( $+functions[_deploy_names] )) ||
+# _arguments calls it with compadd's options first, the kind last.
 _deploy_names() {{
+    local kind="${{@[-1]}}"
     local -a names
-    names=(${{(f)"$({BIN} __complete-names $1 2>/dev/null)"}})
-    compadd -a names
+    names=(${{(f)"$({BIN} __complete-names $kind 2>/dev/null)"}})
+    compadd "${{@[1,-2]}}" -a names
 }}
 "#
             ));
@@ -197,7 +199,10 @@ pub(crate) fn names(config: &deploy_core::Config, kind: NameKind) -> Result<u8, 
 
 /// `deploy man [COMMAND] [--out-dir DIR]`.
 pub(crate) fn man(command: Option<&str>, out_dir: Option<&Path>) -> Result<u8, String> {
-    let cmd = Cli::command();
+    // Each subcommand's page carries the version in its header too.
+    let cmd = Cli::command()
+        .propagate_version(true)
+        .disable_help_subcommand(true);
     if let Some(dir) = out_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -209,7 +214,7 @@ pub(crate) fn man(command: Option<&str>, out_dir: Option<&Path>) -> Result<u8, S
     let page = match command {
         None => clap_mangen::Man::new(cmd),
         Some(name) => {
-            let mut cmd = cmd.disable_help_subcommand(true);
+            let mut cmd = cmd;
             // Built, subcommands have their display names (`deploy-run`).
             cmd.build();
             let known: Vec<String> = cmd

@@ -341,7 +341,7 @@ fn container_entry(project: &str, service: &ComposeService) -> String {
         let keys: Vec<&str> = spec.env.keys().map(String::as_str).collect();
         let _ = writeln!(
             entry,
-            "# compose gives it {}: set them here, secrets as \"${{secret.NAME}}\" (see [secrets] in the README):\n# env = {{ {} = \"…\" }}",
+            "# compose gives it {}: set what the app needs here, secrets as \"${{secret.NAME}}\" (see [secrets] in the README):\n# env = {{ {} = \"…\" }}",
             keys.join(", "),
             keys[0]
         );
