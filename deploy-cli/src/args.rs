@@ -104,6 +104,60 @@ pub(crate) enum Command {
         #[arg(long, short = 'e', global = true, value_name = "ENV")]
         environment: Option<String>,
     },
+    /// Write a commented deploy.toml for the project in this directory (a
+    /// compose file, a Dockerfile, or neither: release directories over
+    /// SSH); never overwrites one.
+    Init {
+        /// The project's directory (default: the working directory).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Print a completion script for bash, zsh or fish (environment and
+    /// task names come from the nearest deploy.toml as you type).
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: CompletionShell,
+    },
+    /// Print the man page (roff), or write every page to a directory.
+    Man {
+        /// A subcommand's page (`deploy man run` is deploy-run(1)).
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+        /// Write deploy.1 and one page per subcommand into DIR instead.
+        #[arg(long, value_name = "DIR", conflicts_with = "command")]
+        out_dir: Option<PathBuf>,
+    },
+    /// The environment and task names of the nearest deploy.toml, one a
+    /// line (for the completion scripts).
+    #[command(name = "__complete-names", hide = true)]
+    CompleteNames {
+        /// Which names.
+        #[arg(value_enum, default_value_t = NameKind::All)]
+        kind: NameKind,
+    },
+}
+
+/// The shells `deploy completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CompletionShell {
+    /// GNU bash (source it, or put it in bash-completion's directory).
+    Bash,
+    /// zsh (put it in a directory of `$fpath` as `_deploy`).
+    Zsh,
+    /// fish (put it in `~/.config/fish/completions/deploy.fish`).
+    Fish,
+}
+
+/// What `deploy __complete-names` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum NameKind {
+    /// Environments, then tasks.
+    All,
+    /// Environments only.
+    Environments,
+    /// Tasks only.
+    Tasks,
 }
 
 /// What `deploy lock` does.

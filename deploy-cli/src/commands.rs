@@ -130,6 +130,15 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
             let config = load(cli)?;
             crate::rollback::promote(cli, &config, args).await
         }
+        Command::Init { dir } => crate::init::run(dir.as_deref()),
+        Command::Completions { shell } => crate::completions::completions(*shell),
+        Command::Man { command, out_dir } => {
+            crate::completions::man(command.as_deref(), out_dir.as_deref())
+        }
+        Command::CompleteNames { kind } => {
+            let config = load(cli)?;
+            crate::completions::names(&config, *kind)
+        }
     }
 }
 
