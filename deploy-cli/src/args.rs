@@ -83,6 +83,11 @@ pub(crate) enum Command {
     /// service's container there), output streamed, each host's exit status
     /// reported; `-i` runs it on one host's terminal.
     Exec(ExecArgs),
+    /// What runs on each host: the live release, the containers deploy
+    /// manages (image, digest, state, health, uptime, restarts), `current`,
+    /// and what differs from the release. Exit 1 when a host did not answer
+    /// or something differs.
+    Status(StatusArgs),
     /// The audit log of an environment: who ran what, when, how it ended.
     Audit {
         /// The environment (else the default one).
@@ -364,4 +369,28 @@ pub(crate) struct ExecArgs {
     /// Most hosts running it at once.
     #[arg(long, value_name = "N")]
     pub(crate) concurrency: Option<usize>,
+}
+
+/// `deploy status [ENV] [-H …] [-R …] [--json] [--timeout 10s]`
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The environment (else the default one).
+    #[arg(value_name = "ENV")]
+    pub(crate) environment: Option<String>,
+
+    /// Only these hosts (comma-separated).
+    #[arg(long, short = 'H', value_name = "HOST,...", value_delimiter = ',')]
+    pub(crate) hosts: Vec<String>,
+
+    /// Only hosts with any of these roles (comma-separated).
+    #[arg(long, short = 'R', value_name = "ROLE,...", value_delimiter = ',')]
+    pub(crate) roles: Vec<String>,
+
+    /// One JSON line per host.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// How long each host gets to answer.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub(crate) timeout: String,
 }

@@ -112,6 +112,10 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
             }
             execute(cli, &config, &plan, asked, args, &Origin::run()).await
         }
+        Command::Status(args) => {
+            let config = load(cli)?;
+            crate::status::status(&config, args).await
+        }
         Command::Exec(args) => {
             let config = load(cli)?;
             crate::adhoc::exec(cli, &config, args).await

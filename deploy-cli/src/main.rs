@@ -18,6 +18,7 @@ mod locking;
 mod progress;
 mod releases;
 mod rollback;
+mod status;
 mod targets;
 
 use clap::Parser;

@@ -171,6 +171,27 @@ pub fn local_endpoint() -> Result<Endpoint, DockerError> {
     }
 }
 
+/// Where `target`'s engine listens when nothing says otherwise: this
+/// machine's (`DOCKER_HOST` honoured) when the target is this machine, the
+/// default socket elsewhere.
+///
+/// # Examples
+///
+/// ```
+/// use deploy_core::{LocalTarget, testing::FakeTarget};
+///
+/// let remote = deploy_docker::engine::default_endpoint(&FakeTarget::new("web1")).unwrap();
+/// assert_eq!(remote.to_string(), "unix:///var/run/docker.sock");
+/// assert!(deploy_docker::engine::default_endpoint(&LocalTarget::new("localhost")).is_ok());
+/// ```
+pub fn default_endpoint(target: &dyn Target) -> Result<Endpoint, DockerError> {
+    if target.is_this_machine() {
+        local_endpoint()
+    } else {
+        Ok(Endpoint::Unix(DEFAULT_SOCKET.to_owned()))
+    }
+}
+
 impl Engine {
     /// The engine at `endpoint` on `target`'s side (not yet negotiated).
     pub fn new(target: Arc<dyn Target>, endpoint: Endpoint) -> Engine {

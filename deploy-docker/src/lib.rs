@@ -28,6 +28,7 @@ pub mod error;
 pub mod image;
 mod network;
 pub mod proxy;
+pub mod status;
 pub mod steps;
 pub mod swarm;
 #[cfg(feature = "testing")]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use super::Run;
 use crate::event::{Event, EventSink};
 use crate::plan::PlannedStep;
-use crate::release::{ImageLog, ImageRecord};
+use crate::release::{ImageLog, ImageRecord, LinkRecord};
 use crate::secret::Masker;
 use crate::step::StepContext;
 use crate::target::{OutputSink, OutputStream, Target};
@@ -47,6 +47,7 @@ pub(super) struct StepOutput<'a> {
     step: &'a str,
     shown: bool,
     images: &'a Mutex<BTreeMap<String, Vec<ImageRecord>>>,
+    links: &'a Mutex<BTreeMap<String, Vec<LinkRecord>>>,
 }
 
 /// The images a step started, kept per host for the release record.
@@ -56,6 +57,17 @@ impl ImageLog for StepOutput<'_> {
             let host = all.entry(self.host.to_owned()).or_default();
             host.retain(|i| i.container != image.container);
             host.push(image);
+        }
+    }
+
+    fn linked(&self, link: &str, target: &str) {
+        if let Ok(mut all) = self.links.lock() {
+            let host = all.entry(self.host.to_owned()).or_default();
+            host.retain(|l| l.link != link);
+            host.push(LinkRecord {
+                link: link.to_owned(),
+                target: target.to_owned(),
+            });
         }
     }
 }
@@ -81,6 +93,7 @@ impl Run<'_> {
             step: &step.id,
             shown: step.step.describe().shows_output,
             images: &self.images,
+            links: &self.links,
         }
     }
 

@@ -138,6 +138,28 @@ pub fn repository(reference: &str) -> Option<&str> {
 pub trait ImageLog: Send + Sync {
     /// `image` runs now (a later one for the same container replaces it).
     fn started(&self, image: ImageRecord);
+
+    /// `link` points at `target` now (a release directory's `current`), for
+    /// `deploy status`. The default: forgotten.
+    fn linked(&self, link: &str, target: &str) {
+        let _ = (link, target);
+    }
+}
+
+/// A link a release left pointing somewhere (`current` → its directory).
+///
+/// # Examples
+///
+/// ```
+/// let link = deploy_core::release::LinkRecord { link: "/srv/app/current".into(), target: "/srv/app/releases/r1".into() };
+/// assert_eq!(serde_json::to_value(&link).unwrap()["target"], "/srv/app/releases/r1");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LinkRecord {
+    /// The link.
+    pub link: String,
+    /// Where it points.
+    pub target: String,
 }
 
 impl ImageLog for () {
@@ -272,6 +294,9 @@ pub struct ReleaseRecord {
     /// The images the release's steps started here.
     #[serde(default)]
     pub images: Vec<ImageRecord>,
+    /// The links its steps pointed (`current`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkRecord>,
     /// The code it was made from.
     #[serde(default)]
     pub revision: Option<Revision>,
@@ -312,6 +337,7 @@ impl ReleaseRecord {
             outcome,
             error: None,
             images: Vec::new(),
+            links: Vec::new(),
             revision: None,
             who: crate::lock::who(),
             time: crate::RunValues::release_now(),

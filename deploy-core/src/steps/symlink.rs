@@ -108,7 +108,11 @@ impl Step for Symlink {
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
         let link = ctx.resolve(&self.link)?;
         let to = ctx.resolve(&self.to)?;
-        Ok(read_link(ctx, &link).await?.as_deref() == Some(to.as_str()))
+        let done = read_link(ctx, &link).await?.as_deref() == Some(to.as_str());
+        if done {
+            ctx.images.linked(&link, &to);
+        }
+        Ok(done)
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
@@ -116,6 +120,7 @@ impl Step for Symlink {
         let to = ctx.resolve(&self.to)?;
         let previous = read_link(ctx, &link).await?;
         switch_link(ctx, &link, &to).await?;
+        ctx.images.linked(&link, &to);
         Ok(Applied::with_memo(PreviousLink(previous)))
     }
 

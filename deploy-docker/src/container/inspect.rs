@@ -40,6 +40,8 @@ pub struct ContainerInfo {
     pub last_check: Option<String>,
     /// Its address on each network it joined.
     pub addresses: BTreeMap<String, String>,
+    /// How many times the engine restarted it.
+    pub restarts: i64,
 }
 
 impl ContainerInfo {
@@ -98,6 +100,7 @@ impl Engine {
         else {
             return Ok(None);
         };
+        let restarts = inspect.restart_count.unwrap_or(0);
         let state = inspect.state.unwrap_or_default();
         let health = state.health.unwrap_or_default();
         let status = state
@@ -156,6 +159,7 @@ impl Engine {
                 .and_then(|log| log.last().and_then(|r| r.output.clone()))
                 .map(|o| o.trim().to_owned()),
             addresses,
+            restarts,
         }))
     }
 

@@ -45,18 +45,14 @@ use deploy_core::step::StepError;
 use deploy_core::target::Endpoint;
 use deploy_core::text::Text;
 
-use crate::engine::{DEFAULT_SOCKET, Engine, endpoint_from_docker_host, local_endpoint};
+use crate::engine::{Engine, endpoint_from_docker_host};
 
 /// Where the step's engine listens on its host.
 fn endpoint(ctx: &StepContext<'_>, engine: Option<&Text>) -> Result<Endpoint, StepError> {
     if let Some(address) = engine {
         return Ok(endpoint_from_docker_host(&ctx.resolve(address)?)?);
     }
-    if ctx.target.is_this_machine() {
-        Ok(local_endpoint()?)
-    } else {
-        Ok(Endpoint::Unix(DEFAULT_SOCKET.to_owned()))
-    }
+    Ok(crate::engine::default_endpoint(ctx.target.as_ref())?)
 }
 
 /// The step host's engine, negotiated: opened through the step's own
