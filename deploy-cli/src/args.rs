@@ -88,6 +88,10 @@ pub(crate) enum Command {
     /// and what differs from the release. Exit 1 when a host did not answer
     /// or something differs.
     Status(StatusArgs),
+    /// What the services printed: the containers deploy manages and the
+    /// environment's log files, every selected host at once, each line as
+    /// `host service | …`; `-f` follows until Ctrl-C.
+    Logs(LogsArgs),
     /// The audit log of an environment: who ran what, when, how it ended.
     Audit {
         /// The environment (else the default one).
@@ -393,4 +397,37 @@ pub(crate) struct StatusArgs {
     /// How long each host gets to answer.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub(crate) timeout: String,
+}
+
+/// `deploy logs [ENV] [SERVICE…] [-f] [--since 10m] [-n 100] [-H …] [-R …]`
+#[derive(Clone, Debug, Args)]
+pub(crate) struct LogsArgs {
+    /// The environment (the default one when the first word is not one).
+    #[arg(value_name = "ENV")]
+    pub(crate) environment: Option<String>,
+
+    /// Only these: a log file's name (`logs = { app = … }`), a container's
+    /// name, or its compose or blue/green service.
+    #[arg(value_name = "SERVICE")]
+    pub(crate) services: Vec<String>,
+
+    /// Keep following every source until Ctrl-C.
+    #[arg(long, short = 'f')]
+    pub(crate) follow: bool,
+
+    /// Only lines since this long ago (containers).
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) since: Option<String>,
+
+    /// The last N lines of each source.
+    #[arg(short = 'n', long = "lines", default_value_t = 100)]
+    pub(crate) lines: u32,
+
+    /// Only these hosts (comma-separated).
+    #[arg(long, short = 'H', value_name = "HOST,...", value_delimiter = ',')]
+    pub(crate) hosts: Vec<String>,
+
+    /// Only hosts with any of these roles (comma-separated).
+    #[arg(long, short = 'R', value_name = "ROLE,...", value_delimiter = ',')]
+    pub(crate) roles: Vec<String>,
 }

@@ -112,6 +112,10 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
             }
             execute(cli, &config, &plan, asked, args, &Origin::run()).await
         }
+        Command::Logs(args) => {
+            let config = load(cli)?;
+            crate::logs::logs(&config, &logs_args(&config, args)).await
+        }
         Command::Status(args) => {
             let config = load(cli)?;
             crate::status::status(&config, args).await
@@ -144,6 +148,20 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
             crate::completions::names(&config, *kind)
         }
     }
+}
+
+/// `deploy logs web`: a first word that is no environment is a service
+/// of the default environment.
+fn logs_args(config: &Config, args: &crate::args::LogsArgs) -> crate::args::LogsArgs {
+    let mut args = args.clone();
+    if let Some(first) = &args.environment
+        && !config.environments().contains(&first.as_str())
+        && config.default_environment().is_some()
+    {
+        args.services.insert(0, first.clone());
+        args.environment = None;
+    }
+    args
 }
 
 /// The audit line of a run of `plan`: with its release id, unless its task

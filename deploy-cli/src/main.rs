@@ -15,6 +15,7 @@ mod exit;
 mod init;
 mod interactive;
 mod locking;
+mod logs;
 mod progress;
 mod releases;
 mod rollback;

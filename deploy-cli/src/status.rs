@@ -38,22 +38,10 @@ pub(crate) async fn status(config: &Config, args: &StatusArgs) -> Result<u8, Str
         .environment(args.environment.as_deref())
         .map_err(|e| e.with_snippet())?;
     let targets = crate::targets::for_environment(&env, &config.ssh(), config.dir())?;
-    let limit = deploy_core::plan::Limit {
-        hosts: args.hosts.clone(),
-        roles: args.roles.clone(),
-        ..deploy_core::plan::Limit::default()
-    };
-    let mut builder = deploy_core::Plan::builder(&env.name, "status").ships(false);
-    for host in &env.hosts {
-        builder = builder.host(host.name.clone(), host.roles.clone());
-    }
-    let plan = builder
-        .build()
-        .and_then(|p| p.limited(&limit))
-        .map_err(|e| e.to_string())?;
+    let hosts = crate::targets::selected(&env, &args.hosts, &args.roles)?;
     let timeout = deploy_core::duration::parse(&args.timeout)?;
     let mut asked = tokio::task::JoinSet::new();
-    for host in plan.hosts() {
+    for host in &hosts {
         let Some(target) = targets.get(&host.name).cloned() else {
             continue;
         };

@@ -129,6 +129,8 @@ pub struct EnvironmentInfo {
     pub lock_host: Option<String>,
     /// How long a lock that is not renewed stays (`lock_expiry`, default 10m).
     pub lock_expiry: std::time::Duration,
+    /// Log files on the hosts by name (`logs`), for `deploy logs`.
+    pub logs: std::collections::BTreeMap<String, String>,
 }
 
 impl Config {
@@ -215,6 +217,7 @@ impl Config {
             lock_expiry: env
                 .lock_expiry
                 .unwrap_or(std::time::Duration::from_secs(600)),
+            logs: env.logs.clone(),
             name,
         })
     }

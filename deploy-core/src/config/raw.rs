@@ -141,6 +141,10 @@ pub(super) struct RawEnvironment {
     /// How long a lock not renewed stays (default 10 minutes).
     #[serde(default, with = "crate::duration::serde_opt")]
     pub(super) lock_expiry: Option<std::time::Duration>,
+    /// Log files on the hosts by name, for `deploy logs`
+    /// (`{ app = "/srv/app/log/pyramid.log" }`).
+    #[serde(default)]
+    pub(super) logs: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -25,6 +25,9 @@ pub struct LogRequest {
     pub follow: bool,
     /// Only lines since this Unix time.
     pub since: Option<i64>,
+    /// Each line starts with the engine's RFC 3339 time (for interleaving
+    /// several containers' logs in time order).
+    pub timestamps: bool,
 }
 
 impl Engine {
@@ -65,6 +68,7 @@ impl Engine {
     ) -> Result<(), DockerError> {
         let options = LogsOptions {
             follow: request.follow,
+            timestamps: request.timestamps,
             stdout: true,
             stderr: true,
             since: request

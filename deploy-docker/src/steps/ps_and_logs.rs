@@ -187,6 +187,7 @@ impl Step for ShowLogs {
             tail: self.tail,
             follow: self.follow,
             since,
+            timestamps: false,
         };
         let engine = open_engine(ctx, self.engine.as_ref()).await?;
         let wanted: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
