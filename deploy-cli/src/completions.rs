@@ -24,7 +24,7 @@ const BIN: &str = "deploy";
 
 /// The subcommands whose words are `[ENV] [TASK] ...`, and which names
 /// each completes.
-const NAMED_WORDS: [(&str, &str); 10] = [
+const NAMED_WORDS: [(&str, &str); 12] = [
     ("plan", "all"),
     ("run", "all"),
     ("tasks", "environments"),
@@ -35,6 +35,8 @@ const NAMED_WORDS: [(&str, &str); 10] = [
     ("ci", "tasks"),
     ("lock", "environments"),
     ("exec", "environments"),
+    ("status", "environments"),
+    ("logs", "environments"),
 ];
 
 /// The completion script for `shell`, on stdout.

@@ -93,7 +93,7 @@ impl StepRegistry {
 
     /// A registry with deploy-core's built-in kinds: `exec`, `sync`,
     /// `write-file`, `upload`, `set-env`, `symlink`, `http-check`,
-    /// `approve`, `keep-releases`, `rollback-release`.
+    /// `approve`, `keep-releases`, `rollback-release`, `service`.
     ///
     /// # Examples
     ///
@@ -103,7 +103,7 @@ impl StepRegistry {
     /// let registry = StepRegistry::with_builtins();
     /// assert_eq!(registry.kinds().collect::<Vec<_>>(), [
     ///     "approve", "exec", "http-check", "keep-releases", "rollback-release",
-    ///     "set-env", "symlink", "sync", "upload", "write-file",
+    ///     "service", "set-env", "symlink", "sync", "upload", "write-file",
     /// ]);
     /// ```
     pub fn with_builtins() -> Self {
