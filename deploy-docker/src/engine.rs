@@ -181,7 +181,7 @@ pub fn local_endpoint() -> Result<Endpoint, DockerError> {
 /// use deploy_core::{LocalTarget, testing::FakeTarget};
 ///
 /// let remote = deploy_docker::engine::default_endpoint(&FakeTarget::new("web1")).unwrap();
-/// assert_eq!(remote.to_string(), "unix:///var/run/docker.sock");
+/// assert_eq!(remote.to_string(), "unix:/var/run/docker.sock");
 /// assert!(deploy_docker::engine::default_endpoint(&LocalTarget::new("localhost")).is_ok());
 /// ```
 pub fn default_endpoint(target: &dyn Target) -> Result<Endpoint, DockerError> {
