@@ -331,6 +331,7 @@ impl Executor {
             failed: Mutex::new(false),
             refused: Mutex::new(false),
             images: Mutex::default(),
+            backups: Mutex::default(),
         };
         let mut records: Vec<Record> = Vec::new();
         for (number, batch) in plan.batches().into_iter().enumerate() {
@@ -379,6 +380,7 @@ impl Executor {
             hosts: assemble(plan, records),
             elapsed_ms,
             images: run.images.into_inner().unwrap_or_default(),
+            backups: run.backups.into_inner().unwrap_or_default(),
         }
     }
 }
@@ -405,6 +407,8 @@ struct Run<'a> {
     refused: Mutex<bool>,
     /// Per host, the images its steps started.
     images: Mutex<BTreeMap<String, Vec<crate::release::ImageRecord>>>,
+    /// Per host, the backups its steps wrote.
+    backups: Mutex<BTreeMap<String, Vec<String>>>,
 }
 
 impl Run<'_> {

@@ -47,6 +47,7 @@ pub(super) struct StepOutput<'a> {
     step: &'a str,
     shown: bool,
     images: &'a Mutex<BTreeMap<String, Vec<ImageRecord>>>,
+    backups: &'a Mutex<BTreeMap<String, Vec<String>>>,
 }
 
 /// The images a step started, kept per host for the release record.
@@ -56,6 +57,14 @@ impl ImageLog for StepOutput<'_> {
             let host = all.entry(self.host.to_owned()).or_default();
             host.retain(|i| i.container != image.container);
             host.push(image);
+        }
+    }
+
+    fn backed_up(&self, file: &str) {
+        if let Ok(mut all) = self.backups.lock() {
+            all.entry(self.host.to_owned())
+                .or_default()
+                .push(file.to_owned());
         }
     }
 }
@@ -81,6 +90,7 @@ impl Run<'_> {
             step: &step.id,
             shown: step.step.describe().shows_output,
             images: &self.images,
+            backups: &self.backups,
         }
     }
 

@@ -138,6 +138,24 @@ pub fn repository(reference: &str) -> Option<&str> {
 pub trait ImageLog: Send + Sync {
     /// `image` runs now (a later one for the same container replaces it).
     fn started(&self, image: ImageRecord);
+
+    /// A step wrote backup `file` (its name in the backup directory, as
+    /// `postgres.backup` does): the release record names it. Forgotten
+    /// unless the log keeps backups.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use deploy_core::release::{ImageLog, ImageRecord};
+    ///
+    /// let log: Mutex<Vec<ImageRecord>> = Mutex::default();
+    /// log.backed_up("app-20261203T120000.000Z.dump"); // images only: forgets it
+    /// assert!(log.lock().unwrap().is_empty());
+    /// ```
+    fn backed_up(&self, file: &str) {
+        let _ = file;
+    }
 }
 
 impl ImageLog for () {
@@ -272,6 +290,10 @@ pub struct ReleaseRecord {
     /// The images the release's steps started here.
     #[serde(default)]
     pub images: Vec<ImageRecord>,
+    /// The backups its steps wrote here (file names in their backup
+    /// directory, as `postgres.backup` names them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<String>,
     /// The code it was made from.
     #[serde(default)]
     pub revision: Option<Revision>,
@@ -312,6 +334,7 @@ impl ReleaseRecord {
             outcome,
             error: None,
             images: Vec::new(),
+            backups: Vec::new(),
             revision: None,
             who: crate::lock::who(),
             time: crate::RunValues::release_now(),
