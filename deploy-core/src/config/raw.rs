@@ -141,6 +141,9 @@ pub(super) struct RawEnvironment {
     /// How long a lock not renewed stays (default 10 minutes).
     #[serde(default, with = "crate::duration::serde_opt")]
     pub(super) lock_expiry: Option<std::time::Duration>,
+    /// The database `deploy backup` and `deploy restore` work on: a
+    /// `postgres.backup` step's fields and `on` (see `backup.rs`).
+    pub(super) backup: Option<Spanned<toml::Table>>,
 }
 
 #[derive(Debug, Deserialize)]

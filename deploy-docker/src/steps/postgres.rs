@@ -126,6 +126,14 @@ impl PostgresBackup {
         }
     }
 
+    /// The step from its fields as `deploy.toml` gives them (an
+    /// environment's `backup` setting); the error says which is wrong.
+    pub fn from_toml(value: toml::Value) -> Result<PostgresBackup, String> {
+        value
+            .try_into()
+            .map_err(|e: toml::de::Error| e.message().to_owned())
+    }
+
     /// The password (`${secret.NAME}`), given to pg_dump as `PGPASSWORD`.
     #[must_use]
     pub fn password(mut self, password: impl Into<Text>) -> PostgresBackup {
