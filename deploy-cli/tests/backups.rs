@@ -140,10 +140,10 @@ fn backup_list_restore_and_rollback_with_data() {
         String::from_utf8_lossy(&plain.stdout)
             .lines()
             .next()
-            .unwrap(),
+            .expect("present"),
     )
     .expect("json");
-    let plain_id = plain["id"].as_str().unwrap().to_owned();
+    let plain_id = plain["id"].as_str().expect("present").to_owned();
     let out = project.deploy(&["run", "production", "deploy", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
     let releases = project.deploy(&["releases", "production", "--json"]);
@@ -151,13 +151,13 @@ fn backup_list_restore_and_rollback_with_data() {
         String::from_utf8_lossy(&releases.stdout)
             .lines()
             .next()
-            .unwrap(),
+            .expect("present"),
     )
     .expect("json");
-    let release_id = newest["id"].as_str().unwrap().to_owned();
+    let release_id = newest["id"].as_str().expect("present").to_owned();
     let db1 = newest["records"]
         .as_array()
-        .unwrap()
+        .expect("present")
         .iter()
         .find(|r| r["host"] == "db1")
         .expect("db1's record")
@@ -195,13 +195,13 @@ fn backup_list_restore_and_rollback_with_data() {
     );
     assert_eq!(listed[1]["file"].as_str(), Some(taken.as_str()));
     assert_eq!(listed[1]["release"].as_str(), Some(release_id.as_str()));
-    assert!(listed[1]["size"].as_u64().unwrap() > 0);
+    assert!(listed[1]["size"].as_u64().expect("present") > 0);
     let text_list = text(&project.deploy(&["backups"]));
     assert!(
         text_list.contains(&format!("release {release_id}")),
         "{text_list}"
     );
-    let newest_backup = listed[0]["id"].as_str().unwrap().to_owned();
+    let newest_backup = listed[0]["id"].as_str().expect("present").to_owned();
 
     // Rows change; a restore without --yes and no terminal is refused.
     pg.psql(
@@ -271,7 +271,7 @@ fn backup_list_restore_and_rollback_with_data() {
         grep_dir(&state, PASSWORD)
     );
     for file in files(&backups) {
-        let meta = std::fs::metadata(backups.join(&file)).unwrap();
+        let meta = std::fs::metadata(backups.join(&file)).expect("present");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{file}");
     }

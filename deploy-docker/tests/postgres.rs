@@ -60,7 +60,7 @@ async fn back_up_change_restore_keep_and_fail_on_the_host() {
     let listed = step.list(&ctx).await.expect("lists");
     assert_eq!(listed.len(), 1);
     let first = listed[0].clone();
-    assert_eq!(test.backups(), [first.file.clone()]);
+    assert_eq!(test.backups(), std::slice::from_ref(&first.file));
     assert!(first.file.starts_with("app-") && first.file.ends_with(".dump"));
     let meta = std::fs::metadata(&first.path).expect("the file");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
@@ -96,13 +96,16 @@ async fn back_up_change_restore_keep_and_fail_on_the_host() {
         .restore("20000101T000000.000Z")
         .apply(&ctx)
         .await
-        .unwrap_err();
+        .expect_err("fails");
     let message = err.to_string();
     assert!(message.contains(&listed[0].id), "{message}");
 
     // A dump that fails: no file, pg_dump's words, the password nowhere.
     let before = files(&backups);
-    let err = backup(&pg, &backups, "nope").apply(&ctx).await.unwrap_err();
+    let err = backup(&pg, &backups, "nope")
+        .apply(&ctx)
+        .await
+        .expect_err("fails");
     let message = err.to_string();
     assert!(matches!(err, StepError::Failed(_)), "{err:?}");
     assert!(
@@ -114,7 +117,11 @@ async fn back_up_change_restore_keep_and_fail_on_the_host() {
 
     // A wrong password: refused, and no file either.
     let wrong = TestContext::new(LocalTarget::new("db1")).secret("db_password", "wrong-one");
-    let err = step.apply(&wrong.ctx()).await.unwrap_err().to_string();
+    let err = step
+        .apply(&wrong.ctx())
+        .await
+        .expect_err("fails")
+        .to_string();
     assert!(err.contains("password authentication failed"), "{err}");
     assert_eq!(files(&backups), before);
 }
