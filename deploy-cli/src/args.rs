@@ -72,6 +72,32 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Back up the environment's database (its `backup` setting) now.
+    Backup {
+        /// The environment (else the default one).
+        #[arg(value_name = "ENV")]
+        environment: Option<String>,
+    },
+    /// The backups of the environment's database, newest first: id, time,
+    /// size, and the release that took it.
+    Backups {
+        /// The environment (else the default one).
+        #[arg(value_name = "ENV")]
+        environment: Option<String>,
+        /// Print JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a backup back into the environment's database (after approval).
+    Restore {
+        /// `[ENV] ID`: the environment (else the default one) and the
+        /// backup's id (see `deploy backups`).
+        #[arg(value_name = "ENV_ID", num_args = 1..=2, required = true)]
+        words: Vec<String>,
+        /// Approve in advance (needed when no one is at a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Put back what a release ran (default: the last successful release
     /// before the live one): its task and parameters again, every image
     /// pinned to the digest it recorded. Data are never rolled back.
@@ -315,6 +341,12 @@ pub(crate) struct RollbackArgs {
     /// List the releases a rollback may put back, and run nothing.
     #[arg(long)]
     pub(crate) list: bool,
+
+    /// Also restore the backup the live release took (its
+    /// `postgres.backup` step), after confirmation, before the code is
+    /// put back.
+    #[arg(long)]
+    pub(crate) with_data: bool,
 }
 
 /// `deploy promote FROM TO [TASK] [KEY=VALUE]...`

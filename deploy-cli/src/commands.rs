@@ -130,6 +130,23 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
             crate::releases::show(&env, &history, *json);
             Ok(exit::OK)
         }
+        Command::Backup { environment } => {
+            let config = load(cli)?;
+            crate::backups::backup(cli, &config, environment.as_deref()).await
+        }
+        Command::Backups { environment, json } => {
+            let config = load(cli)?;
+            crate::backups::list(&config, environment.as_deref(), *json).await
+        }
+        Command::Restore { words, yes } => {
+            let config = load(cli)?;
+            let (environment, id) = match words.as_slice() {
+                [env, id] => (Some(env.as_str()), id.as_str()),
+                [id] => (None, id.as_str()),
+                _ => return Err("usage: deploy restore [ENV] ID".to_owned()),
+            };
+            crate::backups::restore(cli, &config, environment, id, *yes).await
+        }
         Command::Rollback(args) => {
             let config = load(cli)?;
             crate::rollback::rollback(cli, &config, args).await

@@ -7,6 +7,7 @@
 mod adhoc;
 mod approve;
 mod args;
+mod backups;
 mod ci;
 mod commands;
 mod completions;

@@ -115,6 +115,7 @@ pub(crate) async fn record(
         record.error = host.steps.iter().find_map(|s| s.error.clone());
         record.images = report.images.get(&host.host).cloned().unwrap_or_default();
         record.links = report.links.get(&host.host).cloned().unwrap_or_default();
+        record.backups = report.backups.get(&host.host).cloned().unwrap_or_default();
         record.revision.clone_from(&revision);
         let store = ReleaseStore::new(target.clone(), env.state_dir.clone());
         writes.spawn(async move { (record.host.clone(), store.record(&record).await) });

@@ -31,11 +31,31 @@ pub(crate) async fn rollback(
     }
     let target = pick(&history, words.release.as_deref())?;
     let (plan, asked) = plan_for(config, &env, target, words.params, &args.run.selection)?;
+    // Without --with-data a rollback never touches data; with it, the
+    // backup the live release took must be there before anything runs.
+    let data = if args.with_data {
+        Some(crate::backups::rollback_backup(config, &env.name, &history).await?)
+    } else {
+        None
+    };
     if args.run.dry_run {
         print_plan(&plan, args.run.selection.json);
+        if let Some((settings, _, backup)) = &data {
+            println!(
+                "with data: first restores backup {} on {} (taken by the live release)",
+                backup.id, settings.host
+            );
+        }
         return Ok(exit::OK);
     }
     show_first(cli, &plan, &args.run);
+    if let Some(found) = &data {
+        let code = crate::backups::restore_for_rollback(cli, config, found, args.run.yes).await?;
+        if code != exit::OK {
+            eprintln!("error: the data were not restored: the code was not rolled back either");
+            return Ok(code);
+        }
+    }
     let origin = Origin {
         command: "rollback",
         run_as: Some(target.id.clone()),

@@ -6,6 +6,7 @@
 //! [`StepRegistry`]. Every error points at `file:line:column`.
 
 mod address;
+mod backup;
 mod check;
 mod ci;
 mod coerce;
@@ -26,6 +27,7 @@ mod when;
 use std::path::{Path, PathBuf};
 
 pub use address::HostAddress;
+pub use backup::{BACKUP_TASK, BackupSettings, RESTORE_TASK};
 pub use ci::{CiBuild, CiError, CiMatch, CiOverrides, CiRef, CiSystem, OnNoMatch};
 pub use containers::CONTAINER_KINDS;
 use error::locate;
@@ -462,7 +464,7 @@ impl Config {
 }
 
 /// Hosts in order: `hosts` first, then role members, each once.
-fn hosts_of(env: &RawEnvironment) -> Vec<crate::plan::Host> {
+pub(in crate::config) fn hosts_of(env: &RawEnvironment) -> Vec<crate::plan::Host> {
     let mut hosts: Vec<crate::plan::Host> = Vec::new();
     let mut add = |name: &str, role: Option<&str>| {
         let index = match hosts.iter().position(|h| h.name == name) {

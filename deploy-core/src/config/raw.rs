@@ -145,6 +145,9 @@ pub(super) struct RawEnvironment {
     /// (`{ app = "/srv/app/log/pyramid.log" }`).
     #[serde(default)]
     pub(super) logs: BTreeMap<String, String>,
+    /// The database `deploy backup` and `deploy restore` work on: a
+    /// `postgres.backup` step's fields and `on` (see `backup.rs`).
+    pub(super) backup: Option<Spanned<toml::Table>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -242,6 +242,13 @@ impl Config {
         let Some(env) = self.raw.environments.get(env_name) else {
             return Err(ConfigError::new(self.unknown_environment(env_name)));
         };
+        if !self.raw.tasks.contains_key(task_name)
+            && [super::BACKUP_TASK, super::RESTORE_TASK].contains(&task_name)
+        {
+            // `deploy backup` and `deploy restore`: the environment's
+            // `backup` setting's.
+            return Ok(self.backup(Some(env_name))?.secrets.into_iter().collect());
+        }
         if !self.raw.tasks.contains_key(task_name) {
             return Err(ConfigError::new(self.unknown_task(task_name)));
         }

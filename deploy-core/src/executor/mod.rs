@@ -332,6 +332,7 @@ impl Executor {
             refused: Mutex::new(false),
             images: Mutex::default(),
             links: Mutex::default(),
+            backups: Mutex::default(),
         };
         let mut records: Vec<Record> = Vec::new();
         for (number, batch) in plan.batches().into_iter().enumerate() {
@@ -381,6 +382,7 @@ impl Executor {
             elapsed_ms,
             images: run.images.into_inner().unwrap_or_default(),
             links: run.links.into_inner().unwrap_or_default(),
+            backups: run.backups.into_inner().unwrap_or_default(),
         }
     }
 }
@@ -409,6 +411,8 @@ struct Run<'a> {
     images: Mutex<BTreeMap<String, Vec<crate::release::ImageRecord>>>,
     /// Per host, the links its steps pointed.
     links: Mutex<BTreeMap<String, Vec<crate::release::LinkRecord>>>,
+    /// Per host, the backups its steps wrote.
+    backups: Mutex<BTreeMap<String, Vec<String>>>,
 }
 
 impl Run<'_> {

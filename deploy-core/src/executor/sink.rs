@@ -48,6 +48,7 @@ pub(super) struct StepOutput<'a> {
     shown: bool,
     images: &'a Mutex<BTreeMap<String, Vec<ImageRecord>>>,
     links: &'a Mutex<BTreeMap<String, Vec<LinkRecord>>>,
+    backups: &'a Mutex<BTreeMap<String, Vec<String>>>,
 }
 
 /// The images a step started, kept per host for the release record.
@@ -68,6 +69,14 @@ impl ImageLog for StepOutput<'_> {
                 link: link.to_owned(),
                 target: target.to_owned(),
             });
+        }
+    }
+
+    fn backed_up(&self, file: &str) {
+        if let Ok(mut all) = self.backups.lock() {
+            all.entry(self.host.to_owned())
+                .or_default()
+                .push(file.to_owned());
         }
     }
 }
@@ -94,6 +103,7 @@ impl Run<'_> {
             shown: step.step.describe().shows_output,
             images: &self.images,
             links: &self.links,
+            backups: &self.backups,
         }
     }
 

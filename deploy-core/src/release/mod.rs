@@ -144,6 +144,24 @@ pub trait ImageLog: Send + Sync {
     fn linked(&self, link: &str, target: &str) {
         let _ = (link, target);
     }
+
+    /// A step wrote backup `file` (its name in the backup directory, as
+    /// `postgres.backup` does): the release record names it. Forgotten
+    /// unless the log keeps backups.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use deploy_core::release::{ImageLog, ImageRecord};
+    ///
+    /// let log: Mutex<Vec<ImageRecord>> = Mutex::default();
+    /// log.backed_up("app-20261203T120000.000Z.dump"); // images only: forgets it
+    /// assert!(log.lock().unwrap().is_empty());
+    /// ```
+    fn backed_up(&self, file: &str) {
+        let _ = file;
+    }
 }
 
 /// A link a release left pointing somewhere (`current` → its directory).
@@ -297,6 +315,10 @@ pub struct ReleaseRecord {
     /// The links its steps pointed (`current`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<LinkRecord>,
+    /// The backups its steps wrote here (file names in their backup
+    /// directory, as `postgres.backup` names them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backups: Vec<String>,
     /// The code it was made from.
     #[serde(default)]
     pub revision: Option<Revision>,
@@ -338,6 +360,7 @@ impl ReleaseRecord {
             error: None,
             images: Vec::new(),
             links: Vec::new(),
+            backups: Vec::new(),
             revision: None,
             who: crate::lock::who(),
             time: crate::RunValues::release_now(),

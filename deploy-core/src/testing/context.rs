@@ -122,7 +122,26 @@ pub struct TestContext<T> {
     output: RecordingOutput,
     approver: Box<dyn Approver>,
     masker: Masker,
+    images: Logged,
+}
+
+/// What a test's steps said they started and wrote.
+#[derive(Default)]
+struct Logged {
     images: std::sync::Mutex<Vec<crate::release::ImageRecord>>,
+    backups: std::sync::Mutex<Vec<String>>,
+}
+
+impl crate::release::ImageLog for Logged {
+    fn started(&self, image: crate::release::ImageRecord) {
+        self.images.started(image);
+    }
+
+    fn backed_up(&self, file: &str) {
+        if let Ok(mut backups) = self.backups.lock() {
+            backups.push(file.to_owned());
+        }
+    }
 }
 
 impl<T: Target + 'static> TestContext<T> {
@@ -161,7 +180,7 @@ impl<T: Target + 'static> TestContext<T> {
             output: RecordingOutput::default(),
             approver: Box::new(Unattended::default()),
             masker: Masker::default(),
-            images: std::sync::Mutex::default(),
+            images: Logged::default(),
         }
     }
 
@@ -272,7 +291,30 @@ impl<T: Target + 'static> TestContext<T> {
     /// assert!(TestContext::new(LocalTarget::new("web1")).started_images().is_empty());
     /// ```
     pub fn started_images(&self) -> Vec<crate::release::ImageRecord> {
-        self.images.lock().map(|i| i.clone()).unwrap_or_default()
+        self.images
+            .images
+            .lock()
+            .map(|i| i.clone())
+            .unwrap_or_default()
+    }
+
+    /// The backups steps said they wrote, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{LocalTarget, testing::TestContext};
+    ///
+    /// let test = TestContext::new(LocalTarget::new("db1"));
+    /// test.ctx().images.backed_up("app-r1.dump");
+    /// assert_eq!(test.backups(), ["app-r1.dump"]);
+    /// ```
+    pub fn backups(&self) -> Vec<String> {
+        self.images
+            .backups
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_default()
     }
 
     /// The host, to set up or inspect.

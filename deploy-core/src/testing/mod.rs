@@ -12,6 +12,7 @@
 //! stops them so that nothing of them is left.
 
 mod context;
+pub mod postgres;
 pub mod server;
 pub mod supervisor;
 

@@ -21,7 +21,7 @@ mod spec;
 mod stream;
 
 pub(crate) use body::nanos;
-pub use exec::ExecOutcome;
+pub use exec::{ExecBytes, ExecOutcome};
 pub use inspect::ContainerInfo;
 pub use logs::LogRequest;
 pub use oneoff::{ONEOFF_LABEL, RunOutcome};

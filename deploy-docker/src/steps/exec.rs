@@ -40,7 +40,7 @@ pub struct ExecInContainer {
 
 /// Which container.
 #[derive(Clone, Debug)]
-enum Where {
+pub(crate) enum Where {
     Container(Text),
     Service {
         service: Text,
@@ -99,7 +99,7 @@ impl TryFrom<RawExec> for ExecInContainer {
 }
 
 /// A [`Where`] with its placeholders filled.
-enum Resolved {
+pub(crate) enum Resolved {
     Container(String),
     Service {
         service: String,
@@ -109,7 +109,7 @@ enum Resolved {
 
 impl Resolved {
     /// The container's name (a compose service's first running one).
-    async fn name(&self, engine: &crate::Engine) -> Result<String, crate::DockerError> {
+    pub(crate) async fn name(&self, engine: &crate::Engine) -> Result<String, crate::DockerError> {
         match self {
             Resolved::Container(name) => Ok(name.clone()),
             Resolved::Service { service, project } => {

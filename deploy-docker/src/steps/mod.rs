@@ -15,6 +15,7 @@ mod definition;
 mod exec;
 mod network;
 mod place;
+mod postgres;
 mod prune;
 mod ps_and_logs;
 mod pull;
@@ -31,6 +32,7 @@ pub use compose::ComposeUp;
 pub use container::{ContainerConfig, EnsureRunning, RecreateContainer};
 pub use exec::ExecInContainer;
 pub use network::EnsureNetwork;
+pub use postgres::{Backup, PostgresBackup, PostgresRestore, list_backups};
 pub use prune::PruneImages;
 pub use ps_and_logs::{ListContainers, ShowLogs};
 pub use pull::PullImage;
@@ -134,6 +136,7 @@ pub fn register(registry: &mut deploy_core::StepRegistry) {
     registry.register_serde::<ListContainers>();
     registry.register_serde::<ShowLogs>();
     registry.register_serde::<PruneImages>();
+    registry.register_serde::<PostgresBackup>();
     // Read on the deploying machine: relative ones are taken from the
     // config's directory.
     registry.local_paths("docker.build", &["context"]);

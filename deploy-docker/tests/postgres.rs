@@ -1,0 +1,127 @@
+//! `postgres.backup` on the host form against a private PostgreSQL 15
+//! cluster (Debian's `postgresql`, started by the test: see
+//! `deploy_core::testing::postgres`), over TCP with the password through
+//! `PGPASSWORD`: a backup is a custom-format dump, mode 0600, named in the
+//! release record's log; keep-N removes the oldest; a restore puts back
+//! rows changed since; a dump that fails leaves no file and says pg_dump's
+//! words; an unknown id to restore lists the ones there are.
+//!
+//! Run: `cargo test -p deploy-docker --test postgres`
+
+use std::os::unix::fs::PermissionsExt;
+
+use deploy_core::testing::TestContext;
+use deploy_core::testing::postgres::{PASSWORD, Postgres};
+use deploy_core::{LocalTarget, Step, StepError};
+use deploy_docker::steps::PostgresBackup;
+
+fn backup(pg: &Postgres, dir: &std::path::Path, database: &str) -> PostgresBackup {
+    PostgresBackup::new(database, "app", &dir.display().to_string())
+        .server("127.0.0.1", Some(pg.port))
+        .password("${secret.db_password}")
+}
+
+fn context() -> TestContext<LocalTarget> {
+    TestContext::new(LocalTarget::new("db1")).secret("db_password", PASSWORD)
+}
+
+fn files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn back_up_change_restore_keep_and_fail_on_the_host() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    pg.psql(
+        "app",
+        "set role app; create table notes (id int primary key, body text); \
+         insert into notes values (1, 'one'), (2, 'two')",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backups = dir.path().join("backups");
+    let test = context();
+    let ctx = test.ctx();
+    let step = backup(&pg, &backups, "app").keep(2);
+    assert!(
+        !step.is_satisfied(&ctx).await.expect("asks"),
+        "never already done"
+    );
+    step.apply(&ctx).await.expect("backs up");
+    let listed = step.list(&ctx).await.expect("lists");
+    assert_eq!(listed.len(), 1);
+    let first = listed[0].clone();
+    assert_eq!(test.backups(), std::slice::from_ref(&first.file));
+    assert!(first.file.starts_with("app-") && first.file.ends_with(".dump"));
+    let meta = std::fs::metadata(&first.path).expect("the file");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta.len(), first.size);
+    let head = std::fs::read(&first.path).expect("read");
+    assert_eq!(&head[..5], b"PGDMP", "pg_dump's custom format");
+
+    // Rows change; the restore puts them back.
+    pg.psql(
+        "app",
+        "delete from notes where id = 1; insert into notes values (3, 'three')",
+    );
+    let started = std::time::Instant::now();
+    step.restore(&first.id).apply(&ctx).await.expect("restores");
+    eprintln!("restore took {:?}", started.elapsed());
+    assert_eq!(
+        pg.psql("app", "select string_agg(body, ',' order by id) from notes"),
+        "one,two"
+    );
+
+    // Keep 2: a third backup removes the first.
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        step.apply(&ctx).await.expect("backs up again");
+    }
+    let listed = step.list(&ctx).await.expect("lists");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.iter().all(|b| b.id != first.id), "the oldest went");
+    assert!(listed[0].id > listed[1].id, "newest first");
+
+    // An unknown id: the ones there are.
+    let err = step
+        .restore("20000101T000000.000Z")
+        .apply(&ctx)
+        .await
+        .expect_err("fails");
+    let message = err.to_string();
+    assert!(message.contains(&listed[0].id), "{message}");
+
+    // A dump that fails: no file, pg_dump's words, the password nowhere.
+    let before = files(&backups);
+    let err = backup(&pg, &backups, "nope")
+        .apply(&ctx)
+        .await
+        .expect_err("fails");
+    let message = err.to_string();
+    assert!(matches!(err, StepError::Failed(_)), "{err:?}");
+    assert!(
+        message.contains("pg_dump") && message.contains("\"nope\" does not exist"),
+        "{message}"
+    );
+    assert!(!message.contains(PASSWORD));
+    assert_eq!(files(&backups), before, "nothing left by the failed dump");
+
+    // A wrong password: refused, and no file either.
+    let wrong = TestContext::new(LocalTarget::new("db1")).secret("db_password", "wrong-one");
+    let err = step
+        .apply(&wrong.ctx())
+        .await
+        .expect_err("fails")
+        .to_string();
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert_eq!(files(&backups), before);
+}
