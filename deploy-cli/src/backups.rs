@@ -147,7 +147,7 @@ async fn listing(
         output: &DiscardOutput,
         approver: &Unattended::default(),
         masker: &Masker::default(),
-        images: &(),
+        log: &(),
     };
     step.list(&ctx).await.map_err(|e| {
         format!(

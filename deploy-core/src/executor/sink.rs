@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use super::Run;
 use crate::event::{Event, EventSink};
 use crate::plan::PlannedStep;
-use crate::release::{ImageLog, ImageRecord, LinkRecord};
+use crate::release::{ImageRecord, LinkRecord, RunLog};
 use crate::secret::Masker;
 use crate::step::StepContext;
 use crate::target::{OutputSink, OutputStream, Target};
@@ -52,7 +52,7 @@ pub(super) struct StepOutput<'a> {
 }
 
 /// The images a step started, kept per host for the release record.
-impl ImageLog for StepOutput<'_> {
+impl RunLog for StepOutput<'_> {
     fn started(&self, image: ImageRecord) {
         if let Ok(mut all) = self.images.lock() {
             let host = all.entry(self.host.to_owned()).or_default();
@@ -120,7 +120,7 @@ impl Run<'_> {
             output,
             approver: self.executor.approver.as_ref(),
             masker: self.masker,
-            images: output,
+            log: output,
         }
     }
 }

@@ -121,21 +121,22 @@ pub fn repository(reference: &str) -> Option<&str> {
     (!name.is_empty() && !name.contains(['{', '$'])).then_some(name)
 }
 
-/// Where steps say which images they started (the executor keeps one per
-/// host, for the release record).
+/// Where steps say what they left on a host for its release record: the
+/// images they started, the links they pointed, the backups they wrote
+/// (the executor keeps one per host).
 ///
 /// # Examples
 ///
 /// ```
 /// use std::sync::Mutex;
-/// use deploy_core::release::{ImageLog, ImageRecord};
+/// use deploy_core::release::{RunLog, ImageRecord};
 ///
 /// let log: Mutex<Vec<ImageRecord>> = Mutex::default();
 /// log.started(ImageRecord::new("web", "shop/web:1", "sha256:1111"));
 /// assert_eq!(log.lock().unwrap().len(), 1);
 /// ().started(ImageRecord::new("web", "shop/web:1", "sha256:1111")); // forgets it
 /// ```
-pub trait ImageLog: Send + Sync {
+pub trait RunLog: Send + Sync {
     /// `image` runs now (a later one for the same container replaces it).
     fn started(&self, image: ImageRecord);
 
@@ -153,7 +154,7 @@ pub trait ImageLog: Send + Sync {
     ///
     /// ```
     /// use std::sync::Mutex;
-    /// use deploy_core::release::{ImageLog, ImageRecord};
+    /// use deploy_core::release::{RunLog, ImageRecord};
     ///
     /// let log: Mutex<Vec<ImageRecord>> = Mutex::default();
     /// log.backed_up("app-20261203T120000.000Z.dump"); // images only: forgets it
@@ -180,11 +181,11 @@ pub struct LinkRecord {
     pub target: String,
 }
 
-impl ImageLog for () {
+impl RunLog for () {
     fn started(&self, _: ImageRecord) {}
 }
 
-impl ImageLog for Mutex<Vec<ImageRecord>> {
+impl RunLog for Mutex<Vec<ImageRecord>> {
     fn started(&self, image: ImageRecord) {
         if let Ok(mut images) = self.lock() {
             images.retain(|i| i.container != image.container);

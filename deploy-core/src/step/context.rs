@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{Approver, StepError};
 use crate::command::{Command, quote_argv};
-use crate::release::ImageLog;
+use crate::release::RunLog;
 use crate::secret::Masker;
 use crate::target::{ExitStatus, OutputSink, OutputStream, Target};
 use crate::text::{RunValues, Text};
@@ -27,7 +27,7 @@ use crate::text::{RunValues, Text};
 /// let values = RunValues::new("r7");
 /// let ctx = StepContext {
 ///     target: host.clone(), local: host, values: &values, output: &DiscardOutput,
-///     approver: &Unattended::default(), masker: &Masker::default(), images: &(),
+///     approver: &Unattended::default(), masker: &Masker::default(), log: &(),
 /// };
 /// assert_eq!(ctx.resolve(&Text::from("/srv/${host}/${release}")).unwrap(), "/srv/web1/r7");
 /// ```
@@ -46,8 +46,9 @@ pub struct StepContext<'a> {
     pub approver: &'a dyn Approver,
     /// Hides secret values in what the step reports.
     pub masker: &'a Masker,
-    /// Where the step says which images it started (the release record).
-    pub images: &'a dyn ImageLog,
+    /// Where the step says what it left on the host for the release
+    /// record: images started, links pointed, backups written.
+    pub log: &'a dyn RunLog,
 }
 
 /// What a finished command printed.

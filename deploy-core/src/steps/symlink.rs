@@ -110,7 +110,7 @@ impl Step for Symlink {
         let to = ctx.resolve(&self.to)?;
         let done = read_link(ctx, &link).await?.as_deref() == Some(to.as_str());
         if done {
-            ctx.images.linked(&link, &to);
+            ctx.log.linked(&link, &to);
         }
         Ok(done)
     }
@@ -120,7 +120,7 @@ impl Step for Symlink {
         let to = ctx.resolve(&self.to)?;
         let previous = read_link(ctx, &link).await?;
         switch_link(ctx, &link, &to).await?;
-        ctx.images.linked(&link, &to);
+        ctx.log.linked(&link, &to);
         Ok(Applied::with_memo(PreviousLink(previous)))
     }
 

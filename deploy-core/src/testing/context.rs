@@ -132,7 +132,7 @@ struct Logged {
     backups: std::sync::Mutex<Vec<String>>,
 }
 
-impl crate::release::ImageLog for Logged {
+impl crate::release::RunLog for Logged {
     fn started(&self, image: crate::release::ImageRecord) {
         self.images.started(image);
     }
@@ -277,7 +277,7 @@ impl<T: Target + 'static> TestContext<T> {
             output: &self.output,
             approver: self.approver.as_ref(),
             masker: &self.masker,
-            images: &self.images,
+            log: &self.images,
         }
     }
 

@@ -473,7 +473,7 @@ impl Step for PostgresBackup {
                 dir.trim_end_matches('/')
             ),
         );
-        ctx.images.backed_up(&file);
+        ctx.log.backed_up(&file);
         Ok(Applied::done())
     }
 }

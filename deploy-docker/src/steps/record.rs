@@ -22,7 +22,7 @@ pub(crate) async fn note_running(
 ) {
     if let Ok(Some(info)) = engine.inspect(name).await {
         let record = record(engine, name, asked.unwrap_or(&info.image), &info.image_id).await;
-        ctx.images.started(record);
+        ctx.log.started(record);
     }
 }
 
@@ -30,7 +30,7 @@ pub(crate) async fn note_running(
 /// registry digest as this host's engine knows them.
 pub(crate) async fn note_image(ctx: &StepContext<'_>, engine: &Engine, name: &str, image: &str) {
     if let Ok(Some(id)) = engine.image_id(image).await {
-        ctx.images.started(record(engine, name, image, &id).await);
+        ctx.log.started(record(engine, name, image, &id).await);
     }
 }
 
