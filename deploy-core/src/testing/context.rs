@@ -306,7 +306,7 @@ impl<T: Target + 'static> TestContext<T> {
     /// use deploy_core::{LocalTarget, testing::TestContext};
     ///
     /// let test = TestContext::new(LocalTarget::new("db1"));
-    /// test.ctx().images.backed_up("app-r1.dump");
+    /// test.ctx().log.backed_up("app-r1.dump");
     /// assert_eq!(test.backups(), ["app-r1.dump"]);
     /// ```
     pub fn backups(&self) -> Vec<String> {
