@@ -113,9 +113,11 @@ pub(crate) async fn record(
         };
         let mut record = ReleaseRecord::new(command, plan, id, &host.host, outcome);
         record.error = host.steps.iter().find_map(|s| s.error.clone());
-        record.images = report.images.get(&host.host).cloned().unwrap_or_default();
-        record.links = report.links.get(&host.host).cloned().unwrap_or_default();
-        record.backups = report.backups.get(&host.host).cloned().unwrap_or_default();
+        let notes = report.notes.get(&host.host).cloned().unwrap_or_default();
+        record.images = notes.images;
+        record.links = notes.links;
+        record.backups = notes.backups;
+        record.services = notes.services;
         record.revision.clone_from(&revision);
         let store = ReleaseStore::new(target.clone(), env.state_dir.clone());
         writes.spawn(async move { (record.host.clone(), store.record(&record).await) });

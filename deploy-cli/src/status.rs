@@ -16,6 +16,16 @@ use deploy_docker::status::ContainerStatus;
 use crate::args::StatusArgs;
 use crate::exit;
 
+/// A service under supervisor or systemd, as its manager says it.
+#[derive(serde::Serialize)]
+struct ServiceStatus {
+    name: String,
+    manager: String,
+    running: bool,
+    /// The manager's line, or why it could not be asked.
+    said: String,
+}
+
 /// What one host said.
 #[derive(serde::Serialize)]
 struct HostStatus {
@@ -28,6 +38,8 @@ struct HostStatus {
     containers: Result<Vec<ContainerStatus>, String>,
     /// Each link the live release pointed, and where it points now.
     links: Vec<(String, Option<String>)>,
+    /// Each service the live release manages, as its manager says it.
+    services: Vec<ServiceStatus>,
     /// What runs differently from the live release.
     differs: Vec<String>,
 }
@@ -96,13 +108,34 @@ async fn host_status(target: Arc<dyn Target>, state_dir: &str) -> HostStatus {
         let now = read_link(target.as_ref(), &link.link).await;
         links.push((link.link.clone(), now));
     }
-    let differs = differences(live.as_ref(), &containers, &links);
+    let mut services = Vec::new();
+    for record in live.iter().flat_map(|r| &r.services) {
+        let (running, said) = match deploy_core::steps::service_status(target.clone(), record).await
+        {
+            Ok(answer) => answer,
+            Err(e) => (false, deploy_core::cause::chain(&e)),
+        };
+        services.push(ServiceStatus {
+            name: record.name.clone(),
+            manager: record.manager.clone(),
+            running,
+            said,
+        });
+    }
+    let mut differs = differences(live.as_ref(), &containers, &links);
+    differs.extend(
+        services
+            .iter()
+            .filter(|s| !s.running)
+            .map(|s| format!("service {} is not running ({})", s.name, s.said)),
+    );
     HostStatus {
         host,
         unreachable: None,
         live,
         containers,
         links,
+        services,
         differs,
     }
 }
@@ -200,6 +233,7 @@ impl HostStatus {
             live: None,
             containers: Ok(Vec::new()),
             links: Vec::new(),
+            services: Vec::new(),
             differs: Vec::new(),
         }
     }
@@ -227,6 +261,9 @@ impl HostStatus {
         }
         for (link, now) in &self.links {
             let _ = writeln!(out, "  {link} → {}", now.as_deref().unwrap_or("(missing)"));
+        }
+        for s in &self.services {
+            let _ = writeln!(out, "  service {} ({}): {}", s.name, s.manager, s.said);
         }
         match &self.containers {
             Ok(containers) => {

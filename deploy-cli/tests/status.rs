@@ -163,3 +163,54 @@ hosts = ["127.0.0.1:{silent_port}", "127.0.0.2:{port}", "127.0.0.1:{refusing}"]
     );
     drop(silent);
 }
+
+/// A service a release manages under a private supervisord: shown as its
+/// manager says it, and a difference once it is stopped by hand.
+#[test]
+fn a_supervised_service_and_its_state() {
+    let Some(supervisord) = deploy_core::testing::supervisor::Supervisord::start(
+        "[program:app]\ncommand=sleep 300\nautostart=false\nstartsecs=1\nstopwaitsecs=2\n",
+    ) else {
+        return;
+    };
+    let conf = supervisord.conf();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("deploy.toml"),
+        format!(
+            r#"[environments.e]
+hosts = ["localhost"]
+transport = "local"
+
+[tasks.start]
+steps = [{{ service = {{ name = "app", manager = "supervisor", action = "start", conf = "{}" }} }}]
+"#,
+            conf.display()
+        ),
+    )
+    .expect("config");
+    let run = deploy(dir.path(), &["run", "e", "start"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let out = deploy(dir.path(), &["status", "e"]);
+    let said = text(&out);
+    assert!(
+        said.contains("service app (supervisor): app RUNNING"),
+        "{said}"
+    );
+    assert!(!said.contains("differs"), "{said}");
+
+    let stop = std::process::Command::new("supervisorctl")
+        .arg("-c")
+        .arg(&conf)
+        .args(["stop", "app"])
+        .output()
+        .expect("supervisorctl");
+    assert!(stop.status.success());
+    let out = deploy(dir.path(), &["status", "e"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("differs from the release: service app is not running (app STOPPED"),
+        "{said}"
+    );
+}

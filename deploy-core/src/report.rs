@@ -239,15 +239,9 @@ pub struct RunReport {
     pub hosts: Vec<HostReport>,
     /// Wall time.
     pub elapsed_ms: u64,
-    /// Per host, the images its steps started (for the release record).
+    /// Per host, what its steps left there (for the release record).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub images: std::collections::BTreeMap<String, Vec<crate::release::ImageRecord>>,
-    /// Per host, the links its steps pointed (for the release record).
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub links: std::collections::BTreeMap<String, Vec<crate::release::LinkRecord>>,
-    /// Per host, the backups its steps wrote (for the release record).
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub backups: std::collections::BTreeMap<String, Vec<String>>,
+    pub notes: std::collections::BTreeMap<String, crate::release::HostNotes>,
 }
 
 /// `web1, web2, web3`, or `web1 … web198` for more than four.
@@ -335,7 +329,7 @@ impl RunReport {
     /// # use deploy_core::report::*;
     /// # let report = RunReport {
     /// #     environment: "staging".into(), task: "deploy".into(), release: "r1".into(),
-    /// #     outcome: Outcome::Interrupted, elapsed_ms: 1200, images: Default::default(), links: Default::default(), backups: Default::default(),
+    /// #     outcome: Outcome::Interrupted, elapsed_ms: 1200, notes: Default::default(),
     /// #     hosts: vec![HostReport { host: "web1".into(), steps: vec![] }],
     /// # };
     /// assert_eq!(report.outcome, Outcome::Interrupted);
@@ -355,7 +349,7 @@ impl RunReport {
     /// # use deploy_core::report::*;
     /// # let report = RunReport {
     /// #     environment: "staging".into(), task: "deploy".into(), release: "r1".into(),
-    /// #     outcome: Outcome::Interrupted, elapsed_ms: 1200, images: Default::default(), links: Default::default(), backups: Default::default(),
+    /// #     outcome: Outcome::Interrupted, elapsed_ms: 1200, notes: Default::default(),
     /// #     hosts: vec![HostReport { host: "web1".into(), steps: vec![] }],
     /// # };
     /// assert_eq!(report.host("web1").map(|h| h.host.as_str()), Some("web1"));
@@ -383,7 +377,7 @@ impl RunReport {
     /// hosts.push(host("web199", StepStatus::Failed, Some("`make` failed with exit code 2")));
     /// let report = RunReport {
     ///     environment: "production".into(), task: "deploy".into(), release: "r1".into(),
-    ///     outcome: Outcome::Failed, elapsed_ms: 1200, images: Default::default(), links: Default::default(), backups: Default::default(), hosts,
+    ///     outcome: Outcome::Failed, elapsed_ms: 1200, notes: Default::default(), hosts,
     /// };
     /// assert_eq!(report.render(), "production deploy (release r1): Failed in 1.2s
     ///   198 hosts: 1 done (web1 … web198)

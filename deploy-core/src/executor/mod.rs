@@ -330,9 +330,7 @@ impl Executor {
             stopped: Mutex::new(false),
             failed: Mutex::new(false),
             refused: Mutex::new(false),
-            images: Mutex::default(),
-            links: Mutex::default(),
-            backups: Mutex::default(),
+            notes: Mutex::default(),
         };
         let mut records: Vec<Record> = Vec::new();
         for (number, batch) in plan.batches().into_iter().enumerate() {
@@ -380,9 +378,13 @@ impl Executor {
             outcome,
             hosts: assemble(plan, records),
             elapsed_ms,
-            images: run.images.into_inner().unwrap_or_default(),
-            links: run.links.into_inner().unwrap_or_default(),
-            backups: run.backups.into_inner().unwrap_or_default(),
+            notes: run
+                .notes
+                .into_inner()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(host, notes)| (host, notes.into_inner().unwrap_or_default()))
+                .collect(),
         }
     }
 }
@@ -407,12 +409,9 @@ struct Run<'a> {
     stopped: Mutex<bool>,
     failed: Mutex<bool>,
     refused: Mutex<bool>,
-    /// Per host, the images its steps started.
-    images: Mutex<BTreeMap<String, Vec<crate::release::ImageRecord>>>,
-    /// Per host, the links its steps pointed.
-    links: Mutex<BTreeMap<String, Vec<crate::release::LinkRecord>>>,
-    /// Per host, the backups its steps wrote.
-    backups: Mutex<BTreeMap<String, Vec<String>>>,
+    /// Per host, what its steps left there (images, links, backups,
+    /// services).
+    notes: Mutex<BTreeMap<String, Mutex<crate::release::HostNotes>>>,
 }
 
 impl Run<'_> {

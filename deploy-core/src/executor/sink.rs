@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use super::Run;
 use crate::event::{Event, EventSink};
 use crate::plan::PlannedStep;
-use crate::release::{ImageRecord, LinkRecord, RunLog};
+use crate::release::{HostNotes, ImageRecord, RunLog, ServiceRecord};
 use crate::secret::Masker;
 use crate::step::StepContext;
 use crate::target::{OutputSink, OutputStream, Target};
@@ -46,38 +46,33 @@ pub(super) struct StepOutput<'a> {
     host: &'a str,
     step: &'a str,
     shown: bool,
-    images: &'a Mutex<BTreeMap<String, Vec<ImageRecord>>>,
-    links: &'a Mutex<BTreeMap<String, Vec<LinkRecord>>>,
-    backups: &'a Mutex<BTreeMap<String, Vec<String>>>,
+    notes: &'a Mutex<BTreeMap<String, Mutex<HostNotes>>>,
 }
 
-/// The images a step started, kept per host for the release record.
+/// What a step left on its host, kept per host for the release record.
+impl StepOutput<'_> {
+    fn note(&self, write: impl FnOnce(&Mutex<HostNotes>)) {
+        if let Ok(mut all) = self.notes.lock() {
+            write(all.entry(self.host.to_owned()).or_default());
+        }
+    }
+}
+
 impl RunLog for StepOutput<'_> {
     fn started(&self, image: ImageRecord) {
-        if let Ok(mut all) = self.images.lock() {
-            let host = all.entry(self.host.to_owned()).or_default();
-            host.retain(|i| i.container != image.container);
-            host.push(image);
-        }
+        self.note(|notes| notes.started(image));
     }
 
     fn linked(&self, link: &str, target: &str) {
-        if let Ok(mut all) = self.links.lock() {
-            let host = all.entry(self.host.to_owned()).or_default();
-            host.retain(|l| l.link != link);
-            host.push(LinkRecord {
-                link: link.to_owned(),
-                target: target.to_owned(),
-            });
-        }
+        self.note(|notes| notes.linked(link, target));
     }
 
     fn backed_up(&self, file: &str) {
-        if let Ok(mut all) = self.backups.lock() {
-            all.entry(self.host.to_owned())
-                .or_default()
-                .push(file.to_owned());
-        }
+        self.note(|notes| notes.backed_up(file));
+    }
+
+    fn manages(&self, service: ServiceRecord) {
+        self.note(|notes| notes.manages(service));
     }
 }
 
@@ -101,9 +96,7 @@ impl Run<'_> {
             host: lane,
             step: &step.id,
             shown: step.step.describe().shows_output,
-            images: &self.images,
-            links: &self.links,
-            backups: &self.backups,
+            notes: &self.notes,
         }
     }
 

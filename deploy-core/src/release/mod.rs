@@ -122,18 +122,23 @@ pub fn repository(reference: &str) -> Option<&str> {
 }
 
 /// Where steps say what they left on a host for its release record: the
-/// images they started, the links they pointed, the backups they wrote
-/// (the executor keeps one per host).
+/// images they started, the links they pointed, the backups they wrote,
+/// the services they manage (the executor keeps one per host).
 ///
 /// # Examples
 ///
 /// ```
 /// use std::sync::Mutex;
-/// use deploy_core::release::{RunLog, ImageRecord};
+/// use deploy_core::release::{HostNotes, ImageRecord, RunLog};
 ///
-/// let log: Mutex<Vec<ImageRecord>> = Mutex::default();
+/// let log: Mutex<HostNotes> = Mutex::default();
 /// log.started(ImageRecord::new("web", "shop/web:1", "sha256:1111"));
-/// assert_eq!(log.lock().unwrap().len(), 1);
+/// log.started(ImageRecord::new("web", "shop/web:2", "sha256:2222"));
+/// log.linked("/srv/app/current", "/srv/app/releases/r2");
+/// log.backed_up("app-20261203T120000.000Z.dump");
+/// let notes = log.lock().unwrap();
+/// assert_eq!(notes.images.len(), 1, "a later image of a container replaces the earlier");
+/// assert_eq!((notes.links.len(), notes.backups.len()), (1, 1));
 /// ().started(ImageRecord::new("web", "shop/web:1", "sha256:1111")); // forgets it
 /// ```
 pub trait RunLog: Send + Sync {
@@ -147,22 +152,21 @@ pub trait RunLog: Send + Sync {
     }
 
     /// A step wrote backup `file` (its name in the backup directory, as
-    /// `postgres.backup` does): the release record names it. Forgotten
-    /// unless the log keeps backups.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::Mutex;
-    /// use deploy_core::release::{RunLog, ImageRecord};
-    ///
-    /// let log: Mutex<Vec<ImageRecord>> = Mutex::default();
-    /// log.backed_up("app-20261203T120000.000Z.dump"); // images only: forgets it
-    /// assert!(log.lock().unwrap().is_empty());
-    /// ```
+    /// `postgres.backup` does): the release record names it. The default:
+    /// forgotten.
     fn backed_up(&self, file: &str) {
         let _ = file;
     }
+
+    /// A step manages `service` (started, stopped, restarted, reloaded it),
+    /// for `deploy status`. The default: forgotten.
+    fn manages(&self, service: ServiceRecord) {
+        let _ = service;
+    }
+}
+
+impl RunLog for () {
+    fn started(&self, _: ImageRecord) {}
 }
 
 /// A link a release left pointing somewhere (`current` → its directory).
@@ -181,15 +185,73 @@ pub struct LinkRecord {
     pub target: String,
 }
 
-impl RunLog for () {
-    fn started(&self, _: ImageRecord) {}
+/// A service a release's steps manage under supervisor or systemd.
+///
+/// # Examples
+///
+/// ```
+/// let app = deploy_core::release::ServiceRecord { name: "randopony".into(), manager: "supervisor".into(), conf: None, sudo: false };
+/// assert_eq!(serde_json::to_value(&app).unwrap()["manager"], "supervisor");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceRecord {
+    /// The service's (program's, unit's) name.
+    pub name: String,
+    /// `supervisor` or `systemd`.
+    pub manager: String,
+    /// supervisorctl's configuration, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conf: Option<String>,
+    /// Its manager is run through sudo.
+    #[serde(default)]
+    pub sudo: bool,
 }
 
-impl RunLog for Mutex<Vec<ImageRecord>> {
+/// What a run's steps left on one host (see [`RunLog`]).
+///
+/// # Examples
+///
+/// See [`RunLog`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HostNotes {
+    /// The images its containers run (one per container).
+    pub images: Vec<ImageRecord>,
+    /// The links it pointed (one per link).
+    pub links: Vec<LinkRecord>,
+    /// The backups it wrote.
+    pub backups: Vec<String>,
+    /// The services it manages (one per name).
+    pub services: Vec<ServiceRecord>,
+}
+
+impl RunLog for Mutex<HostNotes> {
     fn started(&self, image: ImageRecord) {
-        if let Ok(mut images) = self.lock() {
-            images.retain(|i| i.container != image.container);
-            images.push(image);
+        if let Ok(mut notes) = self.lock() {
+            notes.images.retain(|i| i.container != image.container);
+            notes.images.push(image);
+        }
+    }
+
+    fn linked(&self, link: &str, target: &str) {
+        if let Ok(mut notes) = self.lock() {
+            notes.links.retain(|l| l.link != link);
+            notes.links.push(LinkRecord {
+                link: link.to_owned(),
+                target: target.to_owned(),
+            });
+        }
+    }
+
+    fn backed_up(&self, file: &str) {
+        if let Ok(mut notes) = self.lock() {
+            notes.backups.push(file.to_owned());
+        }
+    }
+
+    fn manages(&self, service: ServiceRecord) {
+        if let Ok(mut notes) = self.lock() {
+            notes.services.retain(|s| s.name != service.name);
+            notes.services.push(service);
         }
     }
 }
@@ -320,6 +382,9 @@ pub struct ReleaseRecord {
     /// directory, as `postgres.backup` names them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backups: Vec<String>,
+    /// The services its steps manage here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceRecord>,
     /// The code it was made from.
     #[serde(default)]
     pub revision: Option<Revision>,
@@ -362,6 +427,7 @@ impl ReleaseRecord {
             images: Vec::new(),
             links: Vec::new(),
             backups: Vec::new(),
+            services: Vec::new(),
             revision: None,
             who: crate::lock::who(),
             time: crate::RunValues::release_now(),

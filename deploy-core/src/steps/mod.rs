@@ -17,7 +17,7 @@ pub use approve::Approve;
 pub use exec::Exec;
 pub use http_check::{CheckFrom, HttpCheck};
 pub use releases::{KeepReleases, RollbackRelease};
-pub use service::{Action as ServiceAction, Manager as ServiceManager, Service};
+pub use service::{Action as ServiceAction, Manager as ServiceManager, Service, service_status};
 pub use set_env::SetEnvVar;
 pub use symlink::Symlink;
 pub use sync::Sync;

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::command::Command;
+use crate::release::ServiceRecord;
 use crate::step::{Applied, Description, Kind, Step, StepContext, StepError};
 use crate::text::Text;
 
@@ -251,6 +252,7 @@ impl Step for Service {
     }
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
+        self.note(ctx)?;
         Ok(match self.action {
             Action::Start => self.state(ctx).await? == State::Running,
             Action::Stop => self.state(ctx).await? == State::Stopped,
@@ -259,6 +261,7 @@ impl Step for Service {
     }
 
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
+        self.note(ctx)?;
         let name = ctx.resolve(&self.name)?;
         let verb = match (self.manager, self.action) {
             // supervisor has no reload of one program: its signal is.
@@ -310,10 +313,88 @@ impl Step for Service {
 }
 
 impl Service {
+    /// Tells the run this host's release manages the service (`deploy
+    /// status` asks its manager about it).
+    fn note(&self, ctx: &StepContext<'_>) -> Result<(), StepError> {
+        ctx.log.manages(ServiceRecord {
+            name: ctx.resolve(&self.name)?,
+            manager: self.manager_name_short().to_owned(),
+            conf: self.conf.as_ref().map(|c| ctx.resolve(c)).transpose()?,
+            sudo: self.sudo,
+        });
+        Ok(())
+    }
+
+    fn manager_name_short(&self) -> &'static str {
+        match self.manager {
+            Manager::Supervisor => "supervisor",
+            Manager::Systemd => "systemd",
+        }
+    }
+
     fn manager_name(&self) -> &'static str {
         match self.manager {
             Manager::Supervisor => "supervisorctl",
             Manager::Systemd => "systemctl",
         }
     }
+}
+
+/// Whether a service a release manages runs, and its manager's line about
+/// it (`randopony  RUNNING  pid 12, uptime 0:01:02`, `active`), asked on
+/// `target` (for `deploy status`).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use deploy_core::release::ServiceRecord;
+/// use deploy_core::testing::{FakeTarget, Rule};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let web1 = FakeTarget::new("web1");
+/// web1.rule(Rule::new(["systemctl", "is-active"]).stdout("active"));
+/// let app = ServiceRecord { name: "app".into(), manager: "systemd".into(), conf: None, sudo: false };
+/// let (running, said) = deploy_core::steps::service_status(Arc::new(web1), &app).await.unwrap();
+/// assert!(running);
+/// assert_eq!(said, "active");
+/// # });
+/// ```
+pub async fn service_status(
+    target: std::sync::Arc<dyn crate::Target>,
+    record: &ServiceRecord,
+) -> Result<(bool, String), StepError> {
+    let manager = match record.manager.as_str() {
+        "supervisor" => Manager::Supervisor,
+        "systemd" => Manager::Systemd,
+        other => {
+            return Err(StepError::Failed(format!(
+                "unknown service manager `{other}`"
+            )));
+        }
+    };
+    let mut service = Service::new(Text::literal(record.name.clone()), manager, Action::Start);
+    service.conf = record.conf.clone().map(Text::literal);
+    service.sudo = record.sudo;
+    let values = crate::RunValues::new("");
+    let ctx = StepContext {
+        target: target.clone(),
+        local: target,
+        values: &values,
+        output: &crate::target::DiscardOutput,
+        approver: &crate::step::Unattended::default(),
+        masker: &crate::secret::Masker::default(),
+        log: &(),
+    };
+    let args: &[&str] = match manager {
+        Manager::Supervisor => &["status", &record.name],
+        Manager::Systemd => &["is-active", &record.name],
+    };
+    let out = ctx.probe(&service.manager_command(&ctx, args)?).await?;
+    let said = out
+        .stdout
+        .first()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    Ok((service.state(&ctx).await? == State::Running, said))
 }

@@ -122,26 +122,7 @@ pub struct TestContext<T> {
     output: RecordingOutput,
     approver: Box<dyn Approver>,
     masker: Masker,
-    images: Logged,
-}
-
-/// What a test's steps said they started and wrote.
-#[derive(Default)]
-struct Logged {
-    images: std::sync::Mutex<Vec<crate::release::ImageRecord>>,
-    backups: std::sync::Mutex<Vec<String>>,
-}
-
-impl crate::release::RunLog for Logged {
-    fn started(&self, image: crate::release::ImageRecord) {
-        self.images.started(image);
-    }
-
-    fn backed_up(&self, file: &str) {
-        if let Ok(mut backups) = self.backups.lock() {
-            backups.push(file.to_owned());
-        }
-    }
+    notes: std::sync::Mutex<crate::release::HostNotes>,
 }
 
 impl<T: Target + 'static> TestContext<T> {
@@ -180,7 +161,7 @@ impl<T: Target + 'static> TestContext<T> {
             output: RecordingOutput::default(),
             approver: Box::new(Unattended::default()),
             masker: Masker::default(),
-            images: Logged::default(),
+            notes: std::sync::Mutex::default(),
         }
     }
 
@@ -277,7 +258,7 @@ impl<T: Target + 'static> TestContext<T> {
             output: &self.output,
             approver: self.approver.as_ref(),
             masker: &self.masker,
-            log: &self.images,
+            log: &self.notes,
         }
     }
 
@@ -291,10 +272,9 @@ impl<T: Target + 'static> TestContext<T> {
     /// assert!(TestContext::new(LocalTarget::new("web1")).started_images().is_empty());
     /// ```
     pub fn started_images(&self) -> Vec<crate::release::ImageRecord> {
-        self.images
-            .images
+        self.notes
             .lock()
-            .map(|i| i.clone())
+            .map(|n| n.images.clone())
             .unwrap_or_default()
     }
 
@@ -310,10 +290,9 @@ impl<T: Target + 'static> TestContext<T> {
     /// assert_eq!(test.backups(), ["app-r1.dump"]);
     /// ```
     pub fn backups(&self) -> Vec<String> {
-        self.images
-            .backups
+        self.notes
             .lock()
-            .map(|b| b.clone())
+            .map(|n| n.backups.clone())
             .unwrap_or_default()
     }
 
