@@ -17,9 +17,6 @@ use crate::exit;
 
 /// Runs the exec plan's command interactively on its one host.
 pub(crate) async fn run(config: &Config, plan: &Plan, args: &ExecArgs) -> Result<u8, String> {
-    if args.service.is_some() {
-        return Err("-i with --service is not supported yet: run `deploy exec -i -H HOST -- docker exec -it CONTAINER CMD…` meanwhile".to_owned());
-    }
     let hosts: Vec<String> = plan.hosts_for(0).iter().map(|h| h.name.clone()).collect();
     let host = match hosts.as_slice() {
         [one] => one.clone(),
@@ -43,10 +40,23 @@ pub(crate) async fn run(config: &Config, plan: &Plan, args: &ExecArgs) -> Result
         .cloned()
         .ok_or_else(|| format!("no target for {host}"))?;
     let cmd = Command::new(args.command.clone());
-    let status = if target.is_this_machine() {
-        on_this_terminal(&cmd).await?
-    } else {
-        on_a_remote_terminal(target.as_ref(), &cmd).await?
+    let status = match &args.service {
+        Some(service) => {
+            let name = config.container_name(service).unwrap_or(service.clone());
+            in_a_container(target, &name, &args.command).await?
+        }
+        None if target.is_this_machine() => on_this_terminal(&cmd).await?,
+        None => {
+            let cmd = &cmd;
+            let target = target.as_ref();
+            with_raw_terminal(|terminal| async move {
+                target
+                    .interactive(cmd, terminal)
+                    .await
+                    .map_err(|e| deploy_core::cause::chain(&e))
+            })
+            .await?
+        }
     };
     let outcome = if status.success() {
         "succeeded".to_owned()
@@ -84,11 +94,46 @@ async fn on_this_terminal(cmd: &Command) -> Result<deploy_core::target::ExitStat
     })
 }
 
-/// Another host: a pseudo-terminal there, this terminal raw meanwhile.
-async fn on_a_remote_terminal(
-    target: &dyn Target,
-    cmd: &Command,
+/// In `service`'s container on the host: the engine's TTY, this
+/// terminal raw meanwhile.
+async fn in_a_container(
+    target: std::sync::Arc<dyn Target>,
+    service: &str,
+    command: &[String],
 ) -> Result<deploy_core::target::ExitStatus, String> {
+    let chain = |e: deploy_docker::DockerError| deploy_core::cause::chain(&e);
+    let endpoint = deploy_docker::engine::default_endpoint(target.as_ref()).map_err(chain)?;
+    let engine = deploy_docker::Engine::new(target, endpoint)
+        .negotiate()
+        .await
+        .map_err(chain)?;
+    let container = engine
+        .service_container(service, None)
+        .await
+        .map_err(chain)?;
+    let engine = &engine;
+    with_raw_terminal(|terminal| async move {
+        let code = engine
+            .exec_interactive(&container, command, terminal)
+            .await
+            .map_err(chain)?;
+        Ok(deploy_core::target::ExitStatus {
+            code: i32::try_from(code).ok(),
+            signal: None,
+        })
+    })
+    .await
+}
+
+/// Runs `session` on a terminal of its own, this terminal raw meanwhile:
+/// keystrokes and window sizes to it, its bytes to this screen.
+async fn with_raw_terminal<F, Session>(
+    session: F,
+) -> Result<deploy_core::target::ExitStatus, String>
+where
+    F: FnOnce(Terminal) -> Session,
+    Session: std::future::Future<Output = Result<deploy_core::target::ExitStatus, String>>,
+{
     let (rows, cols) = console::Term::stdout().size();
     let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".to_owned());
     let (terminal, input, mut output) = Terminal::channels(&term, cols, rows);
@@ -134,12 +179,12 @@ async fn on_a_remote_terminal(
             let _ = out.flush();
         }
     });
-    let status = target.interactive(cmd, terminal).await;
+    let status = session(terminal).await;
     keys.abort();
     resizes.abort();
     let _ = screen.await;
     drop(raw);
-    status.map_err(|e| deploy_core::cause::chain(&e))
+    status
 }
 
 /// This terminal in raw mode until dropped (then as it was).

@@ -192,3 +192,81 @@ fn interactive_on_a_pseudo_terminal() {
         "its exit status is deploy's: {screen}"
     );
 }
+
+/// `-i --service`: the command runs on a TTY of the engine's in the
+/// service's container; what is typed reaches it and its exit code is
+/// deploy's.
+#[test]
+fn interactive_in_a_container() {
+    use std::process::Stdio;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let Some(engine) = runtime.block_on(deploy_docker::testing::engine()) else {
+        return;
+    };
+    let busybox = runtime.block_on(deploy_docker::testing::busybox_image(&engine));
+    let pid = std::process::id();
+    let (container, test) = (
+        format!("deploy-test-exec-it-{pid}"),
+        format!("exec-it-{pid}"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("deploy.toml"),
+        format!(
+            r#"[environments.e]
+hosts = ["localhost"]
+transport = "local"
+
+[containers.web]
+name = "{container}"
+image = "{busybox}"
+command = ["sleep", "300"]
+labels = {{ "deploy.test" = "{test}" }}
+stop_grace = "1s"
+
+[tasks.up]
+steps = [{{ docker.ensure-running = {{ container = "web" }} }}]
+"#
+        ),
+    )
+    .expect("config");
+    let up = Command::cargo_bin("deploy")
+        .expect("deploy binary")
+        .current_dir(dir.path())
+        .env("DEPLOY_STATE_DIR", dir.path().join(".state"))
+        .args(["run", "e", "up"])
+        .output()
+        .expect("runs");
+    assert_eq!(up.status.code(), Some(0), "{}", stderr(&up));
+    let command = format!(
+        "{} exec e -i --service web -- sh -c 'test -t 0 && echo on-a-tty; read line; echo got-$line; exit 5'",
+        assert_cmd::cargo::cargo_bin("deploy").display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .env_remove("DEPLOY_CONFIG")
+        .env("DEPLOY_STATE_DIR", dir.path().join(".state"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut screen = Vec::new();
+        let _ = stdout.read_to_end(&mut screen);
+        String::from_utf8_lossy(&screen).into_owned()
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    stdin.write_all(b"typed\r").expect("type");
+    stdin.flush().expect("flush");
+    let status = child.wait().expect("waits");
+    drop(stdin);
+    let screen = reader.join().expect("reader");
+    assert!(screen.contains("on-a-tty"), "{screen}");
+    assert!(screen.contains("got-typed"), "{screen}");
+    assert_eq!(status.code(), Some(5), "{screen}");
+    runtime.block_on(deploy_docker::testing::clean_up(&engine, &test));
+}

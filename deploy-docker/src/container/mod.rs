@@ -14,6 +14,7 @@
 mod body;
 mod exec;
 mod inspect;
+mod interactive;
 mod lifecycle;
 mod logs;
 mod oneoff;

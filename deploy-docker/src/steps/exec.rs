@@ -113,32 +113,7 @@ impl Resolved {
         match self {
             Resolved::Container(name) => Ok(name.clone()),
             Resolved::Service { service, project } => {
-                let mut labels = vec![(crate::compose::SERVICE_LABEL, service.as_str())];
-                if let Some(project) = project {
-                    labels.push((crate::compose::PROJECT_LABEL, project.as_str()));
-                }
-                let labelled = engine
-                    .list(&labels)
-                    .await?
-                    .into_iter()
-                    .find(crate::container::ContainerInfo::running)
-                    .map(|c| c.name);
-                // Without a project, a container of that very name will do
-                // (`deploy exec --service web` on a `[containers]` deploy).
-                let named = match (&labelled, project) {
-                    (None, None) => engine
-                        .inspect(service)
-                        .await?
-                        .filter(crate::container::ContainerInfo::running)
-                        .map(|c| c.name),
-                    _ => None,
-                };
-                labelled
-                    .or(named)
-                    .ok_or_else(|| crate::DockerError::NotFound {
-                        host: engine.host().to_owned(),
-                        what: format!("running container of compose service {service}"),
-                    })
+                engine.service_container(service, project.as_deref()).await
             }
         }
     }
