@@ -593,3 +593,14 @@ fn a_ci_rule_giving_a_secret_parameter() {
         "[ci] rule vars: `password` is a secret parameter: a rule cannot give it (it would be written in deploy.toml); give it a `[secrets]` source",
     );
 }
+
+#[test]
+fn a_backup_on_a_host_that_is_not_one() {
+    refused(
+        &format!(
+            "[environments.e]\nhosts = [\"web1\", \"db1\"]\nbackup = {{ on = \"db2\", database = \"app\", user = \"app\", backup_dir = \"/srv/backups\" }}\n{TASK}"
+        ),
+        "3:10",
+        "[environments.e] backup: `on = \"db2\"` is not one of its hosts (did you mean `db1`?) (hosts: web1, db1)",
+    );
+}

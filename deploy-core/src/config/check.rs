@@ -59,6 +59,7 @@ impl Config {
             }
             self.check_hosts(name, env.get_ref())?;
             self.check_lock_host(name, env.get_ref())?;
+            self.check_backup_host(name, env.get_ref())?;
         }
         self.check_secrets()?;
         self.check_containers()?;
@@ -182,6 +183,39 @@ impl Config {
                 "[environments.{env_name}] lock_host: `{}` is not one of its hosts{} (hosts: {})",
                 lock_host.get_ref(),
                 crate::suggest::did_you_mean(lock_host.get_ref(), hosts.iter().map(String::as_str)),
+                hosts.join(", ")
+            )),
+        ))
+    }
+
+    /// `backup = { on = "HOST", … }` names one of the environment's hosts
+    /// (its other fields are checked when `deploy backup` builds the step).
+    fn check_backup_host(&self, env_name: &str, env: &RawEnvironment) -> Result<(), ConfigError> {
+        let Some(backup) = &env.backup else {
+            return Ok(());
+        };
+        let on = match backup.get_ref().get("on") {
+            None => return Ok(()),
+            Some(toml::Value::String(on)) if on.contains("${") => return Ok(()),
+            Some(toml::Value::String(on)) => on.clone(),
+            Some(_) => {
+                return Err(self.error_at(
+                    backup.span().start,
+                    ConfigErrorKind::Invalid(format!(
+                        "[environments.{env_name}] backup: `on` must be a host name"
+                    )),
+                ));
+            }
+        };
+        let hosts: Vec<String> = super::hosts_of(env).into_iter().map(|h| h.name).collect();
+        if hosts.contains(&on) {
+            return Ok(());
+        }
+        Err(self.error_at(
+            backup.span().start,
+            ConfigErrorKind::Invalid(format!(
+                "[environments.{env_name}] backup: `on = \"{on}\"` is not one of its hosts{} (hosts: {})",
+                crate::suggest::did_you_mean(&on, hosts.iter().map(String::as_str)),
                 hosts.join(", ")
             )),
         ))
