@@ -184,6 +184,108 @@ pub async fn busybox_image(engine: &Engine) -> String {
     .await
 }
 
+/// The PostgreSQL this machine has (Debian's `postgresql`), as
+/// `scripts/install-peers` installs it.
+const POSTGRES: &str = "/usr/lib/postgresql/15";
+
+/// `deploy-test-postgres:15`: this machine's PostgreSQL 15 in an image of
+/// its own (no registry can be reached to pull one): its programs, the
+/// libraries `ldd` says they load, its share files, busybox's `sh`. The
+/// container runs as uid 70, makes a cluster on first start (user `app`,
+/// trust on its socket in `/tmp`) and serves it on that socket only.
+pub async fn postgres_image(engine: &Engine) -> String {
+    let bin = Path::new(POSTGRES).join("bin");
+    assert!(
+        bin.join("postgres").exists(),
+        "no {POSTGRES}: run scripts/install-peers (it installs postgresql)"
+    );
+    ensure_image(engine, "deploy-test-postgres:15", |dir| {
+        let root = dir.join("rootfs");
+        let copy = |from: &Path| {
+            let to = root.join(from.strip_prefix("/").unwrap_or(from));
+            std::fs::create_dir_all(to.parent().expect("a parent")).expect("mkdir");
+            std::fs::copy(from, &to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+        };
+        let mut loaded = std::collections::BTreeSet::new();
+        let mut programs: Vec<PathBuf> = ["postgres", "initdb", "pg_ctl", "pg_dump", "pg_restore", "psql", "pg_isready"]
+            .iter()
+            .map(|p| bin.join(p))
+            .collect();
+        // Its modules, but not the JIT (it would bring LLVM; without it the
+        // server simply does not compile queries).
+        let lib = Path::new(POSTGRES).join("lib");
+        for entry in std::fs::read_dir(&lib).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".so") && !name.starts_with("llvmjit") {
+                programs.push(path);
+            }
+        }
+        for program in &programs {
+            copy(program);
+            let out = Command::new("ldd").arg(program).output().expect("ldd runs");
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let path = match line.split_once("=>") {
+                    Some((_, rest)) => rest.split_whitespace().next(),
+                    None => line.split_whitespace().next(),
+                };
+                if let Some(path) = path.filter(|p| p.starts_with('/')) {
+                    loaded.insert(PathBuf::from(path));
+                }
+            }
+        }
+        for library in &loaded {
+            copy(library);
+        }
+        for file in walk(Path::new("/usr/share/postgresql/15")) {
+            copy(&file);
+        }
+        for zone in ["/usr/share/zoneinfo/UTC", "/usr/share/zoneinfo/Etc/UTC"] {
+            copy(Path::new(zone));
+        }
+        let sbin = root.join("bin");
+        std::fs::create_dir_all(&sbin).expect("mkdir");
+        std::fs::copy("/bin/busybox", sbin.join("busybox")).expect("busybox");
+        for applet in ["sh", "cat", "ls", "mkdir", "sleep", "env", "rm"] {
+            std::os::unix::fs::symlink("busybox", sbin.join(applet)).expect("symlink");
+        }
+        let etc = root.join("etc");
+        std::fs::create_dir_all(&etc).expect("mkdir");
+        std::fs::write(etc.join("passwd"), "root:x:0:0::/root:/bin/sh\npostgres:x:70:70::/tmp:/bin/sh\n").expect("passwd");
+        std::fs::write(etc.join("group"), "root:x:0:\npostgres:x:70:\n").expect("group");
+        let tmp = root.join("tmp");
+        std::fs::create_dir_all(&tmp).expect("mkdir");
+        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).expect("chmod");
+        std::fs::write(
+            dir.join("Dockerfile"),
+            format!(
+                "FROM scratch\nCOPY rootfs/ /\nUSER 70\nENV PATH={POSTGRES}/bin:/bin LANG=C TZ=UTC PGHOST=/tmp PGUSER=app\n\
+                 CMD [\"/bin/sh\", \"-c\", \"initdb -U app --auth=trust -E UTF8 --locale=C -D /tmp/data > /tmp/initdb.log 2>&1 && exec postgres -D /tmp/data -k /tmp -c listen_addresses=\"]\n"
+            ),
+        )
+        .expect("Dockerfile");
+    })
+    .await
+}
+
+/// Every file under `dir` (not following links to directories).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// A private registry (Debian's `docker-registry`) on a free loopback port,
 /// storing in a temp dir, stopped (SIGTERM, waited for) on drop. The engine
 /// trusts loopback registries without TLS.

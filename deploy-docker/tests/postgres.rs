@@ -4,7 +4,9 @@
 //! `PGPASSWORD`: a backup is a custom-format dump, mode 0600, named in the
 //! release record's log; keep-N removes the oldest; a restore puts back
 //! rows changed since; a dump that fails leaves no file and says pg_dump's
-//! words; an unknown id to restore lists the ones there are.
+//! words; an unknown id to restore lists the ones there are. And the
+//! container form, in a container of this machine's PostgreSQL
+//! (`testing::postgres_image`): the dump made and restored in there.
 //!
 //! Run: `cargo test -p deploy-docker --test postgres`
 
@@ -124,4 +126,107 @@ async fn back_up_change_restore_keep_and_fail_on_the_host() {
         .to_string();
     assert!(err.contains("password authentication failed"), "{err}");
     assert_eq!(files(&backups), before);
+}
+
+/// The container form: pg_dump and pg_restore run in the database's
+/// container through the engine (the djangopackages and ICEkit shape), the
+/// dump landing on the host; a restore there puts back rows changed since.
+#[tokio::test]
+async fn back_up_and_restore_in_a_container() {
+    let Some(engine) = deploy_docker::testing::engine().await else {
+        return;
+    };
+    let image = deploy_docker::testing::postgres_image(&engine).await;
+    let pid = std::process::id();
+    let (name, test) = (format!("deploy-test-pg-{pid}"), format!("pg-{pid}"));
+    let mut spec = deploy_docker::ContainerSpec::new(name.clone(), image);
+    spec.labels
+        .insert(deploy_docker::testing::TEST_LABEL.to_owned(), test.clone());
+    engine.run(&spec).await.expect("the database starts");
+    let psql = |sql: &str| {
+        let (engine, name, sql) = (&engine, name.clone(), sql.to_owned());
+        async move {
+            engine
+                .exec_bytes(
+                    &name,
+                    &[
+                        "psql".into(),
+                        "-v".into(),
+                        "ON_ERROR_STOP=1".into(),
+                        "-At".into(),
+                        "-d".into(),
+                        "app".into(),
+                        "-c".into(),
+                        sql,
+                    ],
+                    &Default::default(),
+                    None,
+                    &deploy_core::target::DiscardOutput,
+                )
+                .await
+                .expect("psql runs")
+        }
+    };
+    // Up once `app` answers (initdb, then the server).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let made = engine
+            .exec_bytes(
+                &name,
+                &[
+                    "psql".into(),
+                    "-d".into(),
+                    "postgres".into(),
+                    "-c".into(),
+                    "create database app".into(),
+                ],
+                &Default::default(),
+                None,
+                &deploy_core::target::DiscardOutput,
+            )
+            .await
+            .expect("exec");
+        if made.exit_code == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database never answered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    psql("create table notes (id int primary key, body text); insert into notes values (1, 'one')")
+        .await;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backups = dir.path().join("backups");
+    let step = PostgresBackup::new("app", "app", &backups.display().to_string())
+        .in_container(&name)
+        .server("/tmp", None);
+    let test_ctx = TestContext::new(LocalTarget::new("db1"));
+    let ctx = test_ctx.ctx();
+    step.apply(&ctx).await.expect("backs up in the container");
+    let made = files(&backups);
+    assert_eq!(made.len(), 1, "{made:?}");
+    let dump = std::fs::read(backups.join(&made[0])).expect("the dump");
+    assert!(dump.starts_with(b"PGDMP"), "a custom-format dump");
+    let mode = std::fs::metadata(backups.join(&made[0]))
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    psql("update notes set body = 'changed'; insert into notes values (2, 'two')").await;
+    let id = step.list(&ctx).await.expect("lists")[0].id.clone();
+    step.restore(&id)
+        .apply(&ctx)
+        .await
+        .expect("restores in the container");
+    let rows = psql("select id, body from notes order by id").await;
+    assert_eq!(
+        String::from_utf8_lossy(&rows.stdout).trim(),
+        "1|one",
+        "the rows as they were"
+    );
+    deploy_docker::testing::clean_up(&engine, &test).await;
 }
