@@ -38,6 +38,11 @@ pub(crate) struct Cli {
     )]
     pub(crate) quiet: bool,
 
+    /// Colour on a terminal: auto (unless NO_COLOR; CLICOLOR_FORCE forces
+    /// it), always or never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub(crate) color: crate::output::ColorChoice,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -454,6 +459,10 @@ pub(crate) struct LogsArgs {
     /// The last N lines of each source.
     #[arg(short = 'n', long = "lines", default_value_t = 100)]
     pub(crate) lines: u32,
+
+    /// One JSON line per log line (host, service, time, line).
+    #[arg(long)]
+    pub(crate) json: bool,
 
     /// Only these hosts (comma-separated).
     #[arg(long, short = 'H', value_name = "HOST,...", value_delimiter = ',')]

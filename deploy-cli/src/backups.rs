@@ -195,7 +195,7 @@ pub(crate) async fn list(
     if json {
         for b in &backups {
             let line = serde_json::json!({
-                "schema_version": 1,
+                "schema_version": crate::output::SCHEMA_VERSION,
                 "id": b.id,
                 "time": b.time(),
                 "size": b.size,

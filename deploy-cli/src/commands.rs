@@ -250,10 +250,7 @@ pub(crate) fn print_plan(plan: &Plan, json: bool) {
 
 fn print_tasks(config: &Config, listing: &Listing, json: bool) {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(listing).unwrap_or_default()
-        );
+        println!("{}", crate::output::json_pretty(listing));
         return;
     }
     match &listing.environment {

@@ -57,7 +57,7 @@ pub(crate) async fn show_audit(
         .map_err(|e| e.to_string())?;
     for entry in &entries {
         if json {
-            println!("{}", serde_json::to_string(entry).unwrap_or_default());
+            println!("{}", crate::output::json_line(entry));
             continue;
         }
         let params: String = entry

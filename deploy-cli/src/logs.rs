@@ -29,10 +29,23 @@ enum Source {
 }
 
 /// One line, with the engine's time when it has one.
+#[derive(serde::Serialize)]
 struct Entry {
+    host: String,
+    service: String,
     time: Option<String>,
-    prefix: String,
     line: String,
+}
+
+impl Entry {
+    /// `web1 app | text`, or one JSON line.
+    fn shown(&self, json: bool) -> String {
+        if json {
+            crate::output::json_line(self)
+        } else {
+            format!("{} {} | {}", self.host, self.service, self.line)
+        }
+    }
 }
 
 /// `deploy logs [ENV] [SERVICE…] [-f] [--since 10m] [-n 100] [-H …] [-R …]`.
@@ -109,10 +122,10 @@ pub(crate) async fn logs(config: &Config, args: &LogsArgs) -> Result<u8, String>
     }
     plan.sort_by(|a, b| (a.0.name(), &a.1).cmp(&(b.0.name(), &b.1)));
     if args.follow {
-        follow(plan, args.lines, since).await;
+        follow(plan, args.lines, since, args.json).await;
         return Ok(exit::OK);
     }
-    show(plan, args.lines, since).await
+    show(plan, args.lines, since, args.json).await
 }
 
 /// The last lines of every source, containers' in time order, then each
@@ -121,25 +134,32 @@ async fn show(
     plan: Vec<(Arc<dyn Target>, String, Source)>,
     lines: u32,
     since: Option<i64>,
+    json: bool,
 ) -> Result<u8, String> {
     let mut reads = tokio::task::JoinSet::new();
     for (target, service, source) in plan {
         reads.spawn(async move {
-            let prefix = format!("{} {service} |", target.name());
+            let host = target.name().to_owned();
             let sink = Collect::default();
             let read = read(&target, &source, lines, since, false, &sink).await;
-            (prefix, sink, read, matches!(source, Source::Container(_)))
+            (
+                host,
+                service,
+                sink,
+                read,
+                matches!(source, Source::Container(_)),
+            )
         });
     }
     let mut timed: Vec<Entry> = Vec::new();
     let mut untimed: Vec<Entry> = Vec::new();
     let mut failed = false;
     while let Some(done) = reads.join_next().await {
-        let Ok((prefix, sink, read, has_time)) = done else {
+        let Ok((host, service, sink, read, has_time)) = done else {
             continue;
         };
         if let Err(why) = read {
-            eprintln!("{prefix} cannot be read: {why}");
+            eprintln!("{host} {service} | cannot be read: {why}");
             failed = true;
         }
         for line in sink.take() {
@@ -149,8 +169,9 @@ async fn show(
                 (None, line)
             };
             let entry = Entry {
+                host: host.clone(),
+                service: service.clone(),
                 time,
-                prefix: prefix.clone(),
                 line,
             };
             if entry.time.is_some() {
@@ -165,21 +186,28 @@ async fn show(
     let mut out = std::io::stdout().lock();
     for entry in timed.iter().chain(&untimed) {
         use std::io::Write;
-        let _ = writeln!(out, "{} {}", entry.prefix, entry.line);
+        let _ = writeln!(out, "{}", entry.shown(json));
     }
     Ok(if failed { exit::FAILURE } else { exit::OK })
 }
 
 /// Follows every source at once until Ctrl-C; a source that drops is
 /// said and read again from where it was.
-async fn follow(plan: Vec<(Arc<dyn Target>, String, Source)>, lines: u32, since: Option<i64>) {
+async fn follow(
+    plan: Vec<(Arc<dyn Target>, String, Source)>,
+    lines: u32,
+    since: Option<i64>,
+    json: bool,
+) {
     let mut followers = tokio::task::JoinSet::new();
     for (target, service, source) in plan {
         followers.spawn(async move {
             let prefix = format!("{} {service} |", target.name());
             let sink = Print {
-                prefix: prefix.clone(),
-                ..Print::default()
+                host: target.name().to_owned(),
+                service: service.clone(),
+                json,
+                position: Mutex::default(),
             };
             let (mut tail, mut since) = (lines, since);
             loop {
@@ -353,9 +381,10 @@ impl OutputSink for Collect {
 
 /// Prints each line at once, prefixed; for a followed file, counts the
 /// lines from where it started.
-#[derive(Default)]
 struct Print {
-    prefix: String,
+    host: String,
+    service: String,
+    json: bool,
     /// The file's line the follow started at, and how many were printed.
     position: Mutex<Option<(u64, u64)>>,
 }
@@ -385,8 +414,14 @@ impl OutputSink for Print {
         {
             *printed += 1;
         }
+        let entry = Entry {
+            host: self.host.clone(),
+            service: self.service.clone(),
+            time: None,
+            line: line.to_owned(),
+        };
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{} {line}", self.prefix);
+        let _ = writeln!(out, "{}", entry.shown(self.json));
         let _ = out.flush();
     }
 }

@@ -17,6 +17,7 @@ mod init;
 mod interactive;
 mod locking;
 mod logs;
+mod output;
 mod progress;
 mod releases;
 mod rollback;
@@ -27,6 +28,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = args::Cli::parse();
+    output::set_colour(cli.color);
     raise_open_file_limit();
     let code = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

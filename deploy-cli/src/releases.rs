@@ -143,6 +143,7 @@ pub(crate) fn show(env: &EnvironmentInfo, history: &History, json: bool) {
         let live_on = history.live_on(release);
         if json {
             let line = serde_json::json!({
+                "schema_version": crate::output::SCHEMA_VERSION,
                 "id": release.id,
                 "live_on": live_on,
                 "succeeded": release.succeeded(),

@@ -76,7 +76,7 @@ pub(crate) async fn status(config: &Config, args: &StatusArgs) -> Result<u8, Str
         let Ok(status) = done else { continue };
         troubled |= status.unreachable.is_some() || !status.differs.is_empty();
         if args.json {
-            println!("{}", serde_json::to_string(&status).unwrap_or_default());
+            println!("{}", crate::output::json_line(&status));
         } else {
             print!("{}", status.render());
         }

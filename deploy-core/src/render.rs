@@ -19,7 +19,7 @@ use crate::text::RUNTIME_VALUES;
 ///
 /// let plan = Plan::builder("staging", "deploy").host("web1", ["web"]).build().unwrap();
 /// let json: serde_json::Value = serde_json::from_str(&render::json(&plan)).unwrap();
-/// assert_eq!(json["schema"], render::PLAN_SCHEMA_VERSION);
+/// assert_eq!(json["schema_version"], render::PLAN_SCHEMA_VERSION);
 /// ```
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
 
@@ -231,7 +231,7 @@ pub fn text(plan: &Plan) -> String {
 
 #[derive(serde::Serialize)]
 struct JsonPlan<'a> {
-    schema: u32,
+    schema_version: u32,
     environment: &'a str,
     task: &'a str,
     hosts: &'a [crate::plan::Host],
@@ -321,7 +321,7 @@ fn pinning_text(out: &mut String, pinning: &crate::release::Pinning) {
 ///     .build()
 ///     .unwrap();
 /// let json: serde_json::Value = serde_json::from_str(&render::json(&plan)).unwrap();
-/// assert_eq!(json["schema"], 1);
+/// assert_eq!(json["schema_version"], 1);
 /// assert_eq!(json["steps"][0]["summary"], "$ uptime");
 /// ```
 pub fn json(plan: &Plan) -> String {
@@ -355,7 +355,7 @@ pub fn json(plan: &Plan) -> String {
         })
         .collect();
     let doc = JsonPlan {
-        schema: PLAN_SCHEMA_VERSION,
+        schema_version: PLAN_SCHEMA_VERSION,
         environment: plan.environment(),
         task: plan.task(),
         hosts: plan.hosts(),
