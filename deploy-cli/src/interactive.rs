@@ -66,9 +66,18 @@ pub(crate) async fn run(config: &Config, plan: &Plan, args: &ExecArgs) -> Result
     let mut entry = AuditEntry::for_plan("exec -i", plan, "", &outcome);
     entry.release = None;
     crate::locking::audit(&env, &targets, &entry).await;
-    Ok(match (status.code, &status.signal) {
+    Ok(match (status.code, status.signal.as_deref()) {
         (Some(code), _) => u8::try_from(code).unwrap_or(exit::FAILURE),
-        (None, _) => exit::FAILURE,
+        // Killed by a signal: 128 + its number, as a shell says it.
+        (None, Some(signal)) => match signal.trim_start_matches("SIG") {
+            "HUP" | "1" => 129,
+            "INT" | "2" => exit::INTERRUPTED,
+            "QUIT" | "3" => 131,
+            "KILL" | "9" => 137,
+            "TERM" | "15" => 143,
+            _ => exit::FAILURE,
+        },
+        (None, None) => exit::FAILURE,
     })
 }
 

@@ -138,24 +138,20 @@ fn a_command_on_each_selected_host() {
     );
 }
 
-/// `-i`: the command runs on a pseudo-terminal of the host.
-#[test]
-fn interactive_on_a_pseudo_terminal() {
+/// Runs `deploy ARGS` on a terminal of its own (`script`, 91×33), types
+/// each of `typed` a second apart (after 3 s: the session is up by then);
+/// returns the exit code and the screen.
+fn on_a_terminal(dir: &Path, args: &str, typed: &[&[u8]]) -> (Option<i32>, String) {
     use std::process::Stdio;
-    let Some(fleet) = Fleet::start() else {
-        return;
-    };
-    let web1 = fleet.host(2);
-    let deploy = assert_cmd::cargo::cargo_bin("deploy");
     let command = format!(
-        "stty cols 91 rows 33; {} exec prod -i -H {web1} -- sh -c 'tty; stty size; read line; echo got-$line; exit 7'",
-        deploy.display()
+        "stty cols 91 rows 33; {} {args}",
+        assert_cmd::cargo::cargo_bin("deploy").display()
     );
     let mut child = std::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
-        .current_dir(fleet.path())
+        .current_dir(dir)
         .env_remove("DEPLOY_CONFIG")
-        .env("DEPLOY_STATE_DIR", fleet.path().join(".state"))
+        .env("DEPLOY_STATE_DIR", dir.join(".state"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -169,11 +165,31 @@ fn interactive_on_a_pseudo_terminal() {
         String::from_utf8_lossy(&screen).into_owned()
     });
     std::thread::sleep(std::time::Duration::from_secs(3));
-    stdin.write_all(b"typed\r").expect("type");
-    stdin.flush().expect("flush");
+    for keys in typed {
+        stdin.write_all(keys).expect("type");
+        stdin.flush().expect("flush");
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
     let status = child.wait().expect("waits");
     drop(stdin);
-    let screen = reader.join().expect("reader");
+    (status.code(), reader.join().expect("reader"))
+}
+
+/// `-i`: the command runs on a pseudo-terminal of the host, of this
+/// terminal's size; what is typed reaches it; its exit status is deploy's.
+#[test]
+fn interactive_on_a_pseudo_terminal() {
+    let Some(fleet) = Fleet::start() else {
+        return;
+    };
+    let web1 = fleet.host(2);
+    let (code, screen) = on_a_terminal(
+        fleet.path(),
+        &format!(
+            "exec prod -i -H {web1} -- sh -c 'tty; stty size; read line; echo got-$line; exit 7'"
+        ),
+        &[b"typed\r"],
+    );
     assert!(
         screen.contains("/dev/pts/"),
         "a terminal on the host: {screen}"
@@ -186,11 +202,27 @@ fn interactive_on_a_pseudo_terminal() {
         screen.contains("got-typed"),
         "what was typed reached it: {screen}"
     );
-    assert_eq!(
-        status.code(),
-        Some(7),
-        "its exit status is deploy's: {screen}"
+    assert_eq!(code, Some(7), "its exit status is deploy's: {screen}");
+}
+
+/// Typing into `cat` on the host echoes back; Ctrl-C goes to the command
+/// (not to deploy), which dies of it: deploy says 130, as a shell would.
+#[test]
+fn ctrl_c_goes_to_the_interactive_command() {
+    let Some(fleet) = Fleet::start() else {
+        return;
+    };
+    let web1 = fleet.host(2);
+    let (code, screen) = on_a_terminal(
+        fleet.path(),
+        &format!("exec prod -i -H {web1} -- cat"),
+        &[b"hello cat\r", b"\x03"],
     );
+    assert!(
+        screen.matches("hello cat").count() >= 2,
+        "typed, then cat's copy: {screen}"
+    );
+    assert_eq!(code, Some(130), "{screen}");
 }
 
 /// `-i --service`: the command runs on a TTY of the engine's in the
@@ -198,7 +230,6 @@ fn interactive_on_a_pseudo_terminal() {
 /// deploy's.
 #[test]
 fn interactive_in_a_container() {
-    use std::process::Stdio;
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let Some(engine) = runtime.block_on(deploy_docker::testing::engine()) else {
         return;
@@ -238,35 +269,36 @@ steps = [{{ docker.ensure-running = {{ container = "web" }} }}]
         .output()
         .expect("runs");
     assert_eq!(up.status.code(), Some(0), "{}", stderr(&up));
-    let command = format!(
-        "{} exec e -i --service web -- sh -c 'test -t 0 && echo on-a-tty; read line; echo got-$line; exit 5'",
-        assert_cmd::cargo::cargo_bin("deploy").display()
-    );
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
+    // Without -i: in the container, output under the host's name.
+    let inside = Command::cargo_bin("deploy")
+        .expect("deploy binary")
         .current_dir(dir.path())
-        .env_remove("DEPLOY_CONFIG")
         .env("DEPLOY_STATE_DIR", dir.path().join(".state"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("script runs");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut screen = Vec::new();
-        let _ = stdout.read_to_end(&mut screen);
-        String::from_utf8_lossy(&screen).into_owned()
-    });
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    stdin.write_all(b"typed\r").expect("type");
-    stdin.flush().expect("flush");
-    let status = child.wait().expect("waits");
-    drop(stdin);
-    let screen = reader.join().expect("reader");
+        .args([
+            "exec",
+            "e",
+            "--service",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            "echo inside; test -t 0 || echo no-tty",
+        ])
+        .output()
+        .expect("runs");
+    let said = stderr(&inside);
+    assert_eq!(inside.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("[localhost] | inside") && said.contains("[localhost] | no-tty"),
+        "{said}"
+    );
+    let (code, screen) = on_a_terminal(
+        dir.path(),
+        "exec e -i --service web -- sh -c 'test -t 0 && echo on-a-tty; read line; echo got-$line; exit 5'",
+        &[b"typed\r"],
+    );
     assert!(screen.contains("on-a-tty"), "{screen}");
     assert!(screen.contains("got-typed"), "{screen}");
-    assert_eq!(status.code(), Some(5), "{screen}");
+    assert_eq!(code, Some(5), "{screen}");
     runtime.block_on(deploy_docker::testing::clean_up(&engine, &test));
 }

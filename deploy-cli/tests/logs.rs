@@ -182,3 +182,94 @@ logs = {{ app = "{log}" }}
     let ones = seen.iter().filter(|l| l.ends_with("| one")).count();
     assert_eq!(ones, 1, "nothing repeated after the reconnect: {seen:?}");
 }
+
+/// `-f` across two hosts (each its own sshd) while one is killed: its
+/// loss is said and retried, and the other's lines keep coming.
+#[test]
+fn follow_two_hosts_while_one_is_killed() {
+    let (Some(first), Some(second)) = (
+        deploy_ssh::testing::Sshd::start(),
+        deploy_ssh::testing::Sshd::start(),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "old\n").expect("log");
+    let (web1, web2) = (
+        format!("127.0.0.2:{}", first.port),
+        format!("127.0.0.3:{}", second.port),
+    );
+    std::fs::write(
+        dir.path().join("deploy.toml"),
+        format!(
+            r#"[ssh]
+user = "{user}"
+identity_files = ["{key1}", "{key2}"]
+known_hosts = "{known}"
+host_keys = "accept-new"
+
+[environments.prod]
+hosts = ["{web1}", "{web2}"]
+logs = {{ app = "{log}" }}
+"#,
+            user = deploy_ssh::testing::user(),
+            key1 = first.user_key_path.display(),
+            key2 = second.user_key_path.display(),
+            known = dir.path().join("known_hosts").display(),
+            log = log.display(),
+        ),
+    )
+    .expect("config");
+    let mut follower = std::process::Command::new(assert_cmd::cargo::cargo_bin("deploy"))
+        .current_dir(dir.path())
+        .env_remove("DEPLOY_CONFIG")
+        .env("DEPLOY_STATE_DIR", dir.path().join(".state"))
+        .args(["logs", "prod", "-f", "-n", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("deploy starts");
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    for stream in [
+        Box::new(follower.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+        Box::new(follower.stderr.take().expect("stderr")),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let mut seen = Vec::new();
+    let mut wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !seen.iter().any(|l: &String| l.contains(what)) {
+            assert!(Instant::now() < deadline, "never saw {what:?}: {seen:?}");
+            if let Ok(line) = lines.recv_timeout(Duration::from_millis(100)) {
+                seen.push(line);
+            }
+        }
+    };
+    let append = |line: &str| {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .expect("open");
+        writeln!(file, "{line}").expect("append");
+    };
+    wait_for(&format!("{web1} app | old"));
+    wait_for(&format!("{web2} app | old"));
+    drop(second); // web2's sshd is gone, its connections with it
+    wait_for(&format!("{web2} app | (lost"));
+    append("still here");
+    wait_for(&format!("{web1} app | still here"));
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(follower.id()).expect("pid")),
+        nix::sys::signal::Signal::SIGINT,
+    );
+    let status = follower.wait().expect("waits");
+    assert_eq!(status.code(), Some(0), "{seen:?}");
+}

@@ -86,6 +86,31 @@ steps = [{{ docker.recreate = {{ name = "{container}", image = "{image}", versio
         "{said}"
     );
 
+    // Replaced by hand with another image: the status says so.
+    let other = runtime.block_on(deploy_docker::testing::app_image(&engine, "2", true));
+    runtime.block_on(async {
+        engine
+            .stop(&container, std::time::Duration::from_secs(1))
+            .await
+            .expect("stop");
+        engine.remove(&container).await.expect("remove");
+        let mut spec = deploy_docker::ContainerSpec::new(container.clone(), other.clone());
+        spec.labels
+            .insert(deploy_docker::testing::TEST_LABEL.to_owned(), test.clone());
+        engine
+            .run(&spec)
+            .await
+            .expect("a hand-made replacement runs");
+    });
+    let replaced = deploy(dir.path(), &["status", "e"]);
+    assert_eq!(replaced.status.code(), Some(1));
+    assert!(
+        text(&replaced).contains(&format!(
+            "differs from the release: {container} runs {other}"
+        )),
+        "{}",
+        text(&replaced)
+    );
     runtime.block_on(async {
         engine
             .stop(&container, std::time::Duration::from_secs(1))
