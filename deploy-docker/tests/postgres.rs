@@ -4,9 +4,12 @@
 //! `PGPASSWORD`: a backup is a custom-format dump, mode 0600, named in the
 //! release record's log; keep-N removes the oldest; a restore puts back
 //! rows changed since; a dump that fails leaves no file and says pg_dump's
-//! words; an unknown id to restore lists the ones there are. And the
-//! container form, in a container of this machine's PostgreSQL
-//! (`testing::postgres_image`): the dump made and restored in there.
+//! words; an unknown id to restore lists the ones there are. The same on
+//! a host reached over a real sshd. And the container form, in a
+//! container of this machine's PostgreSQL (`testing::postgres_image`): the
+//! dump made and restored in there, a temporary file (a killed backup)
+//! never listed, and a restore of a cut dump failing with the database as
+//! it was and the file kept.
 //!
 //! Run: `cargo test -p deploy-docker --test postgres`
 
@@ -228,5 +231,84 @@ async fn back_up_and_restore_in_a_container() {
         "1|one",
         "the rows as they were"
     );
+
+    // A backup killed midway leaves only its temporary file: never listed.
+    std::fs::write(
+        backups.join(format!(".{}.tmp-4242", made[0])),
+        &dump[..dump.len() / 2],
+    )
+    .expect("stale");
+    // A restore that fails halfway (a dump cut short) says the database is
+    // as it was and keeps the file.
+    let cut = "app-20991231T000000.000Z.dump";
+    std::fs::write(backups.join(cut), &dump[..dump.len() / 2]).expect("cut");
+    let listed: Vec<String> = step
+        .list(&ctx)
+        .await
+        .expect("lists")
+        .into_iter()
+        .map(|b| b.file)
+        .collect();
+    assert_eq!(
+        listed,
+        [cut.to_owned(), made[0].clone()],
+        "newest first, no temporary file"
+    );
+    psql("insert into notes values (3, 'three')").await;
+    let err = step
+        .restore("20991231T000000.000Z")
+        .apply(&ctx)
+        .await
+        .expect_err("a cut dump does not restore");
+    let said = err.to_string();
+    assert!(
+        said.contains("is as it was before") && said.contains("is kept"),
+        "{said}"
+    );
+    assert!(backups.join(cut).exists(), "the backup is kept");
+    let rows = psql("select count(*) from notes").await;
+    assert_eq!(
+        String::from_utf8_lossy(&rows.stdout).trim(),
+        "2",
+        "nothing changed"
+    );
     deploy_docker::testing::clean_up(&engine, &test).await;
+}
+
+/// The host form on a host reached over SSH (a real sshd): pg_dump runs
+/// there with the password through the environment (never its command
+/// line), the dump lands in the host's backup directory, and the restore
+/// there puts the rows back.
+#[tokio::test]
+async fn back_up_and_restore_over_ssh() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let Some(sshd) = deploy_ssh::testing::Sshd::start() else {
+        return;
+    };
+    pg.psql(
+        "app",
+        "set role app; create table notes (id int primary key, body text); insert into notes values (1, 'one')",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backups = dir.path().join("backups");
+    let db1 = deploy_ssh::SshTarget::new("db1", sshd.options()).with_address("127.0.0.1");
+    let test = TestContext::new(db1).secret("db_password", PASSWORD);
+    let ctx = test.ctx();
+    let step = backup(&pg, &backups, "app");
+    step.apply(&ctx).await.expect("backs up over ssh");
+    let listed = step.list(&ctx).await.expect("lists over ssh");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let mode = std::fs::metadata(&listed[0].path)
+        .expect("on the host")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    pg.psql("app", "update notes set body = 'changed'");
+    step.restore(&listed[0].id)
+        .apply(&ctx)
+        .await
+        .expect("restores over ssh");
+    assert_eq!(pg.psql("app", "select body from notes"), "one");
 }
