@@ -268,6 +268,156 @@ pub async fn postgres_image(engine: &Engine) -> String {
     .await
 }
 
+/// `deploy-test-debian:bookworm-1`: a Debian base the fleet's hosts run
+/// (debootstrap's minbase with openssh-server, sudo, supervisor, python3,
+/// procps, iproute2), made once per machine (about 40 s and 300 MB here)
+/// and reused by its tag; bump the tag when the package list changes.
+pub async fn debian_image(engine: &Engine) -> String {
+    const TAG: &str = "deploy-test-debian:bookworm-1";
+    if engine.image_id(TAG).await.expect("inspect image").is_some() {
+        return TAG.to_owned();
+    }
+    assert!(
+        Path::new("/usr/sbin/debootstrap").exists(),
+        "no debootstrap: run scripts/install-peers (it installs debootstrap)"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("rootfs");
+    let status = Command::new("debootstrap")
+        .args([
+            "--variant=minbase",
+            "--include=openssh-server,sudo,supervisor,python3,procps,iproute2",
+            "bookworm",
+        ])
+        .arg(&root)
+        .arg(debian_mirror())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("debootstrap runs");
+    assert!(
+        status.success(),
+        "debootstrap of the fleet's Debian base failed"
+    );
+    let context = dir.path().join("context");
+    std::fs::create_dir_all(&context).expect("mkdir");
+    let packed = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .args(["--numeric-owner", "-cf"])
+        .arg(context.join("rootfs.tar"))
+        .args(["--exclude=./var/cache/apt/archives/*.deb", "."])
+        .status()
+        .expect("tar runs");
+    assert!(packed.success(), "packing the Debian base failed");
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM scratch\nADD rootfs.tar /\nCMD [\"/bin/bash\"]\n",
+    )
+    .expect("Dockerfile");
+    engine
+        .build(&BuildSpec::new(&context, TAG), &DiscardOutput)
+        .await
+        .unwrap_or_else(|e| panic!("building {TAG}: {e}"));
+    TAG.to_owned()
+}
+
+/// Hosts that are separate machines to `deploy`: containers of
+/// [`debian_image`] on a private network, each running its own sshd
+/// (root logs in with the key given), each with its own address and
+/// filesystem. Stopped with [`Fleet::stop`] (or the test's
+/// [`clean_up`]).
+pub struct Fleet {
+    /// Each host's container name and address on the network.
+    pub hosts: Vec<(String, String)>,
+    /// The private network.
+    pub network: String,
+    test: String,
+}
+
+impl Fleet {
+    /// Starts `n` hosts for test `test`, root's authorized key `key`
+    /// (OpenSSH's one-line form); returns once each sshd answers.
+    pub async fn start(engine: &Engine, test: &str, n: usize, key: &str) -> Fleet {
+        let image = debian_image(engine).await;
+        let network = unique("fleet");
+        engine
+            .ensure_network(&network, "bridge")
+            .await
+            .expect("the fleet's network");
+        let mut hosts = Vec::new();
+        for i in 1..=n {
+            let name = format!("{network}-host{i}");
+            let mut spec = crate::ContainerSpec::new(name.clone(), image.clone());
+            spec.labels.insert(TEST_LABEL.to_owned(), test.to_owned());
+            spec.networks = vec![network.clone()];
+            spec.env.insert("AUTHORIZED_KEY".to_owned(), key.to_owned());
+            spec.command = Some(vec![
+                "/bin/sh".to_owned(),
+                "-c".to_owned(),
+                "mkdir -p /run/sshd /root/.ssh && printf '%s\\n' \"$AUTHORIZED_KEY\" > /root/.ssh/authorized_keys \
+                 && chmod 700 /root/.ssh && chmod 600 /root/.ssh/authorized_keys && ssh-keygen -A >/dev/null \
+                 && exec /usr/sbin/sshd -D -e -o PermitRootLogin=prohibit-password -o UsePAM=no"
+                    .to_owned(),
+            ]);
+            engine.run(&spec).await.expect("a fleet host starts");
+            let info = engine
+                .inspect(&name)
+                .await
+                .expect("inspect")
+                .expect("there");
+            let address = info
+                .addresses
+                .get(&network)
+                .cloned()
+                .expect("an address on the fleet's network");
+            hosts.push((name, address));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for (name, address) in &hosts {
+            while std::net::TcpStream::connect((address.as_str(), 22)).is_err() {
+                assert!(Instant::now() < deadline, "{name}'s sshd never listened");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Fleet {
+            hosts,
+            network,
+            test: test.to_owned(),
+        }
+    }
+
+    /// Removes the hosts and their network.
+    pub async fn stop(self, engine: &Engine) {
+        clean_up(engine, &self.test).await;
+        let _ = engine.remove_network(&self.network).await;
+    }
+}
+
+/// The Debian mirror apt uses on this machine (debootstrap's source).
+fn debian_mirror() -> String {
+    let sources = [
+        "/etc/apt/sources.list.d/debian.sources",
+        "/etc/apt/sources.list",
+    ];
+    for file in sources {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for line in text.lines() {
+            let uri = line
+                .strip_prefix("URIs:")
+                .or_else(|| {
+                    line.strip_prefix("deb ")
+                        .map(|rest| rest.split_whitespace().next().unwrap_or(""))
+                })
+                .map(str::trim);
+            if let Some(uri) = uri.filter(|u| u.contains("debian") && !u.contains("security")) {
+                return uri.split_whitespace().next().unwrap_or(uri).to_owned();
+            }
+        }
+    }
+    "http://deb.debian.org/debian".to_owned()
+}
+
 /// Every file under `dir` (not following links to directories).
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
