@@ -252,7 +252,7 @@ async fn follow_file(
         None => format!("$(( $(wc -l < \"$1\") - {lines} + 1 ))"),
     };
     let script = format!(
-        "start={from}; [ \"$start\" -ge 1 ] || start=1; echo \"{START_MARK}$start\" >&2; exec tail -n +\"$start\" -F -- \"$1\""
+        "start={from}; [ \"$start\" -ge 1 ] || start=1; echo \"{START_MARK}$start\"; exec tail -n +\"$start\" -F -- \"$1\""
     );
     let status = target
         .run(&Command::new(["sh", "-c", &script, "sh", path]), sink)
@@ -265,7 +265,8 @@ async fn follow_file(
     }
 }
 
-/// The stderr line a followed file starts with: the line number it starts at.
+/// The first stdout line of a followed file (before tail's own, on the same
+/// stream, so counting starts right): the line number it starts at.
 const START_MARK: &str = "@@deploy-logs-start ";
 
 /// Reads (or follows) one source into `sink`.
@@ -400,7 +401,7 @@ impl Print {
 impl OutputSink for Print {
     fn line(&self, stream: OutputStream, line: &str) {
         use std::io::Write;
-        if stream == OutputStream::Stderr
+        if stream == OutputStream::Stdout
             && let Some(start) = line.strip_prefix(START_MARK)
         {
             if let (Ok(mut position), Ok(start)) = (self.position.lock(), start.trim().parse()) {
