@@ -31,8 +31,7 @@ pub(crate) async fn exec(cli: &Cli, config: &Config, args: &ExecArgs) -> Result<
         selection: Selection {
             words: Vec::new(),
             json: args.json,
-            hosts: args.hosts.clone(),
-            roles: args.roles.clone(),
+            on: args.on.clone(),
         },
         dry_run: false,
         yes: false,
@@ -87,10 +86,5 @@ pub(crate) fn plan(config: &Config, args: &ExecArgs) -> Result<Plan, String> {
         builder = builder.host(host.name.clone(), host.roles.clone());
     }
     let plan = builder.step(planned).build().map_err(|e| e.to_string())?;
-    let limit = deploy_core::plan::Limit {
-        hosts: args.hosts.clone(),
-        roles: args.roles.clone(),
-        ..deploy_core::plan::Limit::default()
-    };
-    plan.limited(&limit).map_err(|e| e.to_string())
+    plan.limited(&args.on.limit()).map_err(|e| e.to_string())
 }

@@ -231,19 +231,33 @@ pub(crate) struct Selection {
     #[arg(long)]
     pub(crate) json: bool,
 
-    /// Limit the run to these hosts of the environment (comma-separated);
-    /// `once` steps and barriers apply within them.
-    #[arg(long, short = 'H', value_name = "HOST,...", value_delimiter = ',')]
-    pub(crate) hosts: Vec<String>,
-
-    /// Limit the run to hosts with any of these roles (comma-separated;
-    /// with --hosts, a host must be named and have one).
-    #[arg(long, short = 'R', value_name = "ROLE,...", value_delimiter = ',')]
-    pub(crate) roles: Vec<String>,
+    #[command(flatten)]
+    pub(crate) on: HostSelection,
 }
 
 impl Selection {
     /// The hosts `-H`/`-R` limit a run to.
+    pub(crate) fn limit(&self) -> deploy_core::plan::Limit {
+        self.on.limit()
+    }
+}
+
+/// `-H HOST,...` / `-R ROLE,...`: some of an environment's hosts.
+#[derive(Clone, Debug, Default, Args)]
+pub(crate) struct HostSelection {
+    /// Limit it to these hosts of the environment (comma-separated);
+    /// `once` steps and barriers apply within them.
+    #[arg(long, short = 'H', value_name = "HOST,...", value_delimiter = ',')]
+    pub(crate) hosts: Vec<String>,
+
+    /// Limit it to hosts with any of these roles (comma-separated; with
+    /// --hosts, a host must be named and have one).
+    #[arg(long, short = 'R', value_name = "ROLE,...", value_delimiter = ',')]
+    pub(crate) roles: Vec<String>,
+}
+
+impl HostSelection {
+    /// The limit these flags say.
     pub(crate) fn limit(&self) -> deploy_core::plan::Limit {
         deploy_core::plan::Limit {
             hosts: self.hosts.clone(),
@@ -317,13 +331,8 @@ pub(crate) struct CiArgs {
     #[arg(long)]
     pub(crate) json: bool,
 
-    /// Limit the run to these hosts of the environment (comma-separated).
-    #[arg(long, short = 'H', value_name = "HOST,...", value_delimiter = ',')]
-    pub(crate) hosts: Vec<String>,
-
-    /// Limit the run to hosts with any of these roles (comma-separated).
-    #[arg(long, short = 'R', value_name = "ROLE,...", value_delimiter = ',')]
-    pub(crate) roles: Vec<String>,
+    #[command(flatten)]
+    pub(crate) on: HostSelection,
 
     /// Most steps running at once across hosts.
     #[arg(long, value_name = "N")]
@@ -382,13 +391,8 @@ pub(crate) struct ExecArgs {
     #[arg(last = true, value_name = "CMD")]
     pub(crate) command: Vec<String>,
 
-    /// Only these hosts (comma-separated).
-    #[arg(long, short = 'H', value_name = "HOST,...", value_delimiter = ',')]
-    pub(crate) hosts: Vec<String>,
-
-    /// Only hosts with any of these roles (comma-separated).
-    #[arg(long, short = 'R', value_name = "ROLE,...", value_delimiter = ',')]
-    pub(crate) roles: Vec<String>,
+    #[command(flatten)]
+    pub(crate) on: HostSelection,
 
     /// Only on the first selected host (a migration).
     #[arg(long)]
@@ -419,13 +423,8 @@ pub(crate) struct StatusArgs {
     #[arg(value_name = "ENV")]
     pub(crate) environment: Option<String>,
 
-    /// Only these hosts (comma-separated).
-    #[arg(long, short = 'H', value_name = "HOST,...", value_delimiter = ',')]
-    pub(crate) hosts: Vec<String>,
-
-    /// Only hosts with any of these roles (comma-separated).
-    #[arg(long, short = 'R', value_name = "ROLE,...", value_delimiter = ',')]
-    pub(crate) roles: Vec<String>,
+    #[command(flatten)]
+    pub(crate) on: HostSelection,
 
     /// One JSON line per host.
     #[arg(long)]
@@ -464,11 +463,6 @@ pub(crate) struct LogsArgs {
     #[arg(long)]
     pub(crate) json: bool,
 
-    /// Only these hosts (comma-separated).
-    #[arg(long, short = 'H', value_name = "HOST,...", value_delimiter = ',')]
-    pub(crate) hosts: Vec<String>,
-
-    /// Only hosts with any of these roles (comma-separated).
-    #[arg(long, short = 'R', value_name = "ROLE,...", value_delimiter = ',')]
-    pub(crate) roles: Vec<String>,
+    #[command(flatten)]
+    pub(crate) on: HostSelection,
 }

@@ -68,8 +68,7 @@ fn run_args(yes: bool) -> RunArgs {
         selection: Selection {
             words: Vec::new(),
             json: false,
-            hosts: Vec::new(),
-            roles: Vec::new(),
+            on: Default::default(),
         },
         dry_run: false,
         yes,

@@ -63,12 +63,7 @@ pub(crate) async fn run(cli: &Cli, config: Config, args: &CiArgs) -> Result<u8, 
     let env = matched.environment.clone();
     let config = config.with_ci(build.clone(), Some(&matched));
     let (plan, asked) = prompt_and_plan(&config, Some(&env), task.as_deref(), task_args)?;
-    let limit = deploy_core::plan::Limit {
-        hosts: args.hosts.clone(),
-        roles: args.roles.clone(),
-        ..deploy_core::plan::Limit::default()
-    };
-    let plan = plan.limited(&limit).map_err(|e| e.to_string())?;
+    let plan = plan.limited(&args.on.limit()).map_err(|e| e.to_string())?;
     let gated = plan.steps().iter().any(|s| s.step.kind() == "approve");
     let picked = picked_line(&build, &matched, rules);
     if args.explain {
@@ -105,8 +100,7 @@ pub(crate) async fn run(cli: &Cli, config: Config, args: &CiArgs) -> Result<u8, 
         selection: Selection {
             words: Vec::new(),
             json: args.json,
-            hosts: args.hosts.clone(),
-            roles: args.roles.clone(),
+            on: args.on.clone(),
         },
         dry_run: false,
         yes: args.yes,

@@ -93,7 +93,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, String> {
         Command::Plan(selection) => {
             let config = load(cli)?;
             if let Some(words) = crate::rollback::plan_words(&config, &selection.words) {
-                return crate::rollback::show_plan(cli, &config, selection, words).await;
+                return crate::rollback::show_plan(&config, selection, words).await;
             }
             let (plan, _) = build_plan(&config, selection)?;
             print_plan(&plan, selection.json);

@@ -54,7 +54,7 @@ pub(crate) async fn logs(config: &Config, args: &LogsArgs) -> Result<u8, String>
         .environment(args.environment.as_deref())
         .map_err(|e| e.with_snippet())?;
     let targets = crate::targets::for_environment(&env, &config.ssh(), config.dir())?;
-    let hosts = crate::targets::selected(&env, &args.hosts, &args.roles)?;
+    let hosts = crate::targets::selected(&env, &args.on)?;
     let since = args
         .since
         .as_deref()

@@ -24,7 +24,7 @@ pub(crate) async fn rollback(
     config: &Config,
     args: &RollbackArgs,
 ) -> Result<u8, String> {
-    let (env, _targets, history, words) = read(cli, config, &args.run.selection.words).await?;
+    let (env, _targets, history, words) = read(config, &args.run.selection.words).await?;
     if args.list {
         list(&env, &history)?;
         return Ok(exit::OK);
@@ -83,12 +83,11 @@ pub(crate) fn plan_words(config: &Config, words: &[String]) -> Option<Vec<String
 
 /// `deploy plan … rollback`: prints the rollback's plan.
 pub(crate) async fn show_plan(
-    cli: &Cli,
     config: &Config,
     selection: &Selection,
     words: Vec<String>,
 ) -> Result<u8, String> {
-    let (env, _targets, history, words) = read(cli, config, &words).await?;
+    let (env, _targets, history, words) = read(config, &words).await?;
     let target = pick(&history, words.release.as_deref())?;
     let (plan, _) = plan_for(config, &env, target, words.params, selection)?;
     print_plan(&plan, selection.json);
@@ -184,7 +183,6 @@ struct Words {
 /// Loads the environment the words name (else the default one), its
 /// targets and its release history.
 async fn read(
-    _cli: &Cli,
     config: &Config,
     words: &[String],
 ) -> Result<(EnvironmentInfo, deploy_core::Targets, History, Words), String> {

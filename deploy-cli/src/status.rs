@@ -50,7 +50,7 @@ pub(crate) async fn status(config: &Config, args: &StatusArgs) -> Result<u8, Str
         .environment(args.environment.as_deref())
         .map_err(|e| e.with_snippet())?;
     let targets = crate::targets::for_environment(&env, &config.ssh(), config.dir())?;
-    let hosts = crate::targets::selected(&env, &args.hosts, &args.roles)?;
+    let hosts = crate::targets::selected(&env, &args.on)?;
     let timeout = deploy_core::duration::parse(&args.timeout)?;
     let mut asked = tokio::task::JoinSet::new();
     for host in &hosts {

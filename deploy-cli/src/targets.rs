@@ -258,21 +258,15 @@ fn connection_budget() -> usize {
 /// unknown name is an error listing the names there are.
 pub(crate) fn selected(
     env: &EnvironmentInfo,
-    hosts: &[String],
-    roles: &[String],
+    on: &crate::args::HostSelection,
 ) -> Result<Vec<deploy_core::Host>, String> {
     let mut builder = deploy_core::Plan::builder(&env.name, "select").ships(false);
     for host in &env.hosts {
         builder = builder.host(host.name.clone(), host.roles.clone());
     }
-    let limit = deploy_core::plan::Limit {
-        hosts: hosts.to_vec(),
-        roles: roles.to_vec(),
-        ..deploy_core::plan::Limit::default()
-    };
     builder
         .build()
-        .and_then(|p| p.limited(&limit))
+        .and_then(|p| p.limited(&on.limit()))
         .map(|p| p.hosts().to_vec())
         .map_err(|e| e.to_string())
 }

@@ -61,25 +61,8 @@ impl Engine {
             lines.finish(output);
         }
         let (stdout_tail, stderr_tail) = lines.tails();
-        // The output ends a moment before the engine records the exit code.
-        let mut inspect = self
-            .api()
-            .inspect_exec(&created.id)
-            .await
-            .map_err(|e| self.error(&what, e))?;
-        for _ in 0..50 {
-            if inspect.running != Some(true) && inspect.exit_code.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            inspect = self
-                .api()
-                .inspect_exec(&created.id)
-                .await
-                .map_err(|e| self.error(&what, e))?;
-        }
         Ok(ExecOutcome {
-            exit_code: inspect.exit_code.unwrap_or(-1),
+            exit_code: self.exit_code(&created.id, &what).await?,
             stdout_tail,
             stderr_tail,
         })
@@ -161,11 +144,23 @@ impl Engine {
             read?;
         }
         let (_, stderr_tail) = lines.tails();
+        Ok(ExecBytes {
+            exit_code: self.exit_code(&created.id, &what).await?,
+            stdout,
+            stderr_tail,
+        })
+    }
+}
+
+impl Engine {
+    /// The exit code of exec `id` once the engine has recorded it (its
+    /// output ends a moment before); -1 when it never says.
+    pub(crate) async fn exit_code(&self, id: &str, what: &str) -> Result<i64, DockerError> {
         let mut inspect = self
             .api()
-            .inspect_exec(&created.id)
+            .inspect_exec(id)
             .await
-            .map_err(|e| self.error(&what, e))?;
+            .map_err(|e| self.error(what, e))?;
         for _ in 0..50 {
             if inspect.running != Some(true) && inspect.exit_code.is_some() {
                 break;
@@ -173,14 +168,10 @@ impl Engine {
             tokio::time::sleep(Duration::from_millis(20)).await;
             inspect = self
                 .api()
-                .inspect_exec(&created.id)
+                .inspect_exec(id)
                 .await
-                .map_err(|e| self.error(&what, e))?;
+                .map_err(|e| self.error(what, e))?;
         }
-        Ok(ExecBytes {
-            exit_code: inspect.exit_code.unwrap_or(-1),
-            stdout,
-            stderr_tail,
-        })
+        Ok(inspect.exit_code.unwrap_or(-1))
     }
 }

@@ -125,11 +125,6 @@ impl Engine {
                 },
             }
         }
-        let inspect = self
-            .api()
-            .inspect_exec(&created.id)
-            .await
-            .map_err(|e| self.error(&what, e))?;
-        Ok(inspect.exit_code.unwrap_or(-1))
+        self.exit_code(&created.id, &what).await
     }
 }
