@@ -1,6 +1,7 @@
 //! Several hosts that are separate machines: three containers of a Debian
 //! base (debootstrap, made once per machine) on a private network, each
-//! its own sshd, address and filesystem. A `deploy run` over SSH writes on
+//! its own sshd, address, filesystem and host key (known beforehand, so
+//! host keys are checked strictly). A `deploy run` over SSH writes on
 //! each what only that host has, and a release lands on all three.
 //!
 //! Run: `cargo test -p deploy-cli --test fleet`
@@ -24,11 +25,8 @@ fn three_hosts_with_their_own_filesystems() {
     let fleet = runtime.block_on(deploy_docker::testing::Fleet::start(
         &engine, &test, 3, &public,
     ));
-    let hosts: Vec<String> = fleet
-        .hosts
-        .iter()
-        .map(|(_, address)| address.clone())
-        .collect();
+    let hosts: Vec<String> = fleet.hosts.iter().map(|h| h.address.clone()).collect();
+    std::fs::write(dir.path().join("known_hosts"), fleet.known_hosts()).expect("known_hosts");
     std::fs::write(
         dir.path().join("deploy.toml"),
         format!(
@@ -36,7 +34,6 @@ fn three_hosts_with_their_own_filesystems() {
 user = "root"
 identity_files = ["{key}"]
 known_hosts = "{known}"
-host_keys = "accept-new"
 
 [environments.fleet]
 hosts = [{hosts}]
@@ -61,21 +58,9 @@ steps = [
     let said = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(0), "{said}");
     assert!(said.contains("3 hosts: 2 done"), "{said}");
-    for (container, address) in &fleet.hosts {
-        let read = runtime
-            .block_on(engine.exec_bytes(
-                container,
-                &["cat".into(), "/srv/app/current/HOST".into()],
-                &Default::default(),
-                None,
-                &deploy_core::target::DiscardOutput,
-            ))
-            .expect("exec");
-        assert_eq!(
-            String::from_utf8_lossy(&read.stdout),
-            *address,
-            "each host its own file"
-        );
+    for (i, host) in fleet.hosts.iter().enumerate() {
+        let read = runtime.block_on(fleet.sh(&engine, i, "cat /srv/app/current/HOST"));
+        assert_eq!(read, host.address, "each host its own file");
     }
     let releases = deploy(dir.path(), &["releases", "fleet", "--json"]);
     let line: serde_json::Value = serde_json::from_str(

@@ -16,7 +16,7 @@ use deploy_core::event::{Event, LOCAL_LANE, RecordingSink};
 use deploy_core::plan::{Condition, PlanBuilder};
 use deploy_core::report::{Outcome, RollbackStatus, RunReport, StepReport, StepStatus};
 use deploy_core::step::Unattended;
-use deploy_core::steps::{Approve, Exec, Symlink};
+use deploy_core::steps::{Approve, Exec, Service, ServiceAction, ServiceManager, Symlink};
 use deploy_core::target::DiscardOutput;
 use deploy_core::testing::{Call, Failure, FakeTarget, Journal, Rule};
 use deploy_core::{
@@ -470,6 +470,61 @@ async fn continue_policy_lets_other_hosts_finish() {
         assert_eq!(fleet.commands_on(host), ["fetch", "restart", "notify"]);
     }
     assert_eq!(fleet.commands_on("web1"), ["fetch"]);
+}
+
+/// `Rollback`: a restart is undone by restarting again after the other
+/// undos (Capistrano's rollback: point `current` back, then restart), so
+/// the service runs what they put back.
+#[tokio::test]
+async fn rollback_restarts_a_service_after_the_rest_is_put_back() {
+    let fleet = Fleet::new(&["web1"]);
+    fleet.rule_all(Rule::new(["readlink"]).stdout("/srv/app/releases/r0"));
+    fleet.rule_all(
+        Rule::new(["supervisorctl", "status"]).stdout("app  RUNNING  pid 7, uptime 0:00:01"),
+    );
+    fleet.rule_all(Rule::new(["check"]).stderr("unhealthy").exit(1));
+    let plan = plan(&["web1"])
+        .step(
+            PlannedStep::new(Symlink::new(
+                "/srv/app/current",
+                "/srv/app/releases/${release}",
+            ))
+            .id("link"),
+        )
+        .step(
+            PlannedStep::new(Service::new(
+                "app",
+                ServiceManager::Supervisor,
+                ServiceAction::Restart,
+            ))
+            .id("restart"),
+        )
+        .step(exec("check"))
+        .on_failure(FailurePolicy::Rollback)
+        .build()
+        .expect("plan");
+
+    let (report, _) = fleet.run(&plan).await;
+
+    assert_eq!(report.outcome, Outcome::RolledBack);
+    let changes: Vec<String> = fleet
+        .commands_on("web1")
+        .into_iter()
+        .filter(|c| c.starts_with("mv") || c.starts_with("supervisorctl restart"))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "mv -T -f -- /srv/app/current.deploy-tmp /srv/app/current",
+            "supervisorctl restart app",
+            "mv -T -f -- /srv/app/current.deploy-tmp /srv/app/current",
+            "supervisorctl restart app",
+        ]
+    );
+    assert_eq!(
+        step(&report, "web1", "restart").rollback,
+        Some(RollbackStatus::Undone)
+    );
 }
 
 /// `Rollback`: completed undoable steps are undone on every host, newest first; the others are reported not undoable.

@@ -324,27 +324,68 @@ pub async fn debian_image(engine: &Engine) -> String {
 
 /// Hosts that are separate machines to `deploy`: containers of
 /// [`debian_image`] on a private network, each running its own sshd
-/// (root logs in with the key given), each with its own address and
-/// filesystem. Stopped with [`Fleet::stop`] (or the test's
+/// (root logs in with the key given), each with its own address,
+/// filesystem and host key. Stopped with [`Fleet::stop`] (or the test's
 /// [`clean_up`]).
 pub struct Fleet {
-    /// Each host's container name and address on the network.
-    pub hosts: Vec<(String, String)>,
+    /// The hosts, in the order they were started.
+    pub hosts: Vec<FleetHost>,
     /// The private network.
     pub network: String,
     test: String,
+}
+
+/// One host of a [`Fleet`].
+pub struct FleetHost {
+    /// Its container's name on the engine.
+    pub container: String,
+    /// Its address on the fleet's network (where its sshd listens, port 22).
+    pub address: String,
+    /// Its ed25519 host key, OpenSSH's `type base64` form.
+    pub host_key: String,
+}
+
+/// How a [`Fleet`]'s hosts are set up, beyond root's key.
+#[derive(Default, Clone)]
+pub struct FleetOptions {
+    /// Mount this machine's Docker socket at `/var/run/docker.sock`, so
+    /// `docker.*` steps reach an engine through the host's SSH connection
+    /// as on a real server (the containers they start are this machine's;
+    /// hosts sharing it must not use the same container names).
+    pub docker_socket: bool,
+    /// A root shell script run on each host before its sshd starts (users,
+    /// sudo rules, packages' config); `$AUTHORIZED_KEY` holds the key.
+    pub setup: String,
 }
 
 impl Fleet {
     /// Starts `n` hosts for test `test`, root's authorized key `key`
     /// (OpenSSH's one-line form); returns once each sshd answers.
     pub async fn start(engine: &Engine, test: &str, n: usize, key: &str) -> Fleet {
+        Fleet::start_with(engine, test, n, key, &FleetOptions::default()).await
+    }
+
+    /// [`Fleet::start`] with `options`.
+    pub async fn start_with(
+        engine: &Engine,
+        test: &str,
+        n: usize,
+        key: &str,
+        options: &FleetOptions,
+    ) -> Fleet {
         let image = debian_image(engine).await;
         let network = unique("fleet");
         engine
             .ensure_network(&network, "bridge")
             .await
             .expect("the fleet's network");
+        let boot = format!(
+            "set -e; mkdir -p /run/sshd /root/.ssh; printf '%s\\n' \"$AUTHORIZED_KEY\" > /root/.ssh/authorized_keys; \
+             chmod 700 /root/.ssh; chmod 600 /root/.ssh/authorized_keys; ssh-keygen -A >/dev/null; \
+             {setup}\n\
+             exec /usr/sbin/sshd -D -e -o PermitRootLogin=prohibit-password -o UsePAM=no",
+            setup = options.setup
+        );
         let mut hosts = Vec::new();
         for i in 1..=n {
             let name = format!("{network}-host{i}");
@@ -352,14 +393,11 @@ impl Fleet {
             spec.labels.insert(TEST_LABEL.to_owned(), test.to_owned());
             spec.networks = vec![network.clone()];
             spec.env.insert("AUTHORIZED_KEY".to_owned(), key.to_owned());
-            spec.command = Some(vec![
-                "/bin/sh".to_owned(),
-                "-c".to_owned(),
-                "mkdir -p /run/sshd /root/.ssh && printf '%s\\n' \"$AUTHORIZED_KEY\" > /root/.ssh/authorized_keys \
-                 && chmod 700 /root/.ssh && chmod 600 /root/.ssh/authorized_keys && ssh-keygen -A >/dev/null \
-                 && exec /usr/sbin/sshd -D -e -o PermitRootLogin=prohibit-password -o UsePAM=no"
-                    .to_owned(),
-            ]);
+            if options.docker_socket {
+                spec.volumes
+                    .push("/var/run/docker.sock:/var/run/docker.sock".to_owned());
+            }
+            spec.command = Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), boot.clone()]);
             engine.run(&spec).await.expect("a fleet host starts");
             let info = engine
                 .inspect(&name)
@@ -371,14 +409,33 @@ impl Fleet {
                 .get(&network)
                 .cloned()
                 .expect("an address on the fleet's network");
-            hosts.push((name, address));
+            hosts.push(FleetHost {
+                container: name,
+                address,
+                host_key: String::new(),
+            });
         }
         let deadline = Instant::now() + Duration::from_secs(30);
-        for (name, address) in &hosts {
-            while std::net::TcpStream::connect((address.as_str(), 22)).is_err() {
-                assert!(Instant::now() < deadline, "{name}'s sshd never listened");
+        for host in &mut hosts {
+            while std::net::TcpStream::connect((host.address.as_str(), 22)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "{}'s sshd never listened",
+                    host.container
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            let public = sh(
+                engine,
+                &host.container,
+                "cat /etc/ssh/ssh_host_ed25519_key.pub",
+            )
+            .await;
+            host.host_key = public
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
         }
         Fleet {
             hosts,
@@ -387,11 +444,73 @@ impl Fleet {
         }
     }
 
+    /// A `known_hosts` file vouching for every host's key at its address,
+    /// as a real server's admin hands it out (so strict checking holds).
+    pub fn known_hosts(&self) -> String {
+        self.hosts
+            .iter()
+            .map(|host| format!("{} {}\n", host.address, host.host_key))
+            .collect()
+    }
+
+    /// An `~/.ssh/config` naming host `i` `names[i]` (its `HostName` the
+    /// address), logging in as `user` with `identity` and checking keys
+    /// against `known_hosts`: a config's host names work unchanged.
+    pub fn ssh_config(
+        &self,
+        names: &[&str],
+        user: &str,
+        identity: &Path,
+        known_hosts: &Path,
+    ) -> String {
+        names
+            .iter()
+            .zip(&self.hosts)
+            .map(|(name, host)| {
+                format!(
+                    "Host {name}\n  HostName {}\n  User {user}\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n\n",
+                    host.address,
+                    identity.display(),
+                    known_hosts.display()
+                )
+            })
+            .collect()
+    }
+
+    /// Runs a root shell script on host `i` (from outside, through the
+    /// engine: not through `deploy`) and returns its stdout; panics with
+    /// its stderr when it fails.
+    pub async fn sh(&self, engine: &Engine, i: usize, script: &str) -> String {
+        sh(engine, &self.hosts[i].container, script).await
+    }
+
     /// Removes the hosts and their network.
     pub async fn stop(self, engine: &Engine) {
         clean_up(engine, &self.test).await;
         let _ = engine.remove_network(&self.network).await;
     }
+}
+
+/// Runs `sh -c script` in `container` as its default user; its stdout, or
+/// a panic with its stderr when it exits non-zero.
+pub async fn sh(engine: &Engine, container: &str, script: &str) -> String {
+    let run = engine
+        .exec_bytes(
+            container,
+            &["/bin/sh".to_owned(), "-c".to_owned(), script.to_owned()],
+            &Default::default(),
+            None,
+            &DiscardOutput,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("exec in {container}: {e}"));
+    assert_eq!(
+        run.exit_code,
+        0,
+        "`{script}` in {container} failed: {}",
+        run.stderr_tail.join("\n")
+    );
+    String::from_utf8_lossy(&run.stdout).into_owned()
 }
 
 /// The Debian mirror apt uses on this machine (debootstrap's source).

@@ -9,8 +9,9 @@ use crate::report::RollbackStatus;
 use crate::step::StepError;
 
 impl Run<'_> {
-    /// Undoes, on every lane, the steps that completed, newest first; lanes
-    /// in parallel.
+    /// Undoes, on every lane, the steps that completed, newest first (those
+    /// whose undo comes [after the rest](crate::Undo::after_the_rest) last);
+    /// lanes in parallel.
     pub(super) async fn roll_back(&self, records: &mut [Record]) {
         self.sink.event(&Event::RollbackStarted);
         let mut by_lane: BTreeMap<String, Vec<&mut Record>> = BTreeMap::new();
@@ -20,7 +21,13 @@ impl Run<'_> {
             }
         }
         let undo_lanes = by_lane.into_iter().map(|(lane, mut done)| async move {
-            done.sort_by_key(|r| std::cmp::Reverse(r.index));
+            let last = |index: usize| {
+                self.plan.steps()[index]
+                    .step
+                    .undoable()
+                    .is_some_and(|undo| undo.after_the_rest())
+            };
+            done.sort_by_key(|r| (last(r.index), std::cmp::Reverse(r.index)));
             for record in done {
                 let step = &self.plan.steps()[record.index];
                 let target = if lane == LOCAL_LANE {

@@ -143,4 +143,23 @@ pub trait Undo: Send + Sync {
     /// # });
     /// ```
     async fn revert(&self, ctx: &StepContext<'_>, applied: &Applied) -> Result<(), StepError>;
+
+    /// Whether this undo waits until every other undo on its host is done:
+    /// a restart that must pick up what the others put back (the previous
+    /// `current`, the previous start script), as Capistrano's rollback
+    /// points the link back and then restarts. Default: no, it runs in
+    /// reverse order with the rest.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Step, steps::{Service, ServiceAction, ServiceManager, Symlink}};
+    ///
+    /// let restart = Service::new("app", ServiceManager::Supervisor, ServiceAction::Restart);
+    /// assert!(restart.undoable().unwrap().after_the_rest());
+    /// assert!(!Symlink::new("current", "releases/2").undoable().unwrap().after_the_rest());
+    /// ```
+    fn after_the_rest(&self) -> bool {
+        false
+    }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::command::Command;
 use crate::release::ServiceRecord;
-use crate::step::{Applied, Description, Kind, Step, StepContext, StepError};
+use crate::step::{Applied, Description, Kind, Step, StepContext, StepError, Undo};
 use crate::text::Text;
 
 /// Who runs the service.
@@ -260,6 +260,13 @@ impl Step for Service {
         })
     }
 
+    /// A restart (or reload) is taken back by doing it again once the
+    /// other steps are undone, so the service runs what they put back; a
+    /// start or stop is not undone.
+    fn undoable(&self) -> Option<&dyn Undo> {
+        matches!(self.action, Action::Restart | Action::Reload).then_some(self as &dyn Undo)
+    }
+
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
         self.note(ctx)?;
         let name = ctx.resolve(&self.name)?;
@@ -309,6 +316,25 @@ impl Step for Service {
                 _ => tokio::time::sleep(Duration::from_millis(300)).await,
             }
         }
+    }
+}
+
+#[async_trait]
+impl Undo for Service {
+    fn summary(&self) -> String {
+        format!(
+            "{} {} again, once the other steps are undone",
+            self.action.verb(),
+            self.name
+        )
+    }
+
+    async fn revert(&self, ctx: &StepContext<'_>, _applied: &Applied) -> Result<(), StepError> {
+        self.apply(ctx).await.map(|_| ())
+    }
+
+    fn after_the_rest(&self) -> bool {
+        true
     }
 }
 
