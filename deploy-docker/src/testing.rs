@@ -934,9 +934,14 @@ pub async fn load_once(port: u16) -> bool {
 /// The body `GET path` on `127.0.0.1:port` answers, retrying for up to 5 s
 /// while the server starts.
 pub async fn get(port: u16, path: &str) -> String {
+    get_at("127.0.0.1", port, path).await
+}
+
+/// [`get`] on `address:port` (a fleet host's app, from outside).
+pub async fn get_at(address: &str, port: u16, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     for _ in 0..50 {
-        if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect((address, port)).await {
             let request = format!("GET {path} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n");
             if stream.write_all(request.as_bytes()).await.is_ok() {
                 let mut response = String::new();
@@ -950,5 +955,5 @@ pub async fn get(port: u16, path: &str) -> String {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("nothing answered on port {port}");
+    panic!("nothing answered on {address}:{port}");
 }

@@ -1,0 +1,53 @@
+//! The seed examples' plans (`examples/<name>/deploy.toml`), pinned by
+//! insta: every environment's deploy, and the day-two tasks each guide
+//! names. Their end-to-end runs on real hosts are in
+//! `deploy-cli/tests/<name>.rs`.
+//!
+//! Run: `cargo test -p deploy-examples --test examples`
+
+use deploy_core::{Config, StepRegistry, render};
+
+/// The example's directory (its config directory).
+fn dir(example: &str) -> String {
+    format!("{}/examples/{example}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The example's plan of `env`/`task`, as `deploy plan` builds it.
+pub fn plan(example: &str, env: &str, task: &str) -> deploy_core::Plan {
+    let path = format!("{}/deploy.toml", dir(example));
+    let source = std::fs::read_to_string(&path).expect("the example's deploy.toml");
+    let config = Config::parse(&path, dir(example), &source).expect("the example parses");
+    let mut registry = StepRegistry::with_builtins();
+    deploy_docker::register(&mut registry);
+    config
+        .plan(Some(env), Some(task), &[], &registry)
+        .expect("the example plans")
+}
+
+/// The rendered plan, the example's directory written `/project`.
+fn text(example: &str, env: &str, task: &str) -> String {
+    render::text(&plan(example, env, task)).replace(&dir(example), "/project")
+}
+
+/// RandoPony: staging's deploy (`fab deploy_staging`).
+#[test]
+fn randopony_staging_deploy() {
+    insta::assert_snapshot!(text("randopony", "staging", "deploy"));
+}
+
+/// RandoPony: production's deploy (what a promotion runs), behind approval.
+#[test]
+fn randopony_production_deploy() {
+    insta::assert_snapshot!(text("randopony", "production", "deploy"));
+}
+
+/// RandoPony: the day-two tasks on staging.
+#[test]
+fn randopony_staging_day_two() {
+    let tasks = ["stop_app", "start_app", "restart_app", "stop_supervisor", "status"];
+    let all: Vec<String> = tasks
+        .iter()
+        .map(|task| text("randopony", "staging", task))
+        .collect();
+    insta::assert_snapshot!(all.join("\n"));
+}
