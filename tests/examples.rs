@@ -44,7 +44,13 @@ fn randopony_production_deploy() {
 /// RandoPony: the day-two tasks on staging.
 #[test]
 fn randopony_staging_day_two() {
-    let tasks = ["stop_app", "start_app", "restart_app", "stop_supervisor", "status"];
+    let tasks = [
+        "stop_app",
+        "start_app",
+        "restart_app",
+        "stop_supervisor",
+        "status",
+    ];
     let all: Vec<String> = tasks
         .iter()
         .map(|task| text("randopony", "staging", task))

@@ -47,19 +47,28 @@ fn randopony_staging_to_production() {
 
     // The task list and the default task, as `fab -l` and `fab`.
     let (tasks, _) = example.ok(&["tasks"]);
-    for task in ["deploy *", "rsync_code", "install_app", "init_db", "restart_app", "stop_app"] {
+    for task in [
+        "deploy *",
+        "rsync_code",
+        "install_app",
+        "init_db",
+        "restart_app",
+        "stop_app",
+    ] {
         assert!(tasks.contains(task), "{task} in\n{tasks}");
     }
     example.ok(&["run"]);
     assert_eq!(page(6543), "randopony 1.0 (staging) riders=0\n");
     assert_eq!(
-        sh(&format!("stat -c '%a %U' {APP}/shared/private-credentials.ini")),
+        sh(&format!(
+            "stat -c '%a %U' {APP}/shared/private-credentials.ini"
+        )),
         "400 randopony\n",
         "credentials readable by the owner only"
     );
     assert!(sh(&format!("cat {APP}/bin/start")).contains(&format!("{APP}/staging.ini")));
     assert!(
-        !sh(&format!("ps -eo args")).contains("s3cret-pony"),
+        !sh("ps -eo args").contains("s3cret-pony"),
         "the secret on no command line"
     );
     add_rider(&format!("{APP}/shared/RandoPony-staging.sqlite"), "Ada");
@@ -119,7 +128,11 @@ fn randopony_staging_to_production() {
     example.change("randopony/VERSION", "1.2\n", "1.2");
     example.ok(&["run"]);
     example.ok(&["promote", "staging", "production", "--yes"]);
-    assert_eq!(page(6544), "randopony 1.2 (production) riders=1\n", "production kept its rows");
+    assert_eq!(
+        page(6544),
+        "randopony 1.2 (production) riders=1\n",
+        "production kept its rows"
+    );
     assert_eq!(page(6543), "randopony 1.2 (staging) riders=2\n");
     assert!(
         sh(&format!("ls {APP}/releases | wc -l")).trim() == "3",

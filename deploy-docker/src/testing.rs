@@ -325,7 +325,10 @@ pub async fn debian_image(engine: &Engine) -> String {
 /// Hosts that are separate machines to `deploy`: containers of
 /// [`debian_image`] on a private network, each running its own sshd
 /// (root logs in with the key given), each with its own address,
-/// filesystem and host key. Stopped with [`Fleet::stop`] (or the test's
+/// filesystem and host key. Their faults are real: [`Fleet::kill`],
+/// [`Fleet::cut`] (off the network), [`Fleet::restart_sshd`] (every sshd
+/// process killed; a new one listens 0.2 s later, as a service manager
+/// would start it). Stopped with [`Fleet::stop`] (or the test's
 /// [`clean_up`]).
 pub struct Fleet {
     /// The hosts, in the order they were started.
@@ -354,7 +357,8 @@ pub struct FleetOptions {
     /// hosts sharing it must not use the same container names).
     pub docker_socket: bool,
     /// A root shell script run on each host before its sshd starts (users,
-    /// sudo rules, packages' config); `$AUTHORIZED_KEY` holds the key.
+    /// sudo rules, packages' config), again each time the host starts (so
+    /// it must be idempotent); `$AUTHORIZED_KEY` holds the key.
     pub setup: String,
 }
 
@@ -383,7 +387,7 @@ impl Fleet {
             "set -e; mkdir -p /run/sshd /root/.ssh; printf '%s\\n' \"$AUTHORIZED_KEY\" > /root/.ssh/authorized_keys; \
              chmod 700 /root/.ssh; chmod 600 /root/.ssh/authorized_keys; ssh-keygen -A >/dev/null; \
              {setup}\n\
-             exec /usr/sbin/sshd -D -e -o PermitRootLogin=prohibit-password -o UsePAM=no",
+             while :; do /usr/sbin/sshd -D -e -o PermitRootLogin=prohibit-password -o UsePAM=no; sleep 0.2; done",
             setup = options.setup
         );
         let mut hosts = Vec::new();
@@ -415,33 +419,111 @@ impl Fleet {
                 host_key: String::new(),
             });
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        for host in &mut hosts {
-            while std::net::TcpStream::connect((host.address.as_str(), 22)).is_err() {
-                assert!(
-                    Instant::now() < deadline,
-                    "{}'s sshd never listened",
-                    host.container
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            let public = sh(
-                engine,
-                &host.container,
-                "cat /etc/ssh/ssh_host_ed25519_key.pub",
-            )
-            .await;
-            host.host_key = public
+        let mut fleet = Fleet {
+            hosts,
+            network,
+            test: test.to_owned(),
+        };
+        for i in 0..n {
+            fleet.wait_for_sshd(i).await;
+            let public = fleet
+                .sh(engine, i, "cat /etc/ssh/ssh_host_ed25519_key.pub")
+                .await;
+            fleet.hosts[i].host_key = public
                 .split_whitespace()
                 .take(2)
                 .collect::<Vec<_>>()
                 .join(" ");
         }
-        Fleet {
-            hosts,
-            network,
-            test: test.to_owned(),
+        fleet
+    }
+
+    async fn wait_for_sshd(&self, i: usize) {
+        let host = &self.hosts[i];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect((host.address.as_str(), 22)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{}'s sshd never listened",
+                host.container
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Kills host `i` (`docker kill`): its processes end at once, its
+    /// connections with them.
+    pub async fn kill(&self, engine: &Engine, i: usize) {
+        engine
+            .api()
+            .kill_container(&self.hosts[i].container, None)
+            .await
+            .expect("kill a fleet host");
+    }
+
+    /// Starts a killed host `i` again (the same filesystem) and waits for
+    /// its sshd; true when its address changed.
+    pub async fn start_again(&mut self, engine: &Engine, i: usize) -> bool {
+        engine
+            .start(&self.hosts[i].container)
+            .await
+            .expect("start a fleet host again");
+        self.settle(engine, i).await
+    }
+
+    /// Takes host `i` off the network (`docker network disconnect`): its
+    /// peers' packets go nowhere, nothing is closed.
+    pub async fn cut(&self, engine: &Engine, i: usize) {
+        let request = bollard::models::NetworkDisconnectRequest {
+            container: self.hosts[i].container.clone(),
+            force: Some(true),
+        };
+        engine
+            .api()
+            .disconnect_network(&self.network, request)
+            .await
+            .expect("disconnect a fleet host");
+    }
+
+    /// Puts host `i` back on the network; true when its address changed.
+    pub async fn reconnect(&mut self, engine: &Engine, i: usize) -> bool {
+        let request = bollard::models::NetworkConnectRequest {
+            container: self.hosts[i].container.clone(),
+            endpoint_config: None,
+        };
+        engine
+            .api()
+            .connect_network(&self.network, request)
+            .await
+            .expect("reconnect a fleet host");
+        self.settle(engine, i).await
+    }
+
+    /// Kills every sshd process on host `i`, the sessions' too (a restart
+    /// that does not spare open connections); a new sshd listens soon after.
+    pub async fn restart_sshd(&self, engine: &Engine, i: usize) {
+        self.sh(engine, i, "pkill sshd; true").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.wait_for_sshd(i).await;
+    }
+
+    /// Reads host `i`'s address again and waits for its sshd; true when
+    /// the address changed.
+    async fn settle(&mut self, engine: &Engine, i: usize) -> bool {
+        let info = engine
+            .inspect(&self.hosts[i].container)
+            .await
+            .expect("inspect")
+            .expect("there");
+        let address = info
+            .addresses
+            .get(&self.network)
+            .cloned()
+            .expect("an address on the fleet's network");
+        let changed = address != self.hosts[i].address;
+        self.hosts[i].address = address;
+        self.wait_for_sshd(i).await;
+        changed
     }
 
     /// A `known_hosts` file vouching for every host's key at its address,
@@ -455,7 +537,9 @@ impl Fleet {
 
     /// An `~/.ssh/config` naming host `i` `names[i]` (its `HostName` the
     /// address), logging in as `user` with `identity` and checking keys
-    /// against `known_hosts`: a config's host names work unchanged.
+    /// against `known_hosts`: a config's host names work unchanged. Keepalives
+    /// every second (`ServerAliveInterval 1`) notice a host gone silent in
+    /// seconds.
     pub fn ssh_config(
         &self,
         names: &[&str],
@@ -468,7 +552,7 @@ impl Fleet {
             .zip(&self.hosts)
             .map(|(name, host)| {
                 format!(
-                    "Host {name}\n  HostName {}\n  User {user}\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n\n",
+                    "Host {name}\n  HostName {}\n  User {user}\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n  ServerAliveInterval 1\n\n",
                     host.address,
                     identity.display(),
                     known_hosts.display()
