@@ -57,3 +57,12 @@ fn randopony_staging_day_two() {
         .collect();
     insta::assert_snapshot!(all.join("\n"));
 }
+
+/// Allume: each environment's deploy (web and worker roles, the default
+/// tag each gets), production behind approval.
+#[test]
+fn allume_every_environment() {
+    for env in ["stage", "uat", "production"] {
+        insta::assert_snapshot!(format!("allume_{env}"), text("allume", env, "deploy"));
+    }
+}

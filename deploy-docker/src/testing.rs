@@ -322,6 +322,19 @@ pub async fn debian_image(engine: &Engine) -> String {
     TAG.to_owned()
 }
 
+/// Pushes `image` to a registry as `reference` (`127.0.0.1:PORT/repo:tag`)
+/// and drops that local name, as a CI job ships an image: a host gets it
+/// only by pulling it.
+pub async fn publish(engine: &Engine, image: &str, reference: &str) {
+    let target = crate::ImageRef::parse(reference).expect("an image reference");
+    engine.tag(image, &target).await.expect("tag");
+    engine
+        .push(&target, &crate::Credentials::default(), &DiscardOutput)
+        .await
+        .unwrap_or_else(|e| panic!("pushing {reference}: {e}"));
+    engine.remove_image(reference).await.expect("untag");
+}
+
 /// Hosts that are separate machines to `deploy`: containers of
 /// [`debian_image`] on a private network, each running its own sshd
 /// (root logs in with the key given), each with its own address,

@@ -34,6 +34,15 @@ pub(crate) fn user_setup(user: &str) -> String {
     )
 }
 
+/// Puts `user` in the group owning the mounted Docker socket, as `docker`
+/// group members are on a server (so the SSH forwarding to the socket is
+/// allowed).
+pub(crate) fn docker_group(user: &str) -> String {
+    "gid=$(stat -c %g /var/run/docker.sock); getent group $gid >/dev/null || groupadd -g $gid docker-host; \
+     usermod -aG $(getent group $gid | cut -d: -f1) USER;"
+        .replace("USER", user)
+}
+
 impl Example {
     /// Starts `names.len()` fleet hosts set up by `options` and checks out
     /// `examples/<name>`, each of `names` an `~/.ssh/config` entry for one

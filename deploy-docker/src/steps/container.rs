@@ -345,13 +345,23 @@ impl Step for EnsureRunning {
             if set.count == 1 { "runs" } else { "run" },
             set.config.image
         )))
+        .field("pull", "first, when it must start and the host lacks the image")
     }
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
         self.set.runs_as_wanted(ctx, false).await
     }
 
+    /// Pulls the image first when the host lacks it, as `docker run` does
+    /// (a service started once, logstash, is not pulled by each deploy).
     async fn apply(&self, ctx: &StepContext<'_>) -> Result<Applied, StepError> {
+        let image = self.set.config.spec(ctx)?.image;
+        let engine = super::open_engine(ctx, self.set.config.engine.as_ref()).await?;
+        if engine.image_id(&image).await?.is_none() {
+            let reference = crate::ImageRef::parse(&image)?;
+            let credentials = super::credentials(ctx, None, &reference)?;
+            engine.pull(&reference, &credentials, ctx.output).await?;
+        }
         self.set.replace(ctx, Some(false)).await
     }
 
