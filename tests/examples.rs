@@ -14,19 +14,33 @@ fn dir(example: &str) -> String {
 
 /// The example's plan of `env`/`task`, as `deploy plan` builds it.
 pub fn plan(example: &str, env: &str, task: &str) -> deploy_core::Plan {
+    plan_with(example, env, task, &[])
+}
+
+/// [`plan`] with task parameters (`KEY=VALUE`).
+pub fn plan_with(example: &str, env: &str, task: &str, args: &[(&str, &str)]) -> deploy_core::Plan {
     let path = format!("{}/deploy.toml", dir(example));
     let source = std::fs::read_to_string(&path).expect("the example's deploy.toml");
     let config = Config::parse(&path, dir(example), &source).expect("the example parses");
     let mut registry = StepRegistry::with_builtins();
     deploy_docker::register(&mut registry);
+    let args: Vec<(String, String)> = args
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     config
-        .plan(Some(env), Some(task), &[], &registry)
+        .plan(Some(env), Some(task), &args, &registry)
         .expect("the example plans")
 }
 
 /// The rendered plan, the example's directory written `/project`.
 fn text(example: &str, env: &str, task: &str) -> String {
-    render::text(&plan(example, env, task)).replace(&dir(example), "/project")
+    text_with(example, env, task, &[])
+}
+
+/// [`text`] with task parameters.
+fn text_with(example: &str, env: &str, task: &str, args: &[(&str, &str)]) -> String {
+    render::text(&plan_with(example, env, task, args)).replace(&dir(example), "/project")
 }
 
 /// RandoPony: staging's deploy (`fab deploy_staging`).
@@ -65,4 +79,32 @@ fn allume_every_environment() {
     for env in ["stage", "uat", "production"] {
         insta::assert_snapshot!(format!("allume_{env}"), text("allume", env, "deploy"));
     }
+}
+
+/// Pixel: what CI runs (each branch of `ship`) and what `bin/deploy` runs
+/// on the server, for both environments.
+#[test]
+fn pixel_every_environment() {
+    insta::assert_snapshot!("pixel_staging", text("pixel", "staging", "ship"));
+    insta::assert_snapshot!(
+        "pixel_production_tag",
+        text_with("pixel", "production", "ship", &[("version", "1.4.2")])
+    );
+    insta::assert_snapshot!(
+        "pixel_staging_rollback",
+        text("pixel", "staging", "rollback")
+    );
+    insta::assert_snapshot!(
+        "pixel_staging_server",
+        text("pixel", "staging-server", "deploy")
+    );
+    insta::assert_snapshot!(
+        "pixel_production_server",
+        text_with(
+            "pixel",
+            "production-server",
+            "deploy",
+            &[("version", "1.4.2")]
+        )
+    );
 }

@@ -47,6 +47,7 @@ fn allume_stage_by_branch() {
     let options = FleetOptions {
         docker_socket: true,
         setup: format!("{} {}", user_setup("deploy"), docker_group("deploy")),
+        ..FleetOptions::default()
     };
     let (example, fleet) = runtime.block_on(Example::start(
         &engine,
@@ -93,11 +94,19 @@ fn allume_stage_by_branch() {
         Some(logstash),
         "logstash not deployed again while it runs"
     );
-    assert!(container_id("allume-web-previous").is_some(), "the old web kept, stopped");
+    assert!(
+        container_id("allume-web-previous").is_some(),
+        "the old web kept, stopped"
+    );
 
     // The guide's override: `fab qa deploy docker_tag=feature/rotate-collage`.
     runtime.block_on(publish(&engine, &v3, &image("featurerotate-collage")));
-    let mut args = vec!["run", "stage", "deploy", "docker_tag=feature/rotate-collage"];
+    let mut args = vec![
+        "run",
+        "stage",
+        "deploy",
+        "docker_tag=feature/rotate-collage",
+    ];
     args.extend(params.iter().map(String::as_str));
     example.ok(&args);
     assert!(page().contains("v3"), "{}", page());
@@ -118,7 +127,10 @@ fn allume_stage_by_branch() {
     assert!(page().contains("v2"), "{}", page());
 
     // Which environment the other builds pick.
-    for (flag, name, environment) in [("--branch", "master", "production"), ("--tag", "uat", "uat")] {
+    for (flag, name, environment) in [
+        ("--branch", "master", "production"),
+        ("--tag", "uat", "uat"),
+    ] {
         let mut args = vec!["ci", "--explain", flag, name];
         args.extend(params.iter().map(String::as_str));
         let (stdout, _) = example.ok(&args);

@@ -268,12 +268,17 @@ pub async fn postgres_image(engine: &Engine) -> String {
     .await
 }
 
-/// `deploy-test-debian:bookworm-1`: a Debian base the fleet's hosts run
-/// (debootstrap's minbase with openssh-server, sudo, supervisor, python3,
-/// procps, iproute2), made once per machine (about 40 s and 300 MB here)
-/// and reused by its tag; bump the tag when the package list changes.
+/// The Debian base's tag (see [`debian_image`]).
+pub const DEBIAN: &str = "deploy-test-debian:bookworm-2";
+
+/// `deploy-test-debian:bookworm-2`: a Debian base the fleet's hosts run
+/// and the seed examples' service images start from (debootstrap's minbase
+/// with openssh-server, sudo, supervisor, python3 and psycopg2, procps,
+/// iproute2, PostgreSQL 15, nginx, Caddy, Redis), made once per machine
+/// (about 50 s and 780 MB here) and reused by its tag; bump the tag when
+/// the package list changes.
 pub async fn debian_image(engine: &Engine) -> String {
-    const TAG: &str = "deploy-test-debian:bookworm-1";
+    const TAG: &str = DEBIAN;
     if engine.image_id(TAG).await.expect("inspect image").is_some() {
         return TAG.to_owned();
     }
@@ -286,7 +291,7 @@ pub async fn debian_image(engine: &Engine) -> String {
     let status = Command::new("debootstrap")
         .args([
             "--variant=minbase",
-            "--include=openssh-server,sudo,supervisor,python3,procps,iproute2",
+            "--include=openssh-server,sudo,supervisor,python3,python3-psycopg2,procps,iproute2,postgresql,nginx-light,caddy,redis-server",
             "bookworm",
         ])
         .arg(&root)
@@ -320,6 +325,111 @@ pub async fn debian_image(engine: &Engine) -> String {
         .await
         .unwrap_or_else(|e| panic!("building {TAG}: {e}"));
     TAG.to_owned()
+}
+
+/// `deploy-test-postgres-server:15`: PostgreSQL 15 from the Debian base
+/// as the official `postgres` image runs it: a cluster made on first start
+/// in `/var/lib/postgresql/data` (a volume keeps it), `POSTGRES_USER`'s
+/// role and `POSTGRES_DB` (default `app`) created, served on port 5432 to
+/// the container's network (trust: test networks only), its socket in
+/// `/tmp` (`PGHOST`).
+pub async fn postgres_server_image(engine: &Engine) -> String {
+    const START: &str = r#"#!/bin/sh
+# Makes the cluster on first start (as the official image does), then serves it.
+set -e
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    initdb -U postgres --auth=trust -E UTF8 --locale=C -D "$PGDATA" >/dev/null
+    echo 'host all all all trust' >> "$PGDATA/pg_hba.conf"
+    postgres --single -D "$PGDATA" postgres >/dev/null <<SQL
+CREATE ROLE "$POSTGRES_USER" LOGIN SUPERUSER;
+CREATE DATABASE "$POSTGRES_DB" OWNER "$POSTGRES_USER";
+SQL
+fi
+exec postgres -D "$PGDATA" -c listen_addresses='*' -k /tmp
+"#;
+    debian_derived(
+        engine,
+        "deploy-test-postgres-server:15",
+        "ENV PGDATA=/var/lib/postgresql/data POSTGRES_USER=app POSTGRES_DB=app PGHOST=/tmp \
+         PATH=/usr/lib/postgresql/15/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
+         RUN mkdir -p /var/lib/postgresql/data && chown postgres: /var/lib/postgresql/data\n\
+         COPY start /usr/local/bin/start\n\
+         USER postgres\n\
+         CMD [\"/usr/local/bin/start\"]\n",
+        &[("start", START)],
+    )
+    .await
+}
+
+/// `deploy-test-nginx:1.22`: Debian's nginx in the foreground, serving
+/// only what `/etc/nginx/conf.d/*.conf` says (a compose file mounts it).
+pub async fn nginx_image(engine: &Engine) -> String {
+    debian_derived(
+        engine,
+        "deploy-test-nginx:1.22",
+        "RUN rm -f /etc/nginx/sites-enabled/default\nCMD [\"nginx\", \"-g\", \"daemon off;\"]\n",
+        &[],
+    )
+    .await
+}
+
+/// An image `FROM` the Debian base with `lines` after it and `files` (name,
+/// text; executable) in its context, built unless built from the same.
+async fn debian_derived(engine: &Engine, tag: &str, lines: &str, files: &[(&str, &str)]) -> String {
+    let base = debian_image(engine).await;
+    ensure_image(engine, tag, |dir| {
+        for (name, text) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, text).expect("a context file");
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .expect("chmod");
+        }
+        std::fs::write(dir.join("Dockerfile"), format!("FROM {base}\n{lines}"))
+            .expect("Dockerfile");
+    })
+    .await
+}
+
+/// Removes what a compose project made on the engine: its containers, its
+/// named volumes (`PROJECT_NAME`) and its networks (a test's clean-up of
+/// what a deploy it ran brought up).
+pub async fn remove_project(engine: &Engine, project: &str) {
+    if let Ok(containers) = engine
+        .list(&[(crate::compose::PROJECT_LABEL, project)])
+        .await
+    {
+        for container in containers {
+            let _ = engine.remove(&container.name).await;
+        }
+    }
+    if let Ok(volumes) = engine
+        .api()
+        .list_volumes(None::<bollard::query_parameters::ListVolumesOptions>)
+        .await
+    {
+        for volume in volumes.volumes.unwrap_or_default() {
+            if volume.name.starts_with(&format!("{project}_")) {
+                let _ = engine
+                    .api()
+                    .remove_volume(
+                        &volume.name,
+                        None::<bollard::query_parameters::RemoveVolumeOptions>,
+                    )
+                    .await;
+            }
+        }
+    }
+    if let Ok(networks) = engine
+        .api()
+        .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+        .await
+    {
+        for network in networks.into_iter().filter_map(|n| n.name) {
+            if network.starts_with(&format!("{project}_")) {
+                let _ = engine.remove_network(&network).await;
+            }
+        }
+    }
 }
 
 /// Pushes `image` to a registry as `reference` (`127.0.0.1:PORT/repo:tag`)
@@ -369,6 +479,11 @@ pub struct FleetOptions {
     /// as on a real server (the containers they start are this machine's;
     /// hosts sharing it must not use the same container names).
     pub docker_socket: bool,
+    /// Binds every host gets (`source:target[:ro]`): a program of this
+    /// machine (the `deploy` binary, read-only), or a directory mounted at
+    /// its own path, where the engine behind the socket sees the files a
+    /// compose file on the host binds.
+    pub volumes: Vec<String>,
     /// A root shell script run on each host before its sshd starts (users,
     /// sudo rules, packages' config), again each time the host starts (so
     /// it must be idempotent); `$AUTHORIZED_KEY` holds the key.
@@ -410,6 +525,7 @@ impl Fleet {
             spec.labels.insert(TEST_LABEL.to_owned(), test.to_owned());
             spec.networks = vec![network.clone()];
             spec.env.insert("AUTHORIZED_KEY".to_owned(), key.to_owned());
+            spec.volumes.extend(options.volumes.iter().cloned());
             if options.docker_socket {
                 spec.volumes
                     .push("/var/run/docker.sock:/var/run/docker.sock".to_owned());

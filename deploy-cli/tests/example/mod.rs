@@ -27,10 +27,10 @@ pub(crate) struct Example {
 /// accounts cannot log in without PAM).
 pub(crate) fn user_setup(user: &str) -> String {
     format!(
-        "id -u {user} >/dev/null 2>&1 || useradd -m -s /bin/bash {user}; usermod -p '*' {user}; mkdir -p /home/{user}/.ssh; \
-         printf '%s\\n' \"$AUTHORIZED_KEY\" > /home/{user}/.ssh/authorized_keys; \
-         chmod 700 /home/{user}/.ssh; chmod 600 /home/{user}/.ssh/authorized_keys; \
-         chown -R {user}: /home/{user}/.ssh;"
+        "id -u {user} >/dev/null 2>&1 || useradd -m -s /bin/bash {user}; usermod -p '*' {user}; \
+         home=$(getent passwd {user} | cut -d: -f6); mkdir -p $home/.ssh; \
+         printf '%s\\n' \"$AUTHORIZED_KEY\" > $home/.ssh/authorized_keys; \
+         chmod 700 $home/.ssh; chmod 600 $home/.ssh/authorized_keys; chown -R {user}: $home/.ssh;"
     )
 }
 

@@ -427,7 +427,19 @@ impl Config {
             builder = builder.host(host.name, host.roles);
         }
         let secret_params = self.secret_params();
-        for (key, value) in args {
+        // A parameter a CI rule gave is recorded as if given on the command
+        // line, so a rollback or promotion of this run gives it again.
+        let task_params = &self.raw.tasks[&task_name].get_ref().params;
+        let by_rule: Vec<(String, String)> = self
+            .ci_rule_vars()
+            .into_keys()
+            .filter(|key| task_params.contains_key(key) && !args.iter().any(|(k, _)| k == key))
+            .filter_map(|key| match values.get(&key) {
+                Some(Ok(value)) => Some((key, value.clone())),
+                _ => None,
+            })
+            .collect();
+        for (key, value) in args.iter().chain(&by_rule) {
             let shown = if secret_params.contains(key) {
                 crate::secret::REDACTED
             } else {

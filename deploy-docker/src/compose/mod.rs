@@ -78,7 +78,7 @@ pub struct ComposeFile {
     pub ignored: Vec<String>,
 }
 
-fn invalid(path: &Path, message: impl std::fmt::Display) -> DockerError {
+pub(crate) fn invalid(path: &Path, message: impl std::fmt::Display) -> DockerError {
     DockerError::Local {
         path: path.display().to_string(),
         message: message.to_string(),

@@ -131,6 +131,10 @@ impl Engine {
                         self.rename(&aside, &spec.name).await?;
                         if old.running() {
                             self.start(&spec.name).await?;
+                            // Back in service before the step says so.
+                            if let Some(limit) = health {
+                                self.wait_healthy(&spec.name, limit).await?;
+                            }
                         }
                     }
                     Ok::<(), DockerError>(())

@@ -60,6 +60,8 @@ pub struct ComposeUp {
     services: Vec<String>,
     deps: bool,
     force: bool,
+    /// Services whose images are pulled first (`docker-compose pull web`).
+    pull: Vec<String>,
     wait: Duration,
     stop_grace: Duration,
     engine: Option<Text>,
@@ -82,6 +84,8 @@ struct RawComposeUp {
     deps: bool,
     #[serde(default)]
     force: bool,
+    #[serde(default)]
+    pull: Vec<String>,
     /// Refuse a compose file with keys deploy does not apply (instead of
     /// listing them in the plan).
     #[serde(default)]
@@ -148,6 +152,7 @@ impl TryFrom<RawComposeUp> for ComposeUp {
             services: raw.services,
             deps: raw.deps,
             force: raw.force,
+            pull: raw.pull,
             wait: raw.wait,
             stop_grace: raw.stop_grace,
             engine: raw.engine,
@@ -161,6 +166,16 @@ impl TryFrom<RawComposeUp> for ComposeUp {
 }
 
 impl ComposeUp {
+    /// How the plan says `pull`.
+    fn pulls(&self) -> Option<String> {
+        (!self.pull.is_empty()).then(|| {
+            format!(
+                "{} first, as `docker-compose pull` does (a moved tag is fetched)",
+                self.pull.join(", ")
+            )
+        })
+    }
+
     /// Brings up every service of `compose`.
     pub fn new(compose: ComposeFile) -> ComposeUp {
         ComposeUp {
@@ -172,6 +187,7 @@ impl ComposeUp {
             services: Vec::new(),
             deps: true,
             force: false,
+            pull: Vec::new(),
             wait: default_wait(),
             stop_grace: default_grace(),
             engine: None,
@@ -186,8 +202,22 @@ impl ComposeUp {
             images: &self.pins,
             rollback: false,
         };
-        Ok(compose
-            .select(&self.services, self.deps)?
+        let selected = compose.select(&self.services, self.deps)?;
+        if let Some(name) = self
+            .pull
+            .iter()
+            .find(|n| !selected.iter().any(|s| &s.name == *n))
+        {
+            let names: Vec<&str> = selected.iter().map(|s| s.name.as_str()).collect();
+            return Err(crate::compose::invalid(
+                &compose.path,
+                format!(
+                    "pull: `{name}` is not a service this step brings up ({})",
+                    names.join(", ")
+                ),
+            ));
+        }
+        Ok(selected
             .into_iter()
             .cloned()
             .map(|mut service| {
@@ -275,9 +305,19 @@ fn is_current(
     n: usize,
     wanted: Option<&String>,
 ) -> bool {
-    c.running()
-        && Some(&c.image_id) == wanted
-        && c.labels.get(SPEC_LABEL) == Some(&service.replica(&c.name, n).digest())
+    if !c.running() || Some(&c.image_id) != wanted {
+        return false;
+    }
+    let mut spec = service.replica(&c.name, n);
+    let label = c.labels.get(SPEC_LABEL);
+    if label == Some(&spec.digest()) {
+        return true;
+    }
+    // The same image under another name (its tag, or the digest a rollback
+    // pins) leaves the container as it is: a rollback does not recreate
+    // the database it did not change.
+    spec.image.clone_from(&c.image);
+    label == Some(&spec.digest())
 }
 
 /// A service's containers, and whether they (and its built image) are as
@@ -338,6 +378,12 @@ async fn up(
         engine.ensure_network(network, "bridge").await?;
     }
     for service in services {
+        if step.pull.contains(&service.name) && service.build.is_none() {
+            let credentials = crate::credentials::Credentials::from_docker_config()?;
+            engine
+                .pull(&ImageRef::parse(&service.image)?, &credentials, output)
+                .await?;
+        }
         let (existing, current) = service_state(engine, project, service).await?;
         if current && !step.force {
             output.line(
@@ -427,6 +473,7 @@ impl Step for ComposeUp {
                 "force",
                 self.force.then_some("recreate even when unchanged"),
             )
+            .field_opt("pull", self.pulls())
             .field_opt(
                 "strict",
                 self.strict.then_some("refuse keys deploy does not apply"),
@@ -465,6 +512,7 @@ impl Step for ComposeUp {
                 "force",
                 self.force.then_some("recreate even when unchanged"),
             )
+            .field_opt("pull", self.pulls())
             .field_opt(
                 "not applied",
                 (!compose.ignored.is_empty()).then(|| compose.ignored.join(", ")),
@@ -473,7 +521,9 @@ impl Step for ComposeUp {
     }
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {
-        if self.force {
+        // A pull is work the step must do to know: `apply` pulls, then
+        // leaves alone what is up to date.
+        if self.force || !self.pull.is_empty() {
             return Ok(false);
         }
         let compose = self.read(ctx).await?;

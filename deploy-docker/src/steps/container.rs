@@ -345,7 +345,10 @@ impl Step for EnsureRunning {
             if set.count == 1 { "runs" } else { "run" },
             set.config.image
         )))
-        .field("pull", "first, when it must start and the host lacks the image")
+        .field(
+            "pull",
+            "first, when it must start and the host lacks the image",
+        )
     }
 
     async fn is_satisfied(&self, ctx: &StepContext<'_>) -> Result<bool, StepError> {

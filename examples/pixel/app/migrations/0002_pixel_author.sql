@@ -1,0 +1,1 @@
+ALTER TABLE pixels ADD COLUMN author text NOT NULL DEFAULT 'anonymous';
