@@ -108,3 +108,51 @@ fn pixel_every_environment() {
         )
     );
 }
+
+#[path = "../examples/pixel/plan.rs"]
+mod pixel_plan;
+
+/// Pixel's server plan built by a Rust program on the library API
+/// (`examples/pixel/main.rs`) renders exactly as `deploy.toml`'s.
+#[test]
+fn pixel_program_builds_the_same_plan() {
+    for (env, version) in [("staging-server", ""), ("production-server", "1.4.2")] {
+        let args: &[(&str, &str)] = if version.is_empty() {
+            &[]
+        } else {
+            &[("version", version)]
+        };
+        let from_toml = text_with("pixel", env, "deploy", args);
+        let from_rust = render::text(&pixel_plan::server_plan(env, &dir("pixel"), version))
+            .replace(&dir("pixel"), "/project");
+        assert_eq!(from_rust, from_toml, "{env}");
+    }
+}
+
+/// The library tour's programs (docs/library.md) run here, needing no
+/// server: each exits 0 and prints what it did.
+#[test]
+fn the_library_tour_runs() {
+    for (example, args) in [
+        ("custom_step", &[][..]),
+        ("local_plan", &[][..]),
+        (
+            "pixel",
+            &["production-server", "/srv/pixel/production", "1.4.2"][..],
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO"))
+            .args(["run", "--quiet", "--locked", "--example", example, "--"])
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{example}: {}\n{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!stdout.trim().is_empty(), "{example} printed nothing");
+    }
+}

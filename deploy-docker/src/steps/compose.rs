@@ -166,6 +166,81 @@ impl TryFrom<RawComposeUp> for ComposeUp {
 }
 
 impl ComposeUp {
+    /// Brings up the compose file at `path` on the host, read with the
+    /// `.env` beside it when the step runs (so a `set-env` before it is
+    /// seen): `file = { host = "…" }`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::Step;
+    /// use deploy_docker::steps::ComposeUp;
+    ///
+    /// let step = ComposeUp::on_host("~/production/docker-compose.yml")
+    ///     .project("pixel-production")
+    ///     .services(["proxy", "web"])
+    ///     .without_deps()
+    ///     .force()
+    ///     .pull(["web"]);
+    /// assert_eq!(
+    ///     step.describe().summary,
+    ///     "compose up pixel-production from ~/production/docker-compose.yml on the host: proxy, web"
+    /// );
+    /// ```
+    pub fn on_host(path: impl Into<Text>) -> ComposeUp {
+        ComposeUp {
+            file: Place::Host(path.into()),
+            project: None,
+            compose: None,
+            env: BTreeMap::new(),
+            strict: false,
+            services: Vec::new(),
+            deps: true,
+            force: false,
+            pull: Vec::new(),
+            wait: default_wait(),
+            stop_grace: default_grace(),
+            engine: None,
+            pins: Vec::new(),
+        }
+    }
+
+    /// The compose project (default: the file's directory name).
+    #[must_use]
+    pub fn project(mut self, name: &str) -> ComposeUp {
+        self.project = Some(name.to_owned());
+        self
+    }
+
+    /// Only these services (and, unless [`ComposeUp::without_deps`], what
+    /// they depend on).
+    #[must_use]
+    pub fn services<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> ComposeUp {
+        self.services = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Not what the services depend on (`--no-deps`).
+    #[must_use]
+    pub fn without_deps(mut self) -> ComposeUp {
+        self.deps = false;
+        self
+    }
+
+    /// Recreate even when unchanged (`--force-recreate`).
+    #[must_use]
+    pub fn force(mut self) -> ComposeUp {
+        self.force = true;
+        self
+    }
+
+    /// Pull these services' images first (`docker-compose pull web`).
+    #[must_use]
+    pub fn pull<I: IntoIterator<Item = S>, S: Into<String>>(mut self, services: I) -> ComposeUp {
+        self.pull = services.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// How the plan says `pull`.
     fn pulls(&self) -> Option<String> {
         (!self.pull.is_empty()).then(|| {
