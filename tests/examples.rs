@@ -21,7 +21,11 @@ pub fn plan(example: &str, env: &str, task: &str) -> deploy_core::Plan {
 pub fn plan_with(example: &str, env: &str, task: &str, args: &[(&str, &str)]) -> deploy_core::Plan {
     let path = format!("{}/deploy.toml", dir(example));
     let source = std::fs::read_to_string(&path).expect("the example's deploy.toml");
-    let config = Config::parse(&path, dir(example), &source).expect("the example parses");
+    // The git built-ins as if at one fixed commit, so the snapshots do not
+    // follow this repository's HEAD.
+    let config = Config::parse(&path, dir(example), &source)
+        .expect("the example parses")
+        .at_revision("0123abcd0123abcd0123abcd0123abcd0123abcd");
     let mut registry = StepRegistry::with_builtins();
     deploy_docker::register(&mut registry);
     let args: Vec<(String, String)> = args
@@ -155,4 +159,10 @@ fn the_library_tour_runs() {
         );
         assert!(!stdout.trim().is_empty(), "{example} printed nothing");
     }
+}
+
+/// ICEkit: build, test in the image, push, back up, deploy, check pages.
+#[test]
+fn icekit_production_deploy() {
+    insta::assert_snapshot!(text("icekit", "production", "deploy"));
 }

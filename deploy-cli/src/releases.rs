@@ -235,6 +235,16 @@ pub(crate) fn pinned_plan(
     limit: &deploy_core::plan::Limit,
     pinning: Pinning,
 ) -> Result<(Plan, BTreeMap<String, Secret>), String> {
+    // The git built-ins as the release's code made them (its image tag,
+    // the version its checks look for), not this checkout's HEAD.
+    let at_revision;
+    let config = match &pinning.revision {
+        Some(revision) => {
+            at_revision = config.clone().at_revision(revision.commit.clone());
+            &at_revision
+        }
+        None => config,
+    };
     let (plan, secrets) =
         crate::commands::prompt_and_plan(config, Some(environment), Some(task), params)?;
     let plan = plan.limited(limit).map_err(|e| e.to_string())?;

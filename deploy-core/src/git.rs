@@ -127,6 +127,31 @@ pub fn short_commit(dir: &Path) -> Result<String, GitError> {
     git(dir, &["rev-parse", "--short=7", "--verify", "HEAD"])
 }
 
+/// `commit` abbreviated as git abbreviates it in `dir` (at least 7
+/// characters).
+///
+/// # Examples
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let git = |args: &[&str]| assert!(std::process::Command::new("git").arg("-C").arg(dir.path()).args(args).output().unwrap().status.success());
+/// git(&["init", "-q"]);
+/// git(&["-c", "user.name=t", "-c", "user.email=t@example", "commit", "-q", "--allow-empty", "-m", "first"]);
+/// let commit = deploy_core::git::commit(dir.path()).unwrap();
+/// assert_eq!(deploy_core::git::short_of(dir.path(), &commit).unwrap(), deploy_core::git::short_commit(dir.path()).unwrap());
+/// ```
+pub fn short_of(dir: &Path, commit: &str) -> Result<String, GitError> {
+    git(
+        dir,
+        &[
+            "rev-parse",
+            "--short=7",
+            "--verify",
+            &format!("{commit}^{{commit}}"),
+        ],
+    )
+}
+
 /// The tag at HEAD, exactly (`${git_tag}`): what CI builds a release from.
 ///
 /// # Examples

@@ -373,6 +373,17 @@ pub async fn nginx_image(engine: &Engine) -> String {
     .await
 }
 
+/// `deploy-test-redis:7`: Debian's Redis in the foreground.
+pub async fn redis_image(engine: &Engine) -> String {
+    debian_derived(
+        engine,
+        "deploy-test-redis:7",
+        "CMD [\"redis-server\"]\n",
+        &[],
+    )
+    .await
+}
+
 /// An image `FROM` the Debian base with `lines` after it and `files` (name,
 /// text; executable) in its context, built unless built from the same.
 async fn debian_derived(engine: &Engine, tag: &str, lines: &str, files: &[(&str, &str)]) -> String {
@@ -430,6 +441,14 @@ pub async fn remove_project(engine: &Engine, project: &str) {
             }
         }
     }
+}
+
+/// Removes a named volume (a test's clean-up); a missing one is fine.
+pub async fn remove_volume(engine: &Engine, name: &str) {
+    let _ = engine
+        .api()
+        .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+        .await;
 }
 
 /// Pushes `image` to a registry as `reference` (`127.0.0.1:PORT/repo:tag`)

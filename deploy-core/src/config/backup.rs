@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use super::Config;
 use super::error::{ConfigError, ConfigErrorKind};
-use super::interpolate::{self, Git, Variables};
+use super::interpolate::{self, Variables};
 use super::{check, hosts_of};
 
 /// The task name of the plans `deploy backup` runs (no task of the config:
@@ -82,7 +82,7 @@ impl Config {
             ));
         };
         let at = table.span().start;
-        let git = Git::new(&self.dir);
+        let git = self.git();
         let values = self.variables(&env_name, BACKUP_TASK, env, &[], &[], &git)?;
         let secret_names = self.secret_names();
         let vars = Variables {

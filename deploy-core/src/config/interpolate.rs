@@ -353,6 +353,18 @@ impl<'a> Git<'a> {
         }
     }
 
+    /// The built-ins of `dir` with `commit` for HEAD: its id, and its
+    /// short form as git abbreviates it there (its first 7 characters when
+    /// the checkout does not have it).
+    pub(super) fn at(dir: &'a Path, commit: &str) -> Self {
+        let git = Git::new(dir);
+        let short =
+            crate::git::short_of(dir, commit).unwrap_or_else(|_| commit.chars().take(7).collect());
+        let _ = git.commit.set(Ok(commit.to_owned()));
+        let _ = git.short_commit.set(Ok(short));
+        git
+    }
+
     fn get(&self, name: &str) -> Option<Value> {
         let ask = |cell: &OnceCell<Value>, f: fn(&Path) -> Result<String, crate::git::GitError>| {
             cell.get_or_init(|| {

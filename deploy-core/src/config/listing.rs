@@ -189,7 +189,7 @@ impl Config {
             Some(name) => Some(self.resolve_environment(Some(name))?),
             None => None,
         };
-        let git = Git::new(&self.dir);
+        let git = self.git();
         let no_environment: Option<RawEnvironment> = toml::from_str("").ok();
         // The environments defaults are resolved for: the chosen one, else
         // every one (none: as if there were one without vars).

@@ -73,14 +73,16 @@ use crate::suggest::did_you_mean;
 ///     .unwrap();
 /// assert!(render::text(&plan).contains("set VERSION=1.4.2 in /srv/pixel/.env"));
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Config {
     file: String,
     dir: PathBuf,
     source: String,
-    raw: RawConfig,
+    raw: std::sync::Arc<RawConfig>,
     /// Set by [`Config::with_ci`] for a `deploy ci` run.
     ci: Option<ci::CiRun>,
+    /// Set by [`Config::at_revision`]: the commit the git built-ins name.
+    revision: Option<String>,
 }
 
 impl Config {
@@ -146,8 +148,9 @@ impl Config {
             file,
             dir: dir.into(),
             source: source.to_owned(),
-            raw,
+            raw: std::sync::Arc::new(raw),
             ci: None,
+            revision: None,
         };
         config.check()?;
         Ok(config)
@@ -346,6 +349,45 @@ impl Config {
         }
     }
 
+    /// The git built-ins name `commit` instead of HEAD (`${git_commit}`, and
+    /// `${git_short_commit}` its short form): a rollback or promotion
+    /// builds the plan of a release as that release's code made it (an
+    /// image tagged with the commit, a check for its version).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deploy_core::{Config, StepRegistry};
+    ///
+    /// let toml = r#"
+    /// [environments.production]
+    /// hosts = ["web1"]
+    ///
+    /// [tasks.deploy]
+    /// steps = [{ exec = { cmd = ["./ship", "shop:${git_short_commit}"] } }]
+    /// "#;
+    /// let config = Config::parse("deploy.toml", "/nowhere", toml)
+    ///     .unwrap()
+    ///     .at_revision("57a9f73c0ffee1234567890abcdef0123456789a");
+    /// let plan = config
+    ///     .plan(Some("production"), Some("deploy"), &[], &StepRegistry::with_builtins())
+    ///     .unwrap();
+    /// assert_eq!(plan.steps()[0].step.describe().summary, "$ ./ship shop:57a9f73");
+    /// ```
+    #[must_use]
+    pub fn at_revision(mut self, commit: impl Into<String>) -> Config {
+        self.revision = Some(commit.into());
+        self
+    }
+
+    /// The git built-ins of this config's directory (at its revision).
+    fn git(&self) -> Git<'_> {
+        match &self.revision {
+            Some(commit) => Git::at(&self.dir, commit),
+            None => Git::new(&self.dir),
+        }
+    }
+
     /// Builds the plan for `task` (else the default) in `environment` (else
     /// the default), with task arguments `args`.
     ///
@@ -382,7 +424,7 @@ impl Config {
 
         let mut reachable = Vec::new();
         self.reachable_tasks(&task_name, &mut Vec::new(), &mut reachable)?;
-        let git = Git::new(&self.dir);
+        let git = self.git();
         let values = self.variables(&env_name, &task_name, env, &reachable, args, &git)?;
         let secrets = self.secret_names();
         let vars = Variables {

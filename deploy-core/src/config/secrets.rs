@@ -8,7 +8,7 @@ use std::process::Stdio;
 use super::Config;
 use super::entry::included_task;
 use super::error::{ConfigError, ConfigErrorKind};
-use super::interpolate::{Git, Variables};
+use super::interpolate::Variables;
 use super::raw::RawSecret;
 use super::{check, interpolate};
 use crate::command::quote_argv;
@@ -259,7 +259,7 @@ impl Config {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let git = Git::new(&self.dir);
+        let git = self.git();
         let values = self.variables(env_name, task_name, env.get_ref(), &reachable, &args, &git)?;
         let secrets = self.secret_names();
         let vars = Variables {
