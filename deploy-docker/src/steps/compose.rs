@@ -188,8 +188,13 @@ impl ComposeUp {
     /// );
     /// ```
     pub fn on_host(path: impl Into<Text>) -> ComposeUp {
+        ComposeUp::reading(Place::Host(path.into()))
+    }
+
+    /// A step reading `file`, every other setting its default.
+    fn reading(file: Place) -> ComposeUp {
         ComposeUp {
-            file: Place::Host(path.into()),
+            file,
             project: None,
             compose: None,
             env: BTreeMap::new(),
@@ -253,20 +258,11 @@ impl ComposeUp {
 
     /// Brings up every service of `compose`.
     pub fn new(compose: ComposeFile) -> ComposeUp {
+        let file = Place::Here(Text::literal(compose.path.display().to_string()));
         ComposeUp {
-            file: Place::Here(Text::literal(compose.path.display().to_string())),
             project: Some(compose.project.clone()),
             compose: Some(compose),
-            env: BTreeMap::new(),
-            strict: false,
-            services: Vec::new(),
-            deps: true,
-            force: false,
-            pull: Vec::new(),
-            wait: default_wait(),
-            stop_grace: default_grace(),
-            engine: None,
-            pins: Vec::new(),
+            ..ComposeUp::reading(file)
         }
     }
 
