@@ -166,3 +166,11 @@ fn the_library_tour_runs() {
 fn icekit_production_deploy() {
     insta::assert_snapshot!(text("icekit", "production", "deploy"));
 }
+
+/// djangopackages: code onto the server, built there, blue/green behind
+/// Caddy; and the ps task.
+#[test]
+fn djangopackages_production() {
+    insta::assert_snapshot!("djangopackages_deploy", text("djangopackages", "production", "deploy"));
+    insta::assert_snapshot!("djangopackages_ps", text("djangopackages", "production", "ps"));
+}

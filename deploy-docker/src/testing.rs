@@ -1029,10 +1029,22 @@ pub async fn load(
     keep_alive: bool,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> LoadReport {
+    load_at("127.0.0.1", port, clients, keep_alive, stop).await
+}
+
+/// [`load`] on `address:port` (a fleet host's proxy, from outside).
+pub async fn load_at(
+    address: &str,
+    port: u16,
+    clients: usize,
+    keep_alive: bool,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> LoadReport {
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
             let stop = std::sync::Arc::clone(&stop);
-            tokio::spawn(async move { client(port, keep_alive, &stop).await })
+            let address = address.to_owned();
+            tokio::spawn(async move { client(&address, port, keep_alive, &stop).await })
         })
         .collect();
     let mut report = LoadReport::default();
@@ -1049,6 +1061,7 @@ pub async fn load(
 }
 
 async fn client(
+    address: &str,
     port: u16,
     keep_alive: bool,
     stop: &std::sync::atomic::AtomicBool,
@@ -1061,7 +1074,7 @@ async fn client(
     let mut connection: Option<BufReader<tokio::net::TcpStream>> = None;
     while !stop.load(Ordering::Relaxed) {
         if connection.is_none() {
-            match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            match tokio::net::TcpStream::connect((address, port)).await {
                 Ok(stream) => connection = Some(BufReader::new(stream)),
                 Err(e) => {
                     failed += 1;

@@ -1,0 +1,1 @@
+CREATE TABLE packages (id serial PRIMARY KEY, name text NOT NULL);
