@@ -171,6 +171,51 @@ fn icekit_production_deploy() {
 /// Caddy; and the ps task.
 #[test]
 fn djangopackages_production() {
-    insta::assert_snapshot!("djangopackages_deploy", text("djangopackages", "production", "deploy"));
-    insta::assert_snapshot!("djangopackages_ps", text("djangopackages", "production", "ps"));
+    insta::assert_snapshot!(
+        "djangopackages_deploy",
+        text("djangopackages", "production", "deploy")
+    );
+    insta::assert_snapshot!(
+        "djangopackages_ps",
+        text("djangopackages", "production", "ps")
+    );
+}
+
+/// The commands the guides say need no server (each in a ```sh block
+/// under docs/guides/, starting `deploy --config`) run from the
+/// repository's root and exit 0.
+#[test]
+fn the_guides_commands_run() {
+    let guides = format!("{}/docs/guides", env!("CARGO_MANIFEST_DIR"));
+    let mut commands = Vec::new();
+    for entry in std::fs::read_dir(&guides).expect("docs/guides") {
+        let text = std::fs::read_to_string(entry.expect("an entry").path()).expect("a guide");
+        let mut in_sh = false;
+        for line in text.lines() {
+            match line {
+                "```sh" => in_sh = true,
+                "```" => in_sh = false,
+                _ if in_sh && line.starts_with("deploy --config ") => {
+                    commands.push(line.to_owned())
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(commands.len() >= 5, "the guides' commands: {commands:?}");
+    for command in commands {
+        let words: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let out = std::process::Command::new(env!("CARGO"))
+            .args(["run", "--quiet", "--locked", "-p", "deploy-cli", "--"])
+            .args(&words)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("DEPLOY_CONFIG")
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "`{command}`: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -104,7 +104,10 @@ fn djangopackages_blue_green_behind_caddy() {
     let out = run();
     assert_eq!(out.status.code(), Some(0), "{:?}", texts(&out));
     let first = page();
-    assert!(first.starts_with("djangopackages ") && first.ends_with("packages=0\n"), "{first}");
+    assert!(
+        first.starts_with("djangopackages ") && first.ends_with("packages=0\n"),
+        "{first}"
+    );
     sql("INSERT INTO packages (name) VALUES ('django-debug-toolbar'), ('django-extensions')");
 
     // fab deploy again, under load: blue/green, no request lost.
