@@ -145,12 +145,7 @@ fn the_library_tour_runs() {
             &["production-server", "/srv/pixel/production", "1.4.2"][..],
         ),
     ] {
-        let out = std::process::Command::new(env!("CARGO"))
-            .args(["run", "--quiet", "--locked", "--example", example, "--"])
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("cargo runs");
+        let out = cargo_run(&["--example", example], args);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -205,17 +200,25 @@ fn the_guides_commands_run() {
     assert!(commands.len() >= 5, "the guides' commands: {commands:?}");
     for command in commands {
         let words: Vec<&str> = command.split_whitespace().skip(1).collect();
-        let out = std::process::Command::new(env!("CARGO"))
-            .args(["run", "--quiet", "--locked", "-p", "deploy-cli", "--"])
-            .args(&words)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env_remove("DEPLOY_CONFIG")
-            .output()
-            .expect("cargo runs");
+        let out = cargo_run(&["-p", "deploy-cli"], &words);
         assert!(
             out.status.success(),
             "`{command}`: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// `cargo run --quiet --locked WHAT -- ARGS` from the repository's root
+/// (built already by `cargo test`), without a `DEPLOY_CONFIG` of the caller.
+fn cargo_run(what: &[&str], args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--locked"])
+        .args(what)
+        .arg("--")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DEPLOY_CONFIG")
+        .output()
+        .expect("cargo runs")
 }
