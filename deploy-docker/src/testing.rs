@@ -551,16 +551,7 @@ impl Fleet {
             }
             spec.command = Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), boot.clone()]);
             engine.run(&spec).await.expect("a fleet host starts");
-            let info = engine
-                .inspect(&name)
-                .await
-                .expect("inspect")
-                .expect("there");
-            let address = info
-                .addresses
-                .get(&network)
-                .cloned()
-                .expect("an address on the fleet's network");
+            let address = address_on(engine, &name, &network).await;
             hosts.push(FleetHost {
                 container: name,
                 address,
@@ -658,16 +649,7 @@ impl Fleet {
     /// Reads host `i`'s address again and waits for its sshd; true when
     /// the address changed.
     async fn settle(&mut self, engine: &Engine, i: usize) -> bool {
-        let info = engine
-            .inspect(&self.hosts[i].container)
-            .await
-            .expect("inspect")
-            .expect("there");
-        let address = info
-            .addresses
-            .get(&self.network)
-            .cloned()
-            .expect("an address on the fleet's network");
+        let address = address_on(engine, &self.hosts[i].container, &self.network).await;
         let changed = address != self.hosts[i].address;
         self.hosts[i].address = address;
         self.wait_for_sshd(i).await;
@@ -721,6 +703,19 @@ impl Fleet {
         clean_up(engine, &self.test).await;
         let _ = engine.remove_network(&self.network).await;
     }
+}
+
+/// `container`'s address on `network`, as the engine says now.
+async fn address_on(engine: &Engine, container: &str, network: &str) -> String {
+    engine
+        .inspect(container)
+        .await
+        .expect("inspect")
+        .expect("there")
+        .addresses
+        .get(network)
+        .cloned()
+        .expect("an address on the fleet's network")
 }
 
 /// Runs `sh -c script` in `container` as its default user; its stdout, or

@@ -336,6 +336,8 @@ fn scan(
 #[derive(Debug)]
 pub(super) struct Git<'a> {
     dir: &'a Path,
+    /// The commit standing for HEAD ([`Git::at`]).
+    revision: Option<&'a str>,
     commit: OnceCell<Value>,
     short_commit: OnceCell<Value>,
     tag: OnceCell<Value>,
@@ -346,6 +348,7 @@ impl<'a> Git<'a> {
     pub(super) fn new(dir: &'a Path) -> Self {
         Git {
             dir,
+            revision: None,
             commit: OnceCell::new(),
             short_commit: OnceCell::new(),
             tag: OnceCell::new(),
@@ -355,14 +358,12 @@ impl<'a> Git<'a> {
 
     /// The built-ins of `dir` with `commit` for HEAD: its id, and its
     /// short form as git abbreviates it there (its first 7 characters when
-    /// the checkout does not have it).
-    pub(super) fn at(dir: &'a Path, commit: &str) -> Self {
-        let git = Git::new(dir);
-        let short =
-            crate::git::short_of(dir, commit).unwrap_or_else(|_| commit.chars().take(7).collect());
-        let _ = git.commit.set(Ok(commit.to_owned()));
-        let _ = git.short_commit.set(Ok(short));
-        git
+    /// the checkout does not have it), asked only when used.
+    pub(super) fn at(dir: &'a Path, commit: &'a str) -> Self {
+        Git {
+            revision: Some(commit),
+            ..Git::new(dir)
+        }
     }
 
     fn get(&self, name: &str) -> Option<Value> {
@@ -375,6 +376,19 @@ impl<'a> Git<'a> {
             })
             .clone()
         };
+        if let Some(commit) = self.revision {
+            match name {
+                "git_commit" => return Some(Ok(commit.to_owned())),
+                "git_short_commit" => {
+                    let short = self.short_commit.get_or_init(|| {
+                        Ok(crate::git::short_of(self.dir, commit)
+                            .unwrap_or_else(|_| commit.chars().take(7).collect()))
+                    });
+                    return Some(short.clone());
+                }
+                _ => {}
+            }
+        }
         Some(match name {
             "git_commit" => ask(&self.commit, crate::git::commit),
             "git_short_commit" => ask(&self.short_commit, crate::git::short_commit),
